@@ -1,0 +1,16 @@
+#pragma once
+// Thin, checked wrappers over the BLAS level-3 routine the trainers spend their time in.
+// All matrices are row-major (core/matrix.hpp).
+
+#include "onsager/core/matrix.hpp"
+
+namespace onsager {
+
+enum class Trans { no, yes };
+
+/// C = alpha * op(A) * op(B) + beta * C in float through OpenBLAS SGEMM.
+/// Shapes are checked; C must already have the result's shape.
+void gemm(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatrixFRef& b, Trans trans_b,
+          float beta, MatrixFRef c);
+
+}  // namespace onsager

@@ -1,0 +1,20 @@
+#pragma once
+// Thread control for the whole library: OpenBLAS's GEMM threads and onsager's own OpenMP loops.
+// Results never depend on the thread count: GEMMs split rows/columns (never the reduction), and
+// element-wise loops give each row its own random stream.
+
+namespace onsager {
+
+/// Sets the threads used by BLAS and by onsager's loops; n <= 0 means all hardware threads.
+void set_num_threads(int n);
+
+/// The thread count set by set_num_threads (all hardware threads by default).
+int num_threads();
+
+/// The number of hardware threads.
+int hardware_threads();
+
+/// A short description of the BLAS in use (e.g. "OpenBLAS 0.3.21 Haswell").
+const char* blas_info();
+
+}  // namespace onsager

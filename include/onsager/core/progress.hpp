@@ -1,0 +1,37 @@
+#pragma once
+// A progress bar on stderr for long work (epochs, AIS temperatures, layers).
+// It draws only when stderr is a terminal and the caller did not ask for quiet.
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace onsager {
+
+class Progress {
+ public:
+  /// `total` units of work labelled `label`; draws nothing when `enabled` is false or stderr is no tty.
+  Progress(std::string label, std::size_t total, bool enabled = true);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  /// Marks `n` more units done and redraws at most ten times a second.
+  void advance(std::size_t n = 1);
+  /// Erases the bar.
+  void finish();
+
+  /// True when stderr is an interactive terminal.
+  static bool stderr_is_tty();
+
+ private:
+  void draw();
+  std::string label_;
+  std::size_t total_;
+  std::size_t done_ = 0;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+};
+
+}  // namespace onsager
