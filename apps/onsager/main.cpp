@@ -1,0 +1,65 @@
+// onsager: the statistical mechanics of learning, from the command line.
+// Each subcommand parses its flags, calls the library and prints; errors become exit status 1 and one line.
+
+#include <cstdio>
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "onsager/core/error.hpp"
+#include "onsager/core/file.hpp"
+
+namespace onsager::cli {
+
+void add_json_option(CLI::App* cmd, JsonOutput& out) {
+  out.option = cmd->add_option("--json", out.path, "Write the results as JSON to FILE, or to stdout without FILE")
+                   ->expected(0, 1)
+                   ->type_name("[FILE]");
+}
+
+void emit_json(const JsonOutput& out, const nlohmann::json& j) {
+  if (!out.enabled()) return;
+  const std::string text = j.dump(2) + "\n";
+  if (out.path.empty() || out.path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  } else {
+    write_file_atomic(out.path, text);
+  }
+}
+
+}  // namespace onsager::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "onsager: Boltzmann machines, their likelihoods and the spectra of trained networks.\n"
+      "Run 'onsager COMMAND --help' for a command's options; docs/ has one page per command."};
+  app.name("onsager");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "onsager 0.1.0");
+  onsager::cli::register_data_commands(app);
+  onsager::cli::register_rbm_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "onsager: error: {} (see --help)\n", e.what());
+    return 1;
+  } catch (const onsager::Error& e) {
+    fmt::print(stderr, "onsager: error: {}\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "onsager: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "onsager: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

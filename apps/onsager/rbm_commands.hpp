@@ -1,0 +1,11 @@
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "onsager/rbm/train.hpp"
+
+namespace onsager::cli {
+void register_rbm_train(CLI::App& rbm);
+void register_rbm_info(CLI::App& rbm);
+/// One human-readable line of an epoch's monitors, on stderr.
+void print_epoch_line(const EpochStats& s, int total_epochs);
+}  // namespace onsager::cli

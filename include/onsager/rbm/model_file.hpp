@@ -1,0 +1,33 @@
+#pragma once
+// RBM model files: safetensors with tensors `weight` [H, V], `visible_bias` [V], `hidden_bias` [H]
+// (what PyTorch users expect), the optimiser state and PCD chains under `train_state.*` (so a run can
+// be resumed exactly), and in `__metadata__` the format tag, the training settings, the data used and
+// the per-epoch history, each a JSON string.
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "onsager/rbm/train.hpp"
+
+namespace onsager {
+
+inline constexpr const char* kRbmFormat = "onsager.rbm.v1";
+
+struct RbmModel {
+  TrainState state;                   ///< the model, and the optimiser state when the file has one
+  std::optional<TrainConfig> config;  ///< the training settings, when the file records them
+  nlohmann::json data_info;           ///< what the model was trained on (null when unknown)
+  bool has_train_state = false;       ///< true when velocities (and PCD chains) were stored
+};
+
+/// Writes the model atomically. `data_info` is stored as the `data` metadata entry.
+void save_rbm_model(const std::string& path, const TrainState& state, const TrainConfig& config,
+                    const nlohmann::json& data_info);
+
+/// Reads a model written by save_rbm_model, or any safetensors file with `weight`, `visible_bias` and
+/// `hidden_bias` of consistent shapes. Throws onsager::Error naming the file and the problem.
+RbmModel load_rbm_model(const std::string& path);
+
+}  // namespace onsager

@@ -1,0 +1,65 @@
+#pragma once
+// A Bernoulli-Bernoulli restricted Boltzmann machine (DESIGN.md §3, §5):
+//   E(v, h) = -b·v - c·h - hᵀ W v,   p(h_j = 1 | v) = σ(c_j + W_j·v),   p(v_i = 1 | h) = σ(b_i + Wᵀ_i·h),
+//   F(v) = -b·v - Σ_j softplus(c_j + W_j·v),   log p(v) = -F(v) - log Z.
+// W is H x V (out x in), visible bias b has V entries, hidden bias c has H. Batches are row-major,
+// samples x units (core/matrix.hpp).
+
+#include <cstdint>
+
+#include "onsager/core/matrix.hpp"
+
+namespace onsager {
+
+struct Rbm {
+  MatrixF weight;        ///< H x V
+  VectorF visible_bias;  ///< V
+  VectorF hidden_bias;   ///< H
+
+  Rbm() = default;
+  /// All-zero parameters; throws onsager::Error unless both sizes are positive.
+  Rbm(Eigen::Index visible, Eigen::Index hidden);
+  /// Weights drawn from N(0, std²), zero biases; the same seed gives the same model everywhere.
+  static Rbm random(Eigen::Index visible, Eigen::Index hidden, float std, std::uint64_t seed);
+
+  Eigen::Index num_visible() const { return weight.cols(); }
+  Eigen::Index num_hidden() const { return weight.rows(); }
+
+  /// Throws onsager::Error naming `where` unless the shapes agree and every parameter is finite.
+  void validate(const char* where) const;
+
+  /// E(v, h) of one configuration (v has V entries, h has H), in double.
+  double energy(const Eigen::Ref<const VectorF>& v, const Eigen::Ref<const VectorF>& h) const;
+
+  /// p(h = 1 | v) for a B x V batch into a B x H matrix.
+  void hidden_probs(const ConstMatrixFRef& v, MatrixFRef out) const;
+  MatrixF hidden_probs(const ConstMatrixFRef& v) const;
+  /// p(v = 1 | h) for a B x H batch into a B x V matrix.
+  void visible_probs(const ConstMatrixFRef& h, MatrixFRef out) const;
+  MatrixF visible_probs(const ConstMatrixFRef& h) const;
+
+  /// Free energy F(v) of each row of a B x V batch, in double.
+  VectorD free_energy(const ConstMatrixFRef& v) const;
+
+  /// Mean over samples and pixels of (v - E[v | E[h | v]])², the mean-field one-step reconstruction.
+  double reconstruction_error(const ConstMatrixFRef& v) const;
+
+  /// Per-feature pseudo-log-likelihood estimate: mean over rows of log σ(F(ṽ) - F(v)), where ṽ flips one
+  /// feature chosen at random per row (scikit-learn's `score_samples`, divided by V). Seeded.
+  double pseudo_likelihood(const ConstMatrixFRef& v, std::uint64_t seed) const;
+};
+
+/// Elementwise logistic function, in place.
+void sigmoid_inplace(MatrixFRef x);
+
+/// Numerically stable log(1 + exp(x)).
+double softplus(double x);
+
+/// Replaces every entry p of `probs` by a Bernoulli(p) draw (0 or 1). Row r draws from the stream
+/// stream_seed(seed, tag, step, r), so the result does not depend on the thread count.
+void sample_bernoulli(MatrixFRef probs, std::uint64_t seed, std::uint64_t tag, std::uint64_t step);
+
+/// `steps` sweeps of block Gibbs sampling v -> h -> v on each row of `v` (B x V, binary), in place.
+void gibbs_sample(const Rbm& rbm, MatrixFRef v, int steps, std::uint64_t seed);
+
+}  // namespace onsager

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: install everything, build, run ctest.
+#   scripts/test.sh           every test (what CI runs)
+#   scripts/test.sh --fast    skip the tests labelled slow
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+ctest_args=()
+[ "${1:-}" = "--fast" ] && ctest_args+=(-LE slow)
+bash scripts/setup.sh
+bash scripts/build.sh
+cd build
+ctest --output-on-failure -j2 "${ctest_args[@]}"

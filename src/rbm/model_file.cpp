@@ -1,0 +1,109 @@
+#include "onsager/rbm/model_file.hpp"
+
+#include "onsager/core/error.hpp"
+#include "onsager/io/safetensors.hpp"
+
+namespace onsager {
+namespace {
+
+std::span<const float> span_of(const MatrixF& m) { return {m.data(), static_cast<std::size_t>(m.size())}; }
+std::span<const float> span_of(const VectorF& v) { return {v.data(), static_cast<std::size_t>(v.size())}; }
+
+std::vector<float> read_tensor(const SafetensorsFile& f, const std::string& path, const char* name,
+                               std::vector<std::int64_t> shape) {
+  const TensorInfo* t = f.find(name);
+  ONSAGER_CHECK(t != nullptr, "{}: no tensor '{}' (not an RBM model file?)", path, name);
+  ONSAGER_CHECK(t->shape == shape, "{}: tensor '{}' has shape [{}], expected [{}]", path, name,
+                fmt::join(t->shape, ", "), fmt::join(shape, ", "));
+  return f.read_f32(name);
+}
+
+}  // namespace
+
+void save_rbm_model(const std::string& path, const TrainState& state, const TrainConfig& config,
+                    const nlohmann::json& data_info) {
+  const Rbm& rbm = state.rbm;
+  const std::int64_t h = rbm.num_hidden(), v = rbm.num_visible();
+  std::vector<TensorToWrite> tensors;
+  tensors.push_back({"weight", {h, v}, span_of(rbm.weight), {}});
+  tensors.push_back({"visible_bias", {v}, span_of(rbm.visible_bias), {}});
+  tensors.push_back({"hidden_bias", {h}, span_of(rbm.hidden_bias), {}});
+  if (state.weight_velocity.size() == rbm.weight.size()) {
+    tensors.push_back({"train_state.weight_velocity", {h, v}, span_of(state.weight_velocity), {}});
+    tensors.push_back({"train_state.visible_velocity", {v}, span_of(state.visible_velocity), {}});
+    tensors.push_back({"train_state.hidden_velocity", {h}, span_of(state.hidden_velocity), {}});
+  }
+  if (state.chains.size() > 0)
+    tensors.push_back({"train_state.chains", {state.chains.rows(), state.chains.cols()}, span_of(state.chains), {}});
+
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& e : state.history) history.push_back(to_json(e));
+  std::map<std::string, std::string> meta{
+      {"format", kRbmFormat},
+      {"settings", to_json(config).dump()},
+      {"epochs_done", std::to_string(state.epochs_done)},
+      {"history", history.dump()},
+      {"data", data_info.dump()},
+  };
+  write_safetensors(path, tensors, meta);
+}
+
+RbmModel load_rbm_model(const std::string& path) {
+  SafetensorsFile f(path);
+  const TensorInfo* w = f.find("weight");
+  ONSAGER_CHECK(w != nullptr, "{}: no tensor 'weight' (not an RBM model file?)", path);
+  ONSAGER_CHECK(w->shape.size() == 2 && w->shape[0] > 0 && w->shape[1] > 0,
+                "{}: tensor 'weight' must be 2-D [hidden, visible] (got {} dimensions)", path, w->shape.size());
+  const std::int64_t h = w->shape[0], v = w->shape[1];
+  RbmModel m;
+  Rbm& rbm = m.state.rbm;
+  rbm.weight = Eigen::Map<const MatrixF>(read_tensor(f, path, "weight", {h, v}).data(), h, v);
+  rbm.visible_bias = Eigen::Map<const VectorF>(read_tensor(f, path, "visible_bias", {v}).data(), v);
+  rbm.hidden_bias = Eigen::Map<const VectorF>(read_tensor(f, path, "hidden_bias", {h}).data(), h);
+  rbm.validate(path.c_str());
+
+  const auto& meta = f.metadata();
+  auto parse = [&](const char* key) -> nlohmann::json {
+    const auto it = meta.find(key);
+    if (it == meta.end()) return nullptr;
+    try {
+      return nlohmann::json::parse(it->second);
+    } catch (const nlohmann::json::exception&) {
+      ONSAGER_FAIL("{}: metadata entry '{}' is not valid JSON", path, key);
+    }
+  };
+  if (const auto s = parse("settings"); !s.is_null()) m.config = train_config_from_json(s);
+  if (const auto hist = parse("history"); hist.is_array())
+    for (const auto& e : hist) m.state.history.push_back(epoch_stats_from_json(e));
+  m.data_info = parse("data");
+  if (const auto it = meta.find("epochs_done"); it != meta.end()) {
+    try {
+      m.state.epochs_done = std::stoi(it->second);
+    } catch (const std::exception&) {
+      ONSAGER_FAIL("{}: metadata entry 'epochs_done' is not a number ('{}')", path, it->second);
+    }
+  }
+
+  if (f.find("train_state.weight_velocity")) {
+    m.state.weight_velocity =
+        Eigen::Map<const MatrixF>(read_tensor(f, path, "train_state.weight_velocity", {h, v}).data(), h, v);
+    m.state.visible_velocity =
+        Eigen::Map<const VectorF>(read_tensor(f, path, "train_state.visible_velocity", {v}).data(), v);
+    m.state.hidden_velocity =
+        Eigen::Map<const VectorF>(read_tensor(f, path, "train_state.hidden_velocity", {h}).data(), h);
+    m.has_train_state = true;
+  } else {
+    m.state.weight_velocity = MatrixF::Zero(h, v);
+    m.state.visible_velocity = VectorF::Zero(v);
+    m.state.hidden_velocity = VectorF::Zero(h);
+  }
+  if (const TensorInfo* c = f.find("train_state.chains")) {
+    ONSAGER_CHECK(c->shape.size() == 2 && c->shape[1] == h, "{}: tensor 'train_state.chains' must be [chains, {}]",
+                  path, h);
+    m.state.chains = Eigen::Map<const MatrixF>(read_tensor(f, path, "train_state.chains", c->shape).data(),
+                                               c->shape[0], h);
+  }
+  return m;
+}
+
+}  // namespace onsager

@@ -1,0 +1,148 @@
+#include "onsager/rbm/rbm.hpp"
+
+#include <cmath>
+
+#include "onsager/core/blas.hpp"
+#include "onsager/core/error.hpp"
+#include "onsager/core/random.hpp"
+
+namespace onsager {
+
+Rbm::Rbm(Eigen::Index visible, Eigen::Index hidden) {
+  ONSAGER_CHECK(visible > 0 && hidden > 0, "Rbm: sizes must be positive (got {} visible, {} hidden)", visible,
+                hidden);
+  weight = MatrixF::Zero(hidden, visible);
+  visible_bias = VectorF::Zero(visible);
+  hidden_bias = VectorF::Zero(hidden);
+}
+
+Rbm Rbm::random(Eigen::Index visible, Eigen::Index hidden, float std, std::uint64_t seed) {
+  Rbm rbm(visible, hidden);
+  Rng rng(seed);
+  for (Eigen::Index i = 0; i < rbm.weight.size(); ++i) rbm.weight.data()[i] = static_cast<float>(std * rng.normal());
+  return rbm;
+}
+
+void Rbm::validate(const char* where) const {
+  ONSAGER_CHECK(weight.rows() > 0 && weight.cols() > 0, "{}: the model has an empty weight matrix", where);
+  ONSAGER_CHECK(visible_bias.size() == weight.cols() && hidden_bias.size() == weight.rows(),
+                "{}: inconsistent shapes (weight {}x{}, visible_bias {}, hidden_bias {})", where, weight.rows(),
+                weight.cols(), visible_bias.size(), hidden_bias.size());
+  ONSAGER_CHECK(weight.allFinite() && visible_bias.allFinite() && hidden_bias.allFinite(),
+                "{}: the model has NaN or Inf parameters", where);
+}
+
+double Rbm::energy(const Eigen::Ref<const VectorF>& v, const Eigen::Ref<const VectorF>& h) const {
+  const VectorD vd = v.cast<double>(), hd = h.cast<double>();
+  return -visible_bias.cast<double>().dot(vd) - hidden_bias.cast<double>().dot(hd) -
+         hd.dot(weight.cast<double>() * vd);
+}
+
+void sigmoid_inplace(MatrixFRef x) {
+  const Eigen::Index rows = x.rows();
+#pragma omp parallel for schedule(static) if (x.size() > 32768)
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    auto row = x.row(r).array();
+    row = (1.0f + (-row).exp()).inverse();
+  }
+}
+
+double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+
+void Rbm::hidden_probs(const ConstMatrixFRef& v, MatrixFRef out) const {
+  ONSAGER_CHECK(v.cols() == num_visible(), "hidden_probs: batch has {} columns, the model {} visible units", v.cols(),
+                num_visible());
+  out.rowwise() = hidden_bias.transpose();
+  gemm(1.0f, v, Trans::no, weight, Trans::yes, 1.0f, out);
+  sigmoid_inplace(out);
+}
+
+MatrixF Rbm::hidden_probs(const ConstMatrixFRef& v) const {
+  MatrixF out(v.rows(), num_hidden());
+  hidden_probs(v, out);
+  return out;
+}
+
+void Rbm::visible_probs(const ConstMatrixFRef& h, MatrixFRef out) const {
+  ONSAGER_CHECK(h.cols() == num_hidden(), "visible_probs: batch has {} columns, the model {} hidden units", h.cols(),
+                num_hidden());
+  out.rowwise() = visible_bias.transpose();
+  gemm(1.0f, h, Trans::no, weight, Trans::no, 1.0f, out);
+  sigmoid_inplace(out);
+}
+
+MatrixF Rbm::visible_probs(const ConstMatrixFRef& h) const {
+  MatrixF out(h.rows(), num_visible());
+  visible_probs(h, out);
+  return out;
+}
+
+VectorD Rbm::free_energy(const ConstMatrixFRef& v) const {
+  ONSAGER_CHECK(v.cols() == num_visible(), "free_energy: batch has {} columns, the model {} visible units", v.cols(),
+                num_visible());
+  MatrixF pre(v.rows(), num_hidden());
+  pre.rowwise() = hidden_bias.transpose();
+  gemm(1.0f, v, Trans::no, weight, Trans::yes, 1.0f, pre);
+  VectorD f(v.rows());
+  const Eigen::Index rows = v.rows();
+#pragma omp parallel for schedule(static) if (rows > 64)
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    double s = 0;
+    for (Eigen::Index j = 0; j < pre.cols(); ++j) s += softplus(pre(r, j));
+    f(r) = -v.row(r).cast<double>().dot(visible_bias.cast<double>()) - s;
+  }
+  return f;
+}
+
+double Rbm::reconstruction_error(const ConstMatrixFRef& v) const {
+  if (v.rows() == 0) return 0.0;
+  const MatrixF h = hidden_probs(v);
+  const MatrixF r = visible_probs(h);
+  return (r - v).cast<double>().squaredNorm() / static_cast<double>(v.size());
+}
+
+double Rbm::pseudo_likelihood(const ConstMatrixFRef& v, std::uint64_t seed) const {
+  if (v.rows() == 0) return 0.0;
+  MatrixF flipped = v;
+  Rng rng(seed);
+  for (Eigen::Index r = 0; r < flipped.rows(); ++r) {
+    const auto i = static_cast<Eigen::Index>(rng.below(static_cast<std::uint64_t>(flipped.cols())));
+    flipped(r, i) = 1.0f - flipped(r, i);
+  }
+  const VectorD f = free_energy(v);
+  const VectorD g = free_energy(flipped);
+  double sum = 0;
+  for (Eigen::Index r = 0; r < f.size(); ++r) sum += -softplus(f(r) - g(r));  // log σ(g - f)
+  return sum / static_cast<double>(f.size());
+}
+
+void sample_bernoulli(MatrixFRef probs, std::uint64_t seed, std::uint64_t tag, std::uint64_t step) {
+  const Eigen::Index rows = probs.rows(), cols = probs.cols();
+#pragma omp parallel for schedule(static) if (probs.size() > 32768)
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    Rng rng(stream_seed(seed, tag, step, static_cast<std::uint64_t>(r)));
+    float* p = &probs(r, 0);
+    Eigen::Index j = 0;
+    // Two 24-bit uniforms per 64-bit draw.
+    for (; j + 1 < cols; j += 2) {
+      const std::uint64_t x = rng();
+      const float u0 = static_cast<float>(x >> 40) * 0x1.0p-24f;
+      const float u1 = static_cast<float>((x >> 8) & 0xFFFFFFu) * 0x1.0p-24f;
+      p[j] = u0 < p[j] ? 1.0f : 0.0f;
+      p[j + 1] = u1 < p[j + 1] ? 1.0f : 0.0f;
+    }
+    if (j < cols) p[j] = rng.uniform_float() < p[j] ? 1.0f : 0.0f;
+  }
+}
+
+void gibbs_sample(const Rbm& rbm, MatrixFRef v, int steps, std::uint64_t seed) {
+  MatrixF h(v.rows(), rbm.num_hidden());
+  for (int s = 0; s < steps; ++s) {
+    rbm.hidden_probs(v, h);
+    sample_bernoulli(h, seed, 0, static_cast<std::uint64_t>(2 * s));
+    rbm.visible_probs(h, v);
+    sample_bernoulli(v, seed, 0, static_cast<std::uint64_t>(2 * s + 1));
+  }
+}
+
+}  // namespace onsager

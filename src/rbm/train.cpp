@@ -1,0 +1,383 @@
+#include "onsager/rbm/train.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "onsager/core/blas.hpp"
+#include "onsager/core/error.hpp"
+#include "onsager/core/progress.hpp"
+#include "onsager/core/random.hpp"
+
+namespace onsager {
+namespace {
+
+// Stream tags: every random decision of a run has its own key.
+enum : std::uint64_t {
+  kTagShuffle = 1,
+  kTagPositive = 2,
+  kTagVisible = 3,
+  kTagHidden = 4,
+  kTagInitChains = 5,
+  kTagMonitor = 6,
+  kTagPseudo = 7,
+  kTagInitWeights = 8,
+};
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+template <class Rows>
+MatrixF gather_rows(const ConstMatrixFRef& data, const Rows& rows) {
+  MatrixF out(static_cast<Eigen::Index>(rows.size()), data.cols());
+  for (std::size_t i = 0; i < rows.size(); ++i) out.row(static_cast<Eigen::Index>(i)) = data.row(static_cast<Eigen::Index>(rows[i]));
+  return out;
+}
+
+MatrixF monitor_subset(const ConstMatrixFRef& data, int max_rows, std::uint64_t seed) {
+  const auto n = static_cast<std::size_t>(data.rows());
+  const std::size_t m = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(max_rows, 0)));
+  auto perm = random_permutation(n, stream_seed(seed, kTagMonitor));
+  perm.resize(m);
+  std::sort(perm.begin(), perm.end());
+  return gather_rows(data, perm);
+}
+
+// W ← W + v after decay; velocities: v ← μ v + lr (g - l2 W - l1 sign W).
+void apply_update(MatrixF& w, MatrixF& vel, const MatrixF& grad, float lr, float mom, float l1, float l2) {
+  const Eigen::Index rows = w.rows();
+#pragma omp parallel for schedule(static) if (w.size() > 65536)
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    auto wr = w.row(r).array();
+    auto vr = vel.row(r).array();
+    auto gr = grad.row(r).array();
+    if (l1 != 0.0f)
+      vr = mom * vr + lr * (gr - l2 * wr - l1 * wr.sign());
+    else
+      vr = mom * vr + lr * (gr - l2 * wr);
+    wr += vr;
+  }
+}
+
+void apply_max_norm(MatrixF& w, float max_norm) {
+  if (max_norm <= 0) return;
+  for (Eigen::Index r = 0; r < w.rows(); ++r) {
+    const float n = w.row(r).norm();
+    if (n > max_norm) w.row(r) *= max_norm / n;
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(TrainMethod m) { return m == TrainMethod::cd ? "cd" : "pcd"; }
+
+TrainMethod parse_train_method(std::string_view s) {
+  if (s == "cd") return TrainMethod::cd;
+  if (s == "pcd") return TrainMethod::pcd;
+  ONSAGER_FAIL("rbm train: --method must be cd or pcd (got '{}')", s);
+}
+
+void TrainConfig::validate() const {
+  ONSAGER_CHECK(hidden > 0 && hidden <= (1 << 20), "rbm train: --hidden must be in 1..{} (got {})", 1 << 20, hidden);
+  ONSAGER_CHECK(k >= 1 && k <= 100000, "rbm train: --k must be in 1..100000 (got {})", k);
+  ONSAGER_CHECK(epochs >= 0 && epochs <= 1000000, "rbm train: --epochs must be in 0..1000000 (got {})", epochs);
+  ONSAGER_CHECK(batch_size >= 1 && batch_size <= (1 << 20), "rbm train: --batch must be in 1..{} (got {})", 1 << 20,
+                batch_size);
+  ONSAGER_CHECK(std::isfinite(lr) && lr > 0, "rbm train: --lr must be a positive number (got {})", lr);
+  ONSAGER_CHECK(std::isfinite(lr_final) && lr_final >= 0, "rbm train: --lr-final must be >= 0 (got {})", lr_final);
+  ONSAGER_CHECK(std::isfinite(lr_decay) && lr_decay > 0 && lr_decay <= 1,
+                "rbm train: --lr-decay must be in (0, 1] (got {})", lr_decay);
+  ONSAGER_CHECK(std::isfinite(momentum) && momentum >= 0 && momentum < 1,
+                "rbm train: --momentum must be in [0, 1) (got {})", momentum);
+  ONSAGER_CHECK(std::isfinite(l1) && l1 >= 0, "rbm train: --l1 must be >= 0 (got {})", l1);
+  ONSAGER_CHECK(std::isfinite(l2) && l2 >= 0, "rbm train: --l2 must be >= 0 (got {})", l2);
+  ONSAGER_CHECK(std::isfinite(max_norm) && max_norm >= 0, "rbm train: --max-norm must be >= 0 (got {})", max_norm);
+  ONSAGER_CHECK(chains >= 0 && chains <= (1 << 20), "rbm train: --chains must be in 0..{} (got {})", 1 << 20, chains);
+  ONSAGER_CHECK(std::isfinite(init_std) && init_std >= 0, "rbm train: --init-std must be >= 0 (got {})", init_std);
+  ONSAGER_CHECK(monitor_samples >= 0, "rbm train: --monitor-samples must be >= 0 (got {})", monitor_samples);
+}
+
+float TrainConfig::lr_at(int epoch) const {
+  switch (lr_schedule) {
+    case LrSchedule::constant:
+      return lr;
+    case LrSchedule::linear: {
+      if (epochs <= 1) return lr;
+      const float t = static_cast<float>(epoch) / static_cast<float>(epochs - 1);
+      return lr + (lr_final - lr) * std::clamp(t, 0.0f, 1.0f);
+    }
+    case LrSchedule::exponential:
+      return lr * std::pow(lr_decay, static_cast<float>(epoch));
+  }
+  return lr;
+}
+
+float TrainConfig::momentum_at(int epoch) const {
+  if (momentum_schedule) return epoch < 5 ? 0.5f : 0.9f;
+  return momentum;
+}
+
+static std::string_view schedule_name(LrSchedule s) {
+  switch (s) {
+    case LrSchedule::constant: return "constant";
+    case LrSchedule::linear: return "linear";
+    case LrSchedule::exponential: return "exponential";
+  }
+  return "constant";
+}
+
+nlohmann::json to_json(const TrainConfig& c) {
+  return {{"method", to_string(c.method)}, {"hidden", c.hidden},
+          {"k", c.k},
+          {"epochs", c.epochs},
+          {"batch_size", c.batch_size},
+          {"lr", c.lr},
+          {"lr_schedule", schedule_name(c.lr_schedule)},
+          {"lr_final", c.lr_final},
+          {"lr_decay", c.lr_decay},
+          {"momentum", c.momentum},
+          {"momentum_schedule", c.momentum_schedule},
+          {"l1", c.l1},
+          {"l2", c.l2},
+          {"max_norm", c.max_norm},
+          {"chains", c.chains},
+          {"init_std", c.init_std},
+          {"seed", c.seed},
+          {"monitor_samples", c.monitor_samples}};
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& j) {
+  TrainConfig c;
+  try {
+    c.method = parse_train_method(j.at("method").get<std::string>());
+    c.hidden = j.at("hidden").get<int>();
+    c.k = j.at("k").get<int>();
+    c.epochs = j.at("epochs").get<int>();
+    c.batch_size = j.at("batch_size").get<int>();
+    c.lr = j.at("lr").get<float>();
+    const auto sched = j.at("lr_schedule").get<std::string>();
+    c.lr_schedule = sched == "linear" ? LrSchedule::linear
+                    : sched == "exponential" ? LrSchedule::exponential
+                                             : LrSchedule::constant;
+    c.lr_final = j.at("lr_final").get<float>();
+    c.lr_decay = j.at("lr_decay").get<float>();
+    c.momentum = j.at("momentum").get<float>();
+    c.momentum_schedule = j.at("momentum_schedule").get<bool>();
+    c.l1 = j.at("l1").get<float>();
+    c.l2 = j.at("l2").get<float>();
+    c.max_norm = j.at("max_norm").get<float>();
+    c.chains = j.at("chains").get<int>();
+    c.init_std = j.at("init_std").get<float>();
+    c.seed = j.at("seed").get<std::uint64_t>();
+    c.monitor_samples = j.at("monitor_samples").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    ONSAGER_FAIL("training settings in the model file are incomplete or malformed ({})", e.what());
+  }
+  return c;
+}
+
+nlohmann::json to_json(const EpochStats& s) {
+  auto num = [](double x) -> nlohmann::json { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  return {{"epoch", s.epoch},
+          {"lr", num(s.lr)},
+          {"momentum", num(s.momentum)},
+          {"recon_error", num(s.recon_error)},
+          {"pseudo_likelihood", num(s.pseudo_likelihood)},
+          {"pseudo_likelihood_scaled", num(s.pseudo_likelihood_scaled)},
+          {"free_energy_train", num(s.free_energy_train)},
+          {"free_energy_valid", num(s.free_energy_valid)},
+          {"free_energy_gap", num(s.free_energy_valid - s.free_energy_train)},
+          {"weight_norm", num(s.weight_norm)},
+          {"weight_sigma_max", num(s.weight_sigma_max)},
+          {"weight_mean_abs", num(s.weight_mean_abs)},
+          {"seconds", num(s.seconds)},
+          {"monitor_seconds", num(s.monitor_seconds)}};
+}
+
+EpochStats epoch_stats_from_json(const nlohmann::json& j) {
+  auto get = [&](const char* key) {
+    const auto it = j.find(key);
+    return it == j.end() || !it->is_number() ? kNaN : it->get<double>();
+  };
+  EpochStats s;
+  s.epoch = j.value("epoch", 0);
+  s.lr = get("lr");
+  s.momentum = get("momentum");
+  s.recon_error = get("recon_error");
+  s.pseudo_likelihood = get("pseudo_likelihood");
+  s.pseudo_likelihood_scaled = get("pseudo_likelihood_scaled");
+  s.free_energy_train = get("free_energy_train");
+  s.free_energy_valid = get("free_energy_valid");
+  s.weight_norm = get("weight_norm");
+  s.weight_sigma_max = get("weight_sigma_max");
+  s.weight_mean_abs = get("weight_mean_abs");
+  s.seconds = get("seconds");
+  s.monitor_seconds = get("monitor_seconds");
+  return s;
+}
+
+TrainState init_training(const ConstMatrixFRef& data, const TrainConfig& config) {
+  config.validate();
+  ONSAGER_CHECK(data.rows() > 0 && data.cols() > 0, "rbm train: the training data is empty ({} x {})", data.rows(),
+                data.cols());
+  ONSAGER_CHECK(data.allFinite(), "rbm train: the training data has NaN or Inf values");
+  ONSAGER_CHECK(data.minCoeff() >= 0.0f && data.maxCoeff() <= 1.0f,
+                "rbm train: data values must lie in [0, 1] (got {} .. {})", data.minCoeff(), data.maxCoeff());
+  TrainState s;
+  s.rbm = Rbm::random(data.cols(), config.hidden, config.init_std, stream_seed(config.seed, kTagInitWeights));
+  // Visible biases log(p / (1 - p)) of the pixel marginals, with p clipped away from 0 and 1.
+  const VectorD mean = data.cast<double>().colwise().mean().transpose();
+  for (Eigen::Index i = 0; i < mean.size(); ++i) {
+    const double p = std::clamp(mean(i), 1e-3, 1.0 - 1e-3);
+    s.rbm.visible_bias(i) = static_cast<float>(std::log(p / (1.0 - p)));
+  }
+  s.weight_velocity = MatrixF::Zero(s.rbm.num_hidden(), s.rbm.num_visible());
+  s.visible_velocity = VectorF::Zero(s.rbm.num_visible());
+  s.hidden_velocity = VectorF::Zero(s.rbm.num_hidden());
+  if (config.method == TrainMethod::pcd) {
+    const int c = config.num_chains();
+    Rng rng(stream_seed(config.seed, kTagInitChains));
+    MatrixF start(c, data.cols());
+    for (int i = 0; i < c; ++i) start.row(i) = data.row(static_cast<Eigen::Index>(rng.below(static_cast<std::uint64_t>(data.rows()))));
+    s.chains = s.rbm.hidden_probs(start);
+    sample_bernoulli(s.chains, config.seed, kTagInitChains, 0);
+  }
+  return s;
+}
+
+void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig& config, float lr, float momentum,
+                std::uint64_t step, TrainWorkspace& ws) {
+  Rbm& rbm = state.rbm;
+  const Eigen::Index b = batch.rows(), h = rbm.num_hidden(), v = rbm.num_visible();
+  const bool pcd = config.method == TrainMethod::pcd;
+  const Eigen::Index c = pcd ? state.chains.rows() : b;
+
+  ws.pos_hidden.resize(b, h);
+  rbm.hidden_probs(batch, ws.pos_hidden);
+
+  // Negative phase: the chains' hidden states (PCD) or a sample of the positive phase (CD).
+  if (pcd) {
+    ws.chain_hidden = state.chains;
+  } else {
+    ws.chain_hidden = ws.pos_hidden;
+    sample_bernoulli(ws.chain_hidden, config.seed, kTagPositive, step);
+  }
+  ws.neg_visible.resize(c, v);
+  ws.neg_hidden.resize(c, h);
+  for (int s = 0; s < config.k; ++s) {
+    const std::uint64_t sub = step * static_cast<std::uint64_t>(config.k) + static_cast<std::uint64_t>(s);
+    rbm.visible_probs(ws.chain_hidden, ws.neg_visible);
+    sample_bernoulli(ws.neg_visible, config.seed, kTagVisible, sub);
+    rbm.hidden_probs(ws.neg_visible, ws.neg_hidden);
+    if (s + 1 < config.k || pcd) {
+      ws.chain_hidden = ws.neg_hidden;
+      sample_bernoulli(ws.chain_hidden, config.seed, kTagHidden, sub);
+    }
+  }
+  if (pcd) state.chains.swap(ws.chain_hidden);
+
+  // Gradient of the log-likelihood: <h vᵀ>_data - <h vᵀ>_model, hidden probabilities in both phases.
+  ws.grad.resize(h, v);
+  gemm(1.0f / static_cast<float>(b), ws.pos_hidden, Trans::yes, batch, Trans::no, 0.0f, ws.grad);
+  gemm(-1.0f / static_cast<float>(c), ws.neg_hidden, Trans::yes, ws.neg_visible, Trans::no, 1.0f, ws.grad);
+  ws.grad_visible = batch.colwise().mean().transpose() - ws.neg_visible.colwise().mean().transpose();
+  ws.grad_hidden = ws.pos_hidden.colwise().mean().transpose() - ws.neg_hidden.colwise().mean().transpose();
+
+  apply_update(rbm.weight, state.weight_velocity, ws.grad, lr, momentum, config.l1, config.l2);
+  state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
+  state.hidden_velocity = momentum * state.hidden_velocity + lr * ws.grad_hidden;
+  rbm.visible_bias += state.visible_velocity;
+  rbm.hidden_bias += state.hidden_velocity;
+  apply_max_norm(rbm.weight, config.max_norm);
+}
+
+double largest_singular_value(const ConstMatrixFRef& w) {
+  if (w.size() == 0) return 0.0;
+  const Eigen::MatrixXd wd = w.cast<double>();
+  Eigen::MatrixXd gram = w.rows() <= w.cols() ? Eigen::MatrixXd(wd * wd.transpose()) : Eigen::MatrixXd(wd.transpose() * wd);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(gram, Eigen::EigenvaluesOnly);
+  ONSAGER_CHECK(es.info() == Eigen::Success, "largest_singular_value: the eigensolver did not converge");
+  return std::sqrt(std::max(0.0, es.eigenvalues().maxCoeff()));
+}
+
+EpochStats measure_epoch(const Rbm& rbm, const ConstMatrixFRef& train_subset, const MatrixF* valid_subset,
+                         std::uint64_t seed) {
+  EpochStats s;
+  if (train_subset.rows() > 0) {
+    s.recon_error = rbm.reconstruction_error(train_subset);
+    s.pseudo_likelihood = rbm.pseudo_likelihood(train_subset, seed);
+    s.pseudo_likelihood_scaled = s.pseudo_likelihood * static_cast<double>(rbm.num_visible());
+    s.free_energy_train = rbm.free_energy(train_subset).mean();
+  } else {
+    s.recon_error = s.pseudo_likelihood = s.pseudo_likelihood_scaled = s.free_energy_train = kNaN;
+  }
+  s.free_energy_valid = valid_subset && valid_subset->rows() > 0 ? rbm.free_energy(*valid_subset).mean() : kNaN;
+  s.weight_norm = rbm.weight.cast<double>().norm();
+  s.weight_sigma_max = largest_singular_value(rbm.weight);
+  s.weight_mean_abs = rbm.weight.cast<double>().cwiseAbs().mean();
+  return s;
+}
+
+TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainConfig& config,
+                   const TrainOptions& options) {
+  config.validate();
+  ONSAGER_CHECK(data.cols() == state.rbm.num_visible(), "rbm train: the data has {} features, the model {} visible units",
+                data.cols(), state.rbm.num_visible());
+  ONSAGER_CHECK(data.rows() > 0, "rbm train: the training data is empty");
+  if (options.validation)
+    ONSAGER_CHECK(options.validation->cols() == data.cols(),
+                  "rbm train: validation data has {} features, training data {}", options.validation->cols(),
+                  data.cols());
+  const MatrixF train_subset = monitor_subset(data, config.monitor_samples, config.seed);
+  const MatrixF valid_subset =
+      options.validation ? monitor_subset(*options.validation, config.monitor_samples, config.seed) : MatrixF();
+
+  const auto n = static_cast<std::size_t>(data.rows());
+  const auto bs = static_cast<std::size_t>(config.batch_size);
+  const std::size_t batches = (n + bs - 1) / bs;
+  TrainWorkspace ws;
+  MatrixF batch(static_cast<Eigen::Index>(std::min(bs, n)), data.cols());
+
+  while (state.epochs_done < config.epochs) {
+    const int epoch = state.epochs_done;
+    const TrainState last_good = state;  // restored if this epoch diverges
+    const float lr = config.lr_at(epoch), mom = config.momentum_at(epoch);
+    const auto perm = random_permutation(n, stream_seed(config.seed, kTagShuffle, static_cast<std::uint64_t>(epoch)));
+    Progress bar(fmt::format("epoch {}/{}", epoch + 1, config.epochs), batches, options.progress);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t bi = 0; bi < batches; ++bi) {
+      const std::size_t lo = bi * bs, hi = std::min(n, lo + bs);
+      batch.resize(static_cast<Eigen::Index>(hi - lo), data.cols());
+      for (std::size_t r = lo; r < hi; ++r) batch.row(static_cast<Eigen::Index>(r - lo)) = data.row(static_cast<Eigen::Index>(perm[r]));
+      const std::uint64_t step = static_cast<std::uint64_t>(epoch) * batches + bi;
+      train_step(state, batch, config, lr, mom, step, ws);
+      bar.advance();
+    }
+    bar.finish();
+    const double train_seconds = seconds_since(t0);
+    if (!state.rbm.weight.allFinite() || !state.rbm.visible_bias.allFinite() || !state.rbm.hidden_bias.allFinite()) {
+      state = last_good;
+      return TrainOutcome::diverged;
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    EpochStats st = measure_epoch(state.rbm, train_subset, options.validation ? &valid_subset : nullptr,
+                                  stream_seed(config.seed, kTagPseudo, static_cast<std::uint64_t>(epoch)));
+    st.epoch = epoch + 1;
+    st.lr = lr;
+    st.momentum = mom;
+    st.seconds = train_seconds;
+    st.monitor_seconds = seconds_since(t1);
+    state.epochs_done = epoch + 1;
+    state.history.push_back(st);
+    if (options.on_epoch && !options.on_epoch(state, st)) return TrainOutcome::stopped;
+  }
+  return TrainOutcome::finished;
+}
+
+}  // namespace onsager

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# End-to-end tests of the onsager command: real data sets, model files read back by an independent
+# (Python/numpy) reader, and the error contract: bad input -> exit 1, one line on stderr, no output file.
+#   tests/cli/test_cli.sh PATH/TO/onsager
+set -uo pipefail
+bin="$1"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+py=/usr/bin/python3
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
+json_get() { "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$1" "$2"; }
+
+# expect_error NAME FILE_THAT_MUST_NOT_EXIST CMD...: exit status 1, exactly one line on stderr, no file.
+expect_error() {
+  local name="$1" nofile="$2"; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  local lines; lines=$(wc -l <"$tmp/err")
+  if [ "$rc" -ne 1 ]; then bad "$name" "exit $rc, expected 1; stderr: $(cat "$tmp/err")"
+  elif [ "$lines" -ne 1 ]; then bad "$name" "stderr has $lines lines: $(cat "$tmp/err")"
+  elif [ -n "$nofile" ] && compgen -G "$nofile*" >/dev/null; then bad "$name" "wrote $nofile"
+  else ok "$name: $(cat "$tmp/err")"; fi
+}
+
+# data info
+if "$bin" data info digits --json "$tmp/digits.json" >"$tmp/out" 2>&1 &&
+   [ "$(json_get "$tmp/digits.json" "['samples']")" = 1797 ] &&
+   [ "$(json_get "$tmp/digits.json" "['features']")" = 64 ] &&
+   [ "$(json_get "$tmp/digits.json" "['label_counts']['0']")" = 178 ]; then ok "data info digits"
+else bad "data info digits" "$(cat "$tmp/out")"; fi
+if "$bin" data info mnist --split test --json >"$tmp/mnist.json" 2>"$tmp/err" &&
+   [ "$(json_get "$tmp/mnist.json" "['samples']")" = 2000 ] &&
+   [ "$(json_get "$tmp/mnist.json" "['image_shape']")" = "[28, 28]" ]; then ok "data info mnist --split test --json"
+else bad "data info mnist --json" "$(cat "$tmp/err")"; fi
+
+# train one epoch on digits, reload, check shapes and metadata (C++ and an independent numpy reader)
+if "$bin" rbm train --data digits --hidden 16 --epochs 1 --batch 20 --lr 0.05 --seed 1 --quiet \
+     --out "$tmp/d.safetensors" --log "$tmp/d.jsonl" --json "$tmp/train.json" >"$tmp/out" 2>"$tmp/err" &&
+   "$bin" rbm info "$tmp/d.safetensors" --json "$tmp/info.json" >/dev/null &&
+   [ "$(json_get "$tmp/info.json" "['visible']")" = 64 ] &&
+   [ "$(json_get "$tmp/info.json" "['hidden']")" = 16 ] &&
+   [ "$(json_get "$tmp/info.json" "['epochs_done']")" = 1 ] &&
+   [ "$(json_get "$tmp/info.json" "['settings']['method']")" = pcd ] &&
+   [ "$(json_get "$tmp/info.json" "['data']['source']")" = digits ] &&
+   [ "$(wc -l <"$tmp/d.jsonl")" -eq 1 ] &&
+   "$py" "$here/read_safetensors.py" "$tmp/d.safetensors" --check weight=16,64 visible_bias=64 hidden_bias=16 >/dev/null
+then ok "rbm train one epoch on digits, reload"
+else bad "rbm train digits" "$(cat "$tmp/err" "$tmp/out")"; fi
+[ ! -e "$tmp/train.json" ] || "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['last_epoch']['recon_error'] > 0" "$tmp/train.json" \
+  && ok "rbm train --json FILE" || bad "rbm train --json FILE"
+
+# resume gives the same tensors as an uninterrupted run
+"$bin" rbm train --data digits --hidden 8 --epochs 3 --batch 50 --momentum hinton --seed 4 --quiet --out "$tmp/full.safetensors" >/dev/null 2>&1
+"$bin" rbm train --data digits --hidden 8 --epochs 1 --batch 50 --momentum hinton --seed 4 --quiet --out "$tmp/part.safetensors" >/dev/null 2>&1
+"$bin" rbm train --resume "$tmp/part.safetensors" --epochs 3 --quiet --out "$tmp/resumed.safetensors" >/dev/null 2>"$tmp/err"
+a=$("$py" "$here/read_safetensors.py" --digest "$tmp/full.safetensors" 2>&1); b=$("$py" "$here/read_safetensors.py" --digest "$tmp/resumed.safetensors" 2>&1)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "rbm train --resume equals the uninterrupted run"; else bad "resume" "$a | $b | $(cat "$tmp/err")"; fi
+
+# threads do not change the model
+"$bin" rbm train --data digits --hidden 32 --epochs 1 --batch 10 --seed 2 --threads 1 --quiet --out "$tmp/t1.safetensors" >/dev/null 2>&1
+"$bin" rbm train --data digits --hidden 32 --epochs 1 --batch 10 --seed 2 --threads 2 --quiet --out "$tmp/t2.safetensors" >/dev/null 2>&1
+a=$("$py" "$here/read_safetensors.py" --digest "$tmp/t1.safetensors" 2>&1); b=$("$py" "$here/read_safetensors.py" --digest "$tmp/t2.safetensors" 2>&1)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "--threads 1 and 2 give identical models"; else bad "threads" "$a | $b"; fi
+
+# the error contract
+expect_error "bad --hidden" "$tmp/e1" "$bin" rbm train --data digits --hidden 0 --out "$tmp/e1.safetensors"
+expect_error "bad --method" "$tmp/e2" "$bin" rbm train --data digits --method gibbs --out "$tmp/e2.safetensors"
+expect_error "unknown flag" "$tmp/e3" "$bin" rbm train --data digits --bogus 3 --out "$tmp/e3.safetensors"
+expect_error "non-numeric --lr" "$tmp/e4" "$bin" rbm train --data digits --lr fast --out "$tmp/e4.safetensors"
+expect_error "negative --lr" "$tmp/e5" "$bin" rbm train --data digits --lr -1 --out "$tmp/e5.safetensors"
+expect_error "missing data set" "$tmp/e6" env ONSAGER_DATA="$tmp/nowhere" "$bin" rbm train --data mnist --out "$tmp/e6.safetensors"
+expect_error "missing data file" "$tmp/e7" "$bin" rbm train --data "$tmp/none.npy" --out "$tmp/e7.safetensors"
+expect_error "unknown data set" "" "$bin" data info cifar10
+expect_error "bad --binarize" "$tmp/e8" "$bin" rbm train --data digits --binarize half --out "$tmp/e8.safetensors"
+expect_error "missing --out" "" "$bin" rbm train --data digits
+printf 'not a model' >"$tmp/junk.safetensors"
+expect_error "corrupt model" "" "$bin" rbm info "$tmp/junk.safetensors"
+expect_error "resume a corrupt model" "$tmp/e9" "$bin" rbm train --resume "$tmp/junk.safetensors" --out "$tmp/e9.safetensors"
+expect_error "resume with a changed flag" "$tmp/e10" "$bin" rbm train --resume "$tmp/part.safetensors" --lr 0.1 --out "$tmp/e10.safetensors"
+expect_error "out directory missing" "" "$bin" rbm train --data digits --epochs 1 --out "$tmp/no/such/dir/m.safetensors"
+head -c 100 "$tmp/d.safetensors" >"$tmp/trunc.safetensors"
+expect_error "truncated model" "" "$bin" rbm info "$tmp/trunc.safetensors"
+expect_error "no subcommand" "" "$bin" rbm
+
+# divergence keeps the last good model
+"$bin" rbm train --data digits --hidden 16 --epochs 1 --seed 1 --quiet --out "$tmp/div.safetensors" >/dev/null 2>&1
+cp "$tmp/div.safetensors" "$tmp/div0.safetensors"
+"$bin" rbm train --resume "$tmp/div.safetensors" --epochs 2 --quiet --out "$tmp/div.safetensors" >/dev/null 2>&1  # sanity: resumable
+expect_error "diverging run" "$tmp/e11" "$bin" rbm train --data digits --hidden 16 --epochs 3 --lr 1e30 --out "$tmp/e11.safetensors"
+
+"$bin" --help >"$tmp/help" 2>&1 && grep -q "rbm" "$tmp/help" && ok "--help" || bad "--help"
+"$bin" rbm train --help >"$tmp/help" 2>&1 && grep -q -- "--resume" "$tmp/help" && ok "rbm train --help" || bad "rbm train --help"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,270 @@
+// CD-k / PCD training against exact log-likelihoods and gradients of tiny RBMs, determinism and resume.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "onsager/core/parallel.hpp"
+#include "onsager/core/random.hpp"
+#include "onsager/rbm/model_file.hpp"
+#include "onsager/rbm/train.hpp"
+
+namespace onsager {
+namespace {
+
+MatrixF all_states(int n) {
+  MatrixF s(1 << n, n);
+  for (int k = 0; k < (1 << n); ++k)
+    for (int i = 0; i < n; ++i) s(k, i) = static_cast<float>((k >> i) & 1);
+  return s;
+}
+
+double sigm(double x) { return 1 / (1 + std::exp(-x)); }
+
+// log Z by brute force over every (v, h) pair, in double.
+double brute_log_z(const Rbm& rbm) {
+  const int v = static_cast<int>(rbm.num_visible()), h = static_cast<int>(rbm.num_hidden());
+  const MatrixF vs = all_states(v), hs = all_states(h);
+  double m = -1e300;
+  std::vector<double> terms;
+  for (int a = 0; a < vs.rows(); ++a)
+    for (int c = 0; c < hs.rows(); ++c) {
+      terms.push_back(-rbm.energy(vs.row(a).transpose(), hs.row(c).transpose()));
+      m = std::max(m, terms.back());
+    }
+  double s = 0;
+  for (double t : terms) s += std::exp(t - m);
+  return m + std::log(s);
+}
+
+double avg_log_likelihood(const Rbm& rbm, const MatrixF& data) {
+  return -rbm.free_energy(data).mean() - brute_log_z(rbm);
+}
+
+// Exact gradient of the average log-likelihood with respect to W (H x V).
+Eigen::MatrixXd exact_weight_gradient(const Rbm& rbm, const MatrixF& data) {
+  const int v = static_cast<int>(rbm.num_visible()), h = static_cast<int>(rbm.num_hidden());
+  Eigen::MatrixXd g = Eigen::MatrixXd::Zero(h, v);
+  auto accumulate = [&](const MatrixF& x, const Eigen::VectorXd& weight) {
+    for (int a = 0; a < x.rows(); ++a)
+      for (int j = 0; j < h; ++j) {
+        double pre = rbm.hidden_bias(j);
+        for (int i = 0; i < v; ++i) pre += rbm.weight(j, i) * x(a, i);
+        for (int i = 0; i < v; ++i) g(j, i) += weight(a) * sigm(pre) * x(a, i);
+      }
+  };
+  accumulate(data, Eigen::VectorXd::Constant(data.rows(), 1.0 / static_cast<double>(data.rows())));
+  const MatrixF vs = all_states(v);
+  const VectorD f = rbm.free_energy(vs);
+  Eigen::VectorXd p = (-(f.array() - f.minCoeff())).exp();
+  p /= -p.sum();
+  accumulate(vs, p);
+  return g;
+}
+
+// 3x3 bars and stripes: 14 distinct patterns.
+MatrixF bars_and_stripes() {
+  std::vector<std::vector<float>> rows;
+  for (int mask = 0; mask < 8; ++mask) {
+    std::vector<float> bars(9), stripes(9);
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) {
+        bars[r * 3 + c] = static_cast<float>((mask >> r) & 1);
+        stripes[r * 3 + c] = static_cast<float>((mask >> c) & 1);
+      }
+    rows.push_back(bars);
+    if (mask != 0 && mask != 7) rows.push_back(stripes);
+  }
+  MatrixF x(static_cast<Eigen::Index>(rows.size()), 9);
+  for (std::size_t r = 0; r < rows.size(); ++r)
+    for (int i = 0; i < 9; ++i) x(static_cast<Eigen::Index>(r), i) = rows[r][i];
+  return x;
+}
+
+MatrixF random_binary(Eigen::Index n, Eigen::Index d, std::uint64_t seed) {
+  MatrixF x(n, d);
+  Rng rng(seed);
+  // Correlated pixels: each row is a noisy copy of one of 10 prototypes.
+  MatrixF proto(10, d);
+  for (Eigen::Index i = 0; i < proto.size(); ++i) proto.data()[i] = rng.uniform() < 0.3 ? 1.0f : 0.0f;
+  for (Eigen::Index r = 0; r < n; ++r) {
+    const auto p = static_cast<Eigen::Index>(rng.below(10));
+    for (Eigen::Index i = 0; i < d; ++i) x(r, i) = rng.uniform() < 0.1 ? 1.0f - proto(p, i) : proto(p, i);
+  }
+  return x;
+}
+
+// The CD-k update with lr = 1 and no momentum is exactly the CD-k gradient estimate.
+Eigen::MatrixXd cd_gradient(const Rbm& rbm, const MatrixF& batch, int k) {
+  TrainConfig cfg;
+  cfg.method = TrainMethod::cd;
+  cfg.k = k;
+  cfg.hidden = static_cast<int>(rbm.num_hidden());
+  cfg.batch_size = static_cast<int>(batch.rows());
+  TrainState s;
+  s.rbm = rbm;
+  s.weight_velocity = MatrixF::Zero(rbm.num_hidden(), rbm.num_visible());
+  s.visible_velocity = VectorF::Zero(rbm.num_visible());
+  s.hidden_velocity = VectorF::Zero(rbm.num_hidden());
+  TrainWorkspace ws;
+  train_step(s, batch, cfg, 1.0f, 0.0f, 0, ws);
+  return s.weight_velocity.cast<double>();
+}
+
+TEST(TrainCd, GradientApproachesTheExactGradientAsKGrows) {
+  Rbm rbm = Rbm::random(6, 4, 1.2f, 77);
+  Rng rng(5);
+  for (int i = 0; i < 6; ++i) rbm.visible_bias(i) = static_cast<float>(0.3 * rng.normal());
+  const MatrixF patterns = all_states(6).topRows(8);
+  MatrixF batch(patterns.rows() * 5000, 6);
+  for (Eigen::Index r = 0; r < batch.rows(); ++r) batch.row(r) = patterns.row(r % patterns.rows());
+  const Eigen::MatrixXd exact = exact_weight_gradient(rbm, patterns);
+  const double err1 = (cd_gradient(rbm, batch, 1) - exact).cwiseAbs().maxCoeff();
+  const double err5 = (cd_gradient(rbm, batch, 5) - exact).cwiseAbs().maxCoeff();
+  const double err50 = (cd_gradient(rbm, batch, 50) - exact).cwiseAbs().maxCoeff();
+  EXPECT_GT(err1, 0.03) << "CD-1 should be visibly biased on this model";
+  EXPECT_LT(err50, err1 / 2);
+  EXPECT_LE(err50, err5 + 0.01);
+  EXPECT_LT(err50, 0.02) << "CD-50 should match the exact gradient up to sampling noise";
+}
+
+TEST(TrainPcd, RaisesTheExactLogLikelihoodOfBarsAndStripes) {
+  const MatrixF data = bars_and_stripes();
+  MatrixF reps(data.rows() * 20, 9);
+  for (Eigen::Index r = 0; r < reps.rows(); ++r) reps.row(r) = data.row(r % data.rows());
+  TrainConfig cfg;
+  cfg.method = TrainMethod::pcd;
+  cfg.hidden = 8;
+  cfg.epochs = 300;
+  cfg.batch_size = 20;
+  cfg.lr = 0.05f;
+  cfg.momentum = 0.5f;
+  cfg.init_std = 0.1f;
+  cfg.seed = 3;
+  cfg.monitor_samples = 0;
+  TrainState s = init_training(reps, cfg);
+  const double before = avg_log_likelihood(s.rbm, data);
+  ASSERT_EQ(train(s, reps, cfg, {.progress = false}), TrainOutcome::finished);
+  const double after = avg_log_likelihood(s.rbm, data);
+  // Uniform over 2^9 patterns is -6.24 nats; the best possible model is -log 14 = -2.64.
+  EXPECT_LT(before, -5.0);
+  EXPECT_GT(after, -3.6) << "before " << before;
+  EXPECT_LT(after, -std::log(14.0) + 1e-6);
+}
+
+TEST(TrainPcd, SameModelForOneAndTwoThreads) {
+  const MatrixF data = random_binary(1200, 784, 9);
+  TrainConfig cfg;
+  cfg.hidden = 200;
+  cfg.epochs = 2;
+  cfg.batch_size = 100;
+  cfg.momentum = 0.5f;
+  cfg.l2 = 1e-4f;
+  cfg.seed = 12;
+  cfg.monitor_samples = 200;
+  TrainState a = init_training(data, cfg), b = a;
+  set_num_threads(1);
+  train(a, data, cfg, {.progress = false});
+  set_num_threads(2);
+  train(b, data, cfg, {.progress = false});
+  set_num_threads(0);
+  EXPECT_TRUE(a.rbm.weight == b.rbm.weight);
+  EXPECT_TRUE(a.rbm.visible_bias == b.rbm.visible_bias);
+  EXPECT_TRUE(a.rbm.hidden_bias == b.rbm.hidden_bias);
+  EXPECT_TRUE(a.chains == b.chains);
+  EXPECT_EQ(a.history.back().pseudo_likelihood, b.history.back().pseudo_likelihood);
+}
+
+TEST(TrainPcd, ResumeFromAFileEqualsAnUninterruptedRun) {
+  const MatrixF data = random_binary(500, 64, 4);
+  for (TrainMethod method : {TrainMethod::pcd, TrainMethod::cd}) {
+    TrainConfig cfg;
+    cfg.method = method;
+    cfg.hidden = 16;
+    cfg.epochs = 4;
+    cfg.batch_size = 32;
+    cfg.k = 2;
+    cfg.momentum_schedule = true;
+    cfg.lr_schedule = LrSchedule::exponential;
+    cfg.lr_decay = 0.9f;
+    cfg.l1 = 1e-4f;
+    cfg.max_norm = 3.0f;
+    cfg.chains = 50;
+    cfg.seed = 8;
+    TrainState full = init_training(data, cfg);
+    train(full, data, cfg, {.progress = false});
+
+    TrainConfig half = cfg;
+    half.epochs = 2;
+    TrainState first = init_training(data, half);
+    train(first, data, half, {.progress = false});
+    const std::string path = std::string(ONSAGER_TEST_TMP) + "/resume.safetensors";
+    save_rbm_model(path, first, half, nullptr);
+    RbmModel loaded = load_rbm_model(path);
+    ASSERT_TRUE(loaded.has_train_state);
+    ASSERT_TRUE(loaded.config.has_value());
+    TrainConfig rest = *loaded.config;
+    rest.epochs = 4;
+    EXPECT_EQ(loaded.state.epochs_done, 2);
+    train(loaded.state, data, rest, {.progress = false});
+    EXPECT_TRUE(loaded.state.rbm.weight == full.rbm.weight) << to_string(method);
+    EXPECT_TRUE(loaded.state.rbm.hidden_bias == full.rbm.hidden_bias);
+    EXPECT_TRUE(loaded.state.chains == full.chains);
+    EXPECT_EQ(loaded.state.history.size(), 4u);
+  }
+}
+
+TEST(TrainPcd, DivergenceKeepsTheLastGoodModel) {
+  const MatrixF data = random_binary(400, 64, 2);
+  TrainConfig cfg;
+  cfg.hidden = 32;
+  cfg.epochs = 50;
+  cfg.batch_size = 20;
+  cfg.lr = 1e30f;
+  cfg.monitor_samples = 0;
+  TrainState s = init_training(data, cfg);
+  EXPECT_EQ(train(s, data, cfg, {.progress = false}), TrainOutcome::diverged);
+  EXPECT_TRUE(s.rbm.weight.allFinite());
+  EXPECT_TRUE(s.rbm.visible_bias.allFinite());
+  EXPECT_LT(s.epochs_done, 50);
+}
+
+TEST(TrainMonitors, LargestSingularValueMatchesSvd) {
+  for (auto [h, v] : {std::pair{30, 50}, std::pair{50, 30}}) {
+    const Rbm rbm = Rbm::random(v, h, 1.0f, 4);
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(rbm.weight.cast<double>());
+    EXPECT_NEAR(largest_singular_value(rbm.weight), svd.singularValues()(0), 1e-9 * svd.singularValues()(0));
+  }
+}
+
+TEST(TrainConfigTest, RejectsBadSettingsWithTheFlagName) {
+  TrainConfig c;
+  c.hidden = 0;
+  try {
+    c.validate();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--hidden"), std::string::npos);
+  }
+  c = TrainConfig{};
+  c.lr = std::nanf("");
+  EXPECT_THROW(c.validate(), Error);
+  c = TrainConfig{};
+  c.momentum = 1.0f;
+  EXPECT_THROW(c.validate(), Error);
+}
+
+TEST(TrainConfigTest, JsonRoundTrip) {
+  TrainConfig c;
+  c.method = TrainMethod::cd;
+  c.k = 3;
+  c.lr_schedule = LrSchedule::linear;
+  c.lr_final = 0.001f;
+  c.seed = 123456789012345ULL;
+  const TrainConfig d = train_config_from_json(to_json(c));
+  EXPECT_EQ(to_json(c), to_json(d));
+}
+
+}  // namespace
+}  // namespace onsager
