@@ -147,6 +147,7 @@ void run_train(TrainArgs& a) {
   TrainOptions opts;
   opts.progress = !a.quiet;
   opts.validation = valid_set ? &valid_set->x : nullptr;
+  bool saved = false;
   opts.on_epoch = [&](const TrainState& s, const EpochStats& st) {
     if (!a.quiet) print_epoch_line(st, config.epochs);
     if (log.is_open()) {
@@ -154,16 +155,19 @@ void run_train(TrainArgs& a) {
       log.flush();
     }
     save_rbm_model(a.out, s, config, data_info);
+    saved = true;
     return true;
   };
   const TrainOutcome outcome = train(state, train_set.x, config, opts);
   if (outcome == TrainOutcome::diverged) {
-    if (state.epochs_done > (resumed ? -1 : 0))
+    if (saved)
       ONSAGER_FAIL(
           "rbm train: training diverged (NaN or Inf parameters) in epoch {}; {} keeps the model of epoch {}; "
           "try a smaller --lr or a --max-norm",
           state.epochs_done + 1, a.out, state.epochs_done);
-    ONSAGER_FAIL("rbm train: training diverged (NaN or Inf parameters) in epoch 1; no model written; try a smaller --lr");
+    ONSAGER_FAIL("rbm train: training diverged (NaN or Inf parameters) in epoch {}; no model written; try a smaller "
+                 "--lr",
+                 state.epochs_done + 1);
   }
   if (config.epochs == state.epochs_done && state.history.empty()) save_rbm_model(a.out, state, config, data_info);
 

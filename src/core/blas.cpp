@@ -2,10 +2,27 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+
 #include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
 
 namespace onsager {
+namespace {
 
+void sgemm_block(bool ta, bool tb, Eigen::Index m, Eigen::Index n, Eigen::Index k, float alpha, const float* a,
+                 Eigen::Index lda, const float* b, Eigen::Index ldb, float beta, float* c, Eigen::Index ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
+              c, static_cast<int>(ldc));
+}
+
+}  // namespace
+
+// OpenBLAS's own threading gives results that depend on the thread count. Instead, the larger output
+// dimension is cut into a fixed number of blocks (never the reduction dimension), each computed by one
+// single-threaded SGEMM call, and onsager's threads share the blocks: every element comes from the same
+// kernel call whatever the thread count.
 void gemm(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatrixFRef& b, Trans trans_b,
           float beta, MatrixFRef c) {
   const bool ta = trans_a == Trans::yes;
@@ -17,10 +34,29 @@ void gemm(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatri
   ONSAGER_CHECK(k == kb && c.rows() == m && c.cols() == n,
                 "gemm: shapes do not match ({}x{} * {}x{} -> {}x{})", m, k, kb, n, c.rows(), c.cols());
   if (m == 0 || n == 0) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a.data(),
-              static_cast<int>(a.outerStride()), b.data(), static_cast<int>(b.outerStride()), beta, c.data(),
-              static_cast<int>(c.outerStride()));
+  const Eigen::Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  constexpr Eigen::Index kMaxBlocks = 8, kMinBlock = 48, kAlign = 8;
+  const bool split_n = n >= m;
+  const Eigen::Index dim = split_n ? n : m;
+  // A power of two, so that 1, 2, 4 or 8 threads get equal shares.
+  Eigen::Index blocks = 1;
+  if (flops >= 4e6)
+    while (blocks * 2 <= kMaxBlocks && dim / (blocks * 2) >= kMinBlock) blocks *= 2;
+  const Eigen::Index step = ((dim + blocks - 1) / blocks + kAlign - 1) / kAlign * kAlign;
+  const Eigen::Index used = (dim + step - 1) / step;
+
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (used > 1)
+  for (Eigen::Index blk = 0; blk < used; ++blk) {
+    const Eigen::Index lo = blk * step, len = std::min(step, dim - lo);
+    if (split_n) {
+      const float* bb = tb ? b.data() + lo * ldb : b.data() + lo;
+      sgemm_block(ta, tb, m, len, k, alpha, a.data(), lda, bb, ldb, beta, c.data() + lo, ldc);
+    } else {
+      const float* aa = ta ? a.data() + lo : a.data() + lo * lda;
+      sgemm_block(ta, tb, len, n, k, alpha, aa, lda, b.data(), ldb, beta, c.data() + lo * ldc, ldc);
+    }
+  }
 }
 
 }  // namespace onsager

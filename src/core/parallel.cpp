@@ -8,7 +8,14 @@
 namespace onsager {
 namespace {
 int g_threads = 0;
-}
+
+// BLAS runs single-threaded; onsager threads over fixed blocks (core/blas.cpp) so that results do not
+// depend on the thread count.
+const bool g_blas_serial = [] {
+  openblas_set_num_threads(1);
+  return true;
+}();
+}  // namespace
 
 int hardware_threads() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -17,7 +24,7 @@ int hardware_threads() {
 
 void set_num_threads(int n) {
   g_threads = n <= 0 ? hardware_threads() : n;
-  openblas_set_num_threads(g_threads);
+  openblas_set_num_threads(1);
   omp_set_num_threads(g_threads);
 }
 

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/rbm/model_file.hpp"
@@ -136,9 +139,10 @@ TEST(TrainPcd, RaisesTheExactLogLikelihoodOfBarsAndStripes) {
   TrainConfig cfg;
   cfg.method = TrainMethod::pcd;
   cfg.hidden = 8;
-  cfg.epochs = 300;
+  cfg.epochs = 600;
   cfg.batch_size = 20;
-  cfg.lr = 0.05f;
+  cfg.chains = 100;
+  cfg.lr = 0.02f;  // PCD needs a small step: at 0.1 the chains cannot follow and the likelihood oscillates
   cfg.momentum = 0.5f;
   cfg.init_std = 0.1f;
   cfg.seed = 3;
@@ -149,7 +153,7 @@ TEST(TrainPcd, RaisesTheExactLogLikelihoodOfBarsAndStripes) {
   const double after = avg_log_likelihood(s.rbm, data);
   // Uniform over 2^9 patterns is -6.24 nats; the best possible model is -log 14 = -2.64.
   EXPECT_LT(before, -5.0);
-  EXPECT_GT(after, -3.6) << "before " << before;
+  EXPECT_GT(after, -3.5) << "before " << before;
   EXPECT_LT(after, -std::log(14.0) + 1e-6);
 }
 
@@ -221,13 +225,17 @@ TEST(TrainPcd, DivergenceKeepsTheLastGoodModel) {
   cfg.hidden = 32;
   cfg.epochs = 50;
   cfg.batch_size = 20;
-  cfg.lr = 1e30f;
+  // lr·l2 = 3: each step multiplies W by about (1 - 3) and overflows it (Inf, then NaN) after ~130 steps.
+  cfg.lr = 10.0f;
+  cfg.l2 = 0.3f;
   cfg.monitor_samples = 0;
   TrainState s = init_training(data, cfg);
   EXPECT_EQ(train(s, data, cfg, {.progress = false}), TrainOutcome::diverged);
   EXPECT_TRUE(s.rbm.weight.allFinite());
   EXPECT_TRUE(s.rbm.visible_bias.allFinite());
   EXPECT_LT(s.epochs_done, 50);
+  EXPECT_GT(s.epochs_done, 0);
+  EXPECT_EQ(s.history.size(), static_cast<std::size_t>(s.epochs_done));
 }
 
 TEST(TrainMonitors, LargestSingularValueMatchesSvd) {
