@@ -36,13 +36,15 @@ void gemm(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatri
   if (m == 0 || n == 0) return;
   const Eigen::Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  constexpr Eigen::Index kMaxBlocks = 8, kMinBlock = 48, kAlign = 8;
   const bool split_n = n >= m;
   const Eigen::Index dim = split_n ? n : m;
-  // A power of two, so that 1, 2, 4 or 8 threads get equal shares.
+  // A power of two (so 1, 2, 4 or 8 threads get equal shares) chosen from the shape alone, with at least
+  // ~30 MFLOP per block so that each call stays near the kernel's peak.
+  constexpr Eigen::Index kMaxBlocks = 8, kMinBlock = 32, kAlign = 8;
+  constexpr double kMinBlockFlops = 3e7;
   Eigen::Index blocks = 1;
-  if (flops >= 4e6)
-    while (blocks * 2 <= kMaxBlocks && dim / (blocks * 2) >= kMinBlock) blocks *= 2;
+  while (blocks * 2 <= kMaxBlocks && dim / (blocks * 2) >= kMinBlock && flops / static_cast<double>(blocks * 2) >= kMinBlockFlops)
+    blocks *= 2;
   const Eigen::Index step = ((dim + blocks - 1) / blocks + kAlign - 1) / kAlign * kAlign;
   const Eigen::Index used = (dim + step - 1) / step;
 

@@ -49,18 +49,17 @@ MatrixF monitor_subset(const ConstMatrixFRef& data, int max_rows, std::uint64_t 
   return gather_rows(data, perm);
 }
 
-// W ← W + v after decay; velocities: v ← μ v + lr (g - l2 W - l1 sign W).
-void apply_update(MatrixF& w, MatrixF& vel, const MatrixF& grad, float lr, float mom, float l1, float l2) {
+// Momentum path: velocity u ← μ u + lr (∇ − l2 W − l1 sign W) (the GEMM already added μ u + lr ∇), W ← W + u.
+void apply_momentum_update(MatrixF& w, MatrixF& vel, float lr, float l1, float l2) {
   const Eigen::Index rows = w.rows();
 #pragma omp parallel for schedule(static) if (w.size() > 65536)
   for (Eigen::Index r = 0; r < rows; ++r) {
     auto wr = w.row(r).array();
     auto vr = vel.row(r).array();
-    auto gr = grad.row(r).array();
     if (l1 != 0.0f)
-      vr = mom * vr + lr * (gr - l2 * wr - l1 * wr.sign());
-    else
-      vr = mom * vr + lr * (gr - l2 * wr);
+      vr -= lr * (l2 * wr + l1 * wr.sign());
+    else if (l2 != 0.0f)
+      vr -= (lr * l2) * wr;
     wr += vr;
   }
 }
@@ -258,38 +257,46 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
   const bool pcd = config.method == TrainMethod::pcd;
   const Eigen::Index c = pcd ? state.chains.rows() : b;
 
-  ws.pos_hidden.resize(b, h);
-  rbm.hidden_probs(batch, ws.pos_hidden);
+  // Data and model rows share one stacked buffer, so the weight gradient is a single GEMM over B + C rows:
+  // [P_h / B ; -P_h' / C]ᵀ [V ; V'] = <h vᵀ>_data - <h vᵀ>_model.
+  ws.visible.resize(b + c, v);
+  ws.hidden.resize(b + c, h);
+  auto pos_v = ws.visible.topRows(b), neg_v = ws.visible.bottomRows(c);
+  auto pos_h = ws.hidden.topRows(b), neg_h = ws.hidden.bottomRows(c);
+  pos_v = batch;
+  rbm.hidden_probs(batch, pos_h);
 
   // Negative phase: the chains' hidden states (PCD) or a sample of the positive phase (CD).
   if (pcd) {
     ws.chain_hidden = state.chains;
   } else {
-    ws.chain_hidden = ws.pos_hidden;
+    ws.chain_hidden = pos_h;
     sample_bernoulli(ws.chain_hidden, config.seed, kTagPositive, step);
   }
-  ws.neg_visible.resize(c, v);
-  ws.neg_hidden.resize(c, h);
   for (int s = 0; s < config.k; ++s) {
     const std::uint64_t sub = step * static_cast<std::uint64_t>(config.k) + static_cast<std::uint64_t>(s);
-    rbm.visible_probs(ws.chain_hidden, ws.neg_visible);
-    sample_bernoulli(ws.neg_visible, config.seed, kTagVisible, sub);
-    rbm.hidden_probs(ws.neg_visible, ws.neg_hidden);
+    rbm.visible_probs(ws.chain_hidden, neg_v);
+    sample_bernoulli(neg_v, config.seed, kTagVisible, sub);
+    rbm.hidden_probs(neg_v, neg_h);
     if (s + 1 < config.k || pcd) {
-      ws.chain_hidden = ws.neg_hidden;
+      ws.chain_hidden = neg_h;
       sample_bernoulli(ws.chain_hidden, config.seed, kTagHidden, sub);
     }
   }
   if (pcd) state.chains.swap(ws.chain_hidden);
 
-  // Gradient of the log-likelihood: <h vᵀ>_data - <h vᵀ>_model, hidden probabilities in both phases.
-  ws.grad.resize(h, v);
-  gemm(1.0f / static_cast<float>(b), ws.pos_hidden, Trans::yes, batch, Trans::no, 0.0f, ws.grad);
-  gemm(-1.0f / static_cast<float>(c), ws.neg_hidden, Trans::yes, ws.neg_visible, Trans::no, 1.0f, ws.grad);
-  ws.grad_visible = batch.colwise().mean().transpose() - ws.neg_visible.colwise().mean().transpose();
-  ws.grad_hidden = ws.pos_hidden.colwise().mean().transpose() - ws.neg_hidden.colwise().mean().transpose();
-
-  apply_update(rbm.weight, state.weight_velocity, ws.grad, lr, momentum, config.l1, config.l2);
+  // Gradient of the log-likelihood, hidden probabilities in both phases.
+  ws.grad_visible = pos_v.colwise().mean().transpose() - neg_v.colwise().mean().transpose();
+  ws.grad_hidden = pos_h.colwise().mean().transpose() - neg_h.colwise().mean().transpose();
+  pos_h *= 1.0f / static_cast<float>(b);
+  neg_h *= -1.0f / static_cast<float>(c);
+  if (momentum == 0.0f && config.l1 == 0.0f) {
+    // Plain SGD: W ← (1 − lr·l2) W + lr ∇ in the GEMM itself, with no gradient buffer or extra pass.
+    gemm(lr, ws.hidden, Trans::yes, ws.visible, Trans::no, 1.0f - lr * config.l2, rbm.weight);
+  } else {
+    gemm(lr, ws.hidden, Trans::yes, ws.visible, Trans::no, momentum, state.weight_velocity);
+    apply_momentum_update(rbm.weight, state.weight_velocity, lr, config.l1, config.l2);
+  }
   state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
   state.hidden_velocity = momentum * state.hidden_velocity + lr * ws.grad_hidden;
   rbm.visible_bias += state.visible_velocity;

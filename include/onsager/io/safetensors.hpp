@@ -1,12 +1,16 @@
 #pragma once
-// safetensors files (Hugging Face): an 8-byte little-endian header length N, N bytes of JSON
-// {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}, then the tensors'
-// bytes, C order, little-endian, offsets relative to the end of the header. The reader memory-maps the
-// file and validates every entry before any tensor is touched, so a corrupt or hostile file gives one
-// clear error, never a crash or a huge allocation.
+// safetensors files (Hugging Face, https://github.com/huggingface/safetensors): an 8-byte little-endian
+// header length N, N bytes of UTF-8 JSON {name: {"dtype", "shape", "data_offsets": [begin, end]},
+// "__metadata__": {str: str}}, then the data section: every tensor's bytes, C order, little-endian, at
+// offsets relative to the end of the header, contiguous and covering the section exactly.
+// The reader memory-maps the file and validates the whole header (streamed through a SAX parser, so a
+// hostile header cannot make it build a huge or deeply nested document) before any tensor is touched:
+// a corrupt file gives one clear error naming it, never a crash, a hang or an allocation larger than the
+// file. Tensors are converted on request, one at a time.
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -15,22 +19,27 @@
 
 namespace onsager {
 
+/// Element types of a safetensors file (the subset onsager reads; others are refused by name).
 enum class DType { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean };
 
-/// The safetensors name of a dtype: "F64", "F32", "F16", "BF16", "I64", ...
+/// The safetensors name of a dtype: "F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL".
 std::string_view to_string(DType d);
-/// Bytes per element.
+/// Bytes per element of `d` (8, 4, 2 or 1).
 std::size_t dtype_size(DType d);
 
+/// One tensor of a safetensors file: its name, dtype, shape and byte range within the data section.
 struct TensorInfo {
   std::string name;
   DType dtype = DType::f32;
   std::vector<std::int64_t> shape;
-  std::uint64_t begin = 0, end = 0;  ///< byte range within the data section
+  std::uint64_t begin = 0, end = 0;  ///< byte range [begin, end) within the data section
+
+  /// Product of the shape (1 for a scalar); throws onsager::Error on a negative or overflowing shape.
   std::int64_t numel() const;
 };
 
 /// A read-only, memory-mapped safetensors file; tensors are converted one at a time, on request.
+/// Move-only; the mapping is released by the destructor (spans from raw() die with it).
 class SafetensorsFile {
  public:
   /// Maps and validates `path`; throws onsager::Error naming the file and the problem.
@@ -41,18 +50,20 @@ class SafetensorsFile {
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
+  /// The path the file was opened with.
   const std::string& path() const { return path_; }
   /// Every tensor, in data-offset order.
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
-  /// The tensor called `name`, or nullptr.
+  /// The tensor called `name`, or nullptr when absent.
   const TensorInfo* find(std::string_view name) const;
+  /// The "__metadata__" entries (empty when the file has none).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
-  /// The tensor's values converted to float (from any dtype); throws when absent.
+  /// The tensor's values converted to float, C order (exact for f32/f16/bf16); throws when absent.
   std::vector<float> read_f32(std::string_view name) const;
-  /// The tensor's values converted to double (from any dtype); throws when absent.
+  /// The tensor's values converted to double, C order; throws when absent.
   std::vector<double> read_f64(std::string_view name) const;
-  /// The tensor's bytes as stored.
+  /// The tensor's bytes as stored (little-endian, possibly unaligned); valid while this object lives.
   std::span<const std::byte> raw(std::string_view name) const;
 
  private:
@@ -62,12 +73,14 @@ class SafetensorsFile {
   std::string path_;
   const std::byte* map_ = nullptr;
   std::size_t map_size_ = 0;
-  const std::byte* data_ = nullptr;  ///< start of the data section
+  const std::byte* data_ = nullptr;  ///< start of the data section, inside the mapping
   std::vector<TensorInfo> tensors_;
+  std::map<std::string, std::size_t, std::less<>> index_;  ///< name -> position in tensors_
   std::map<std::string, std::string> metadata_;
 };
 
-/// One tensor to write: borrowed float32 or float64 data in C order (exactly one of the spans is used).
+/// One tensor to write: borrowed float32 or float64 data in C order. Exactly one of the spans is
+/// non-empty, unless the shape has no elements (then both are empty and the tensor is written as F32).
 struct TensorToWrite {
   std::string name;
   std::vector<std::int64_t> shape;
@@ -75,14 +88,16 @@ struct TensorToWrite {
   std::span<const double> f64;
 };
 
-/// Writes a safetensors file atomically (temporary name, then rename). Names must be unique and not
-/// "__metadata__"; each tensor's element count must match its shape. Throws onsager::Error otherwise,
-/// leaving no file behind.
+/// Writes a safetensors file atomically (write_file_atomic). Names must be unique, non-empty and not
+/// "__metadata__"; each tensor's value count must match its shape. F64 tensors are laid out before F32
+/// ones (stable otherwise) so every tensor is aligned to its element size. Throws onsager::Error before
+/// writing anything, so a refused call leaves no file behind.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-/// IEEE half and bfloat16 to float, exactly (subnormals, Inf and NaN included).
+/// IEEE 754 binary16 bits to float, exactly (subnormals, ±Inf and NaN included).
 float half_to_float(std::uint16_t h);
+/// bfloat16 bits to float, exactly (bfloat16 is the top half of a float).
 float bfloat16_to_float(std::uint16_t b);
 
 }  // namespace onsager

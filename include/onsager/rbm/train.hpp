@@ -120,7 +120,9 @@ double largest_singular_value(const ConstMatrixFRef& w);
 
 /// Scratch buffers reused across minibatches (no allocation in the training loop).
 struct TrainWorkspace {
-  MatrixF pos_hidden, neg_visible, neg_hidden, chain_hidden, grad;
+  MatrixF visible;       ///< (B + C) x V: the minibatch, then the chains' visible samples
+  MatrixF hidden;        ///< (B + C) x H: the matching hidden probabilities
+  MatrixF chain_hidden;  ///< C x H: the chains' hidden states
   VectorF grad_visible, grad_hidden;
 };
 
