@@ -9,4 +9,4 @@ bash scripts/build.sh
 mkdir -p out
 build/onsager data info mnist --split train
 build/onsager rbm train --data mnist --hidden 500 --method pcd --k 1 --epochs 20 --batch 100 --lr 0.05 \
-  --momentum hinton --l2 1e-4 --seed 1 --out out/mnist-rbm.safetensors --log out/mnist-rbm.jsonl
+  --l2 1e-4 --seed 1 --out out/mnist-rbm.safetensors --log out/mnist-rbm.jsonl
