@@ -1,4 +1,6 @@
 #pragma once
+#include <cstdio>
+
 #include <CLI/CLI.hpp>
 
 #include "onsager/rbm/train.hpp"
@@ -6,6 +8,6 @@
 namespace onsager::cli {
 void register_rbm_train(CLI::App& rbm);
 void register_rbm_info(CLI::App& rbm);
-/// One human-readable line of an epoch's monitors, on stderr.
-void print_epoch_line(const EpochStats& s, int total_epochs);
+/// One human-readable line of an epoch's monitors.
+void print_epoch_line(std::FILE* out, const EpochStats& s, int total_epochs);
 }  // namespace onsager::cli

@@ -35,7 +35,7 @@ void run_info(const RbmInfoArgs& a) {
     fmt::print("training   {}-{}, {} epochs done, batch {}, lr {}\n", to_string(m.config->method), m.config->k,
                m.state.epochs_done, m.config->batch_size, m.config->lr);
   if (!m.data_info.is_null()) fmt::print("data       {}\n", m.data_info.dump());
-  if (!m.state.history.empty()) print_epoch_line(m.state.history.back(), m.state.epochs_done);
+  if (!m.state.history.empty()) print_epoch_line(stdout, m.state.history.back(), m.state.epochs_done);
   emit_json(a.json, j);
 }
 

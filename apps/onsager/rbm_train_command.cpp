@@ -149,7 +149,7 @@ void run_train(TrainArgs& a) {
   opts.validation = valid_set ? &valid_set->x : nullptr;
   bool saved = false;
   opts.on_epoch = [&](const TrainState& s, const EpochStats& st) {
-    if (!a.quiet) print_epoch_line(st, config.epochs);
+    if (!a.quiet) print_epoch_line(stderr, st, config.epochs);
     if (log.is_open()) {
       log << to_json(st).dump() << '\n';
       log.flush();
@@ -187,7 +187,7 @@ void run_train(TrainArgs& a) {
   fmt::print("model            {} ({} visible x {} hidden, {}-{})\n", a.out, train_set.x.cols(), config.hidden,
              to_string(config.method), config.k);
   fmt::print("data             {} {} ({} samples, binarize {})\n", a.data, a.split, train_set.x.rows(), to_string(bin));
-  fmt::print("epochs           {} ({:.2f} s training, {:.2f} s per epoch)\n", state.epochs_done, seconds,
+  fmt::print("epochs           {} ({:.3g} s training, {:.3g} s per epoch)\n", state.epochs_done, seconds,
              state.history.empty() ? 0.0 : seconds / static_cast<double>(state.history.size()));
   if (!state.history.empty()) {
     const EpochStats& e = state.history.back();
@@ -205,8 +205,8 @@ void run_train(TrainArgs& a) {
 
 }  // namespace
 
-void print_epoch_line(const EpochStats& s, int total_epochs) {
-  fmt::print(stderr, "epoch {:>3}/{}  recon {}  pl {} ({})  F train {} valid {} gap {}  |W| {}  smax {}  {:.2f}s\n",
+void print_epoch_line(std::FILE* out, const EpochStats& s, int total_epochs) {
+  fmt::print(out, "epoch {:>3}/{}  recon {}  pl {} ({})  F train {} valid {} gap {}  |W| {}  smax {}  {:.3g}s\n",
              s.epoch, total_epochs, fmt_num(s.recon_error), fmt_num(s.pseudo_likelihood),
              fmt_num(s.pseudo_likelihood_scaled, 2), fmt_num(s.free_energy_train, 2), fmt_num(s.free_energy_valid, 2),
              fmt_num(s.free_energy_valid - s.free_energy_train, 2), fmt_num(s.weight_norm, 2),

@@ -102,23 +102,23 @@ void TrainConfig::validate() const {
   ONSAGER_CHECK(monitor_samples >= 0, "rbm train: --monitor-samples must be >= 0 (got {})", monitor_samples);
 }
 
-float TrainConfig::lr_at(int epoch) const {
+double TrainConfig::lr_at(int epoch) const {
   switch (lr_schedule) {
     case LrSchedule::constant:
       return lr;
     case LrSchedule::linear: {
       if (epochs <= 1) return lr;
-      const float t = static_cast<float>(epoch) / static_cast<float>(epochs - 1);
-      return lr + (lr_final - lr) * std::clamp(t, 0.0f, 1.0f);
+      const double t = static_cast<double>(epoch) / static_cast<double>(epochs - 1);
+      return lr + (lr_final - lr) * std::clamp(t, 0.0, 1.0);
     }
     case LrSchedule::exponential:
-      return lr * std::pow(lr_decay, static_cast<float>(epoch));
+      return lr * std::pow(lr_decay, static_cast<double>(epoch));
   }
   return lr;
 }
 
-float TrainConfig::momentum_at(int epoch) const {
-  if (momentum_schedule) return epoch < 5 ? 0.5f : 0.9f;
+double TrainConfig::momentum_at(int epoch) const {
+  if (momentum_schedule) return epoch < 5 ? 0.5 : 0.9;
   return momentum;
 }
 
@@ -159,20 +159,20 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.k = j.at("k").get<int>();
     c.epochs = j.at("epochs").get<int>();
     c.batch_size = j.at("batch_size").get<int>();
-    c.lr = j.at("lr").get<float>();
+    c.lr = j.at("lr").get<double>();
     const auto sched = j.at("lr_schedule").get<std::string>();
     c.lr_schedule = sched == "linear" ? LrSchedule::linear
                     : sched == "exponential" ? LrSchedule::exponential
                                              : LrSchedule::constant;
-    c.lr_final = j.at("lr_final").get<float>();
-    c.lr_decay = j.at("lr_decay").get<float>();
-    c.momentum = j.at("momentum").get<float>();
+    c.lr_final = j.at("lr_final").get<double>();
+    c.lr_decay = j.at("lr_decay").get<double>();
+    c.momentum = j.at("momentum").get<double>();
     c.momentum_schedule = j.at("momentum_schedule").get<bool>();
-    c.l1 = j.at("l1").get<float>();
-    c.l2 = j.at("l2").get<float>();
-    c.max_norm = j.at("max_norm").get<float>();
+    c.l1 = j.at("l1").get<double>();
+    c.l2 = j.at("l2").get<double>();
+    c.max_norm = j.at("max_norm").get<double>();
     c.chains = j.at("chains").get<int>();
-    c.init_std = j.at("init_std").get<float>();
+    c.init_std = j.at("init_std").get<double>();
     c.seed = j.at("seed").get<std::uint64_t>();
     c.monitor_samples = j.at("monitor_samples").get<int>();
   } catch (const nlohmann::json::exception& e) {
@@ -229,7 +229,7 @@ TrainState init_training(const ConstMatrixFRef& data, const TrainConfig& config)
   ONSAGER_CHECK(data.minCoeff() >= 0.0f && data.maxCoeff() <= 1.0f,
                 "rbm train: data values must lie in [0, 1] (got {} .. {})", data.minCoeff(), data.maxCoeff());
   TrainState s;
-  s.rbm = Rbm::random(data.cols(), config.hidden, config.init_std, stream_seed(config.seed, kTagInitWeights));
+  s.rbm = Rbm::random(data.cols(), config.hidden, static_cast<float>(config.init_std), stream_seed(config.seed, kTagInitWeights));
   // Visible biases log(p / (1 - p)) of the pixel marginals, with p clipped away from 0 and 1.
   const VectorD mean = data.cast<double>().colwise().mean().transpose();
   for (Eigen::Index i = 0; i < mean.size(); ++i) {
@@ -290,18 +290,19 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
   ws.grad_hidden = pos_h.colwise().mean().transpose() - neg_h.colwise().mean().transpose();
   pos_h *= 1.0f / static_cast<float>(b);
   neg_h *= -1.0f / static_cast<float>(c);
-  if (momentum == 0.0f && config.l1 == 0.0f) {
+  const auto l1 = static_cast<float>(config.l1), l2 = static_cast<float>(config.l2);
+  if (momentum == 0.0f && l1 == 0.0f) {
     // Plain SGD: W ← (1 − lr·l2) W + lr ∇ in the GEMM itself, with no gradient buffer or extra pass.
-    gemm(lr, ws.hidden, Trans::yes, ws.visible, Trans::no, 1.0f - lr * config.l2, rbm.weight);
+    gemm(lr, ws.hidden, Trans::yes, ws.visible, Trans::no, 1.0f - lr * l2, rbm.weight);
   } else {
     gemm(lr, ws.hidden, Trans::yes, ws.visible, Trans::no, momentum, state.weight_velocity);
-    apply_momentum_update(rbm.weight, state.weight_velocity, lr, config.l1, config.l2);
+    apply_momentum_update(rbm.weight, state.weight_velocity, lr, l1, l2);
   }
   state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
   state.hidden_velocity = momentum * state.hidden_velocity + lr * ws.grad_hidden;
   rbm.visible_bias += state.visible_velocity;
   rbm.hidden_bias += state.hidden_velocity;
-  apply_max_norm(rbm.weight, config.max_norm);
+  apply_max_norm(rbm.weight, static_cast<float>(config.max_norm));
 }
 
 double largest_singular_value(const ConstMatrixFRef& w) {
@@ -354,7 +355,7 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
   while (state.epochs_done < config.epochs) {
     const int epoch = state.epochs_done;
     const TrainState last_good = state;  // restored if this epoch diverges
-    const float lr = config.lr_at(epoch), mom = config.momentum_at(epoch);
+    const auto lr = static_cast<float>(config.lr_at(epoch)), mom = static_cast<float>(config.momentum_at(epoch));
     const auto perm = random_permutation(n, stream_seed(config.seed, kTagShuffle, static_cast<std::uint64_t>(epoch)));
     Progress bar(fmt::format("epoch {}/{}", epoch + 1, config.epochs), batches, options.progress);
     const auto t0 = std::chrono::steady_clock::now();

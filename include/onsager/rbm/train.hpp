@@ -34,26 +34,26 @@ struct TrainConfig {
   int k = 1;                 ///< Gibbs steps per update
   int epochs = 10;
   int batch_size = 100;
-  float lr = 0.05f;
+  double lr = 0.05;
   LrSchedule lr_schedule = LrSchedule::constant;
-  float lr_final = 0.0f;     ///< linear: lr reached at the last epoch
-  float lr_decay = 1.0f;     ///< exponential: lr multiplied by this each epoch
-  float momentum = 0.0f;     ///< constant momentum (ignored when momentum_schedule is set)
+  double lr_final = 0.0;     ///< linear: lr reached at the last epoch
+  double lr_decay = 1.0;     ///< exponential: lr multiplied by this each epoch
+  double momentum = 0.0;     ///< constant momentum (ignored when momentum_schedule is set)
   bool momentum_schedule = false;  ///< Hinton's schedule: 0.5 for the first 5 epochs, then 0.9
-  float l1 = 0.0f;
-  float l2 = 0.0f;
-  float max_norm = 0.0f;     ///< > 0: each hidden unit's incoming weight vector is kept within this L2 norm
+  double l1 = 0.0;
+  double l2 = 0.0;
+  double max_norm = 0.0;     ///< > 0: each hidden unit's incoming weight vector is kept within this L2 norm
   int chains = 0;            ///< PCD persistent chains; 0 means batch_size
-  float init_std = 0.01f;    ///< initial weights ~ N(0, init_std²)
+  double init_std = 0.01;    ///< initial weights ~ N(0, init_std²)
   std::uint64_t seed = 0;
   int monitor_samples = 1000;  ///< rows of the training / validation data used by the monitors (0: none)
 
   /// Throws onsager::Error naming the offending setting (as its command-line flag) when out of range.
   void validate() const;
   /// The learning rate of epoch e (0-based).
-  float lr_at(int epoch) const;
+  double lr_at(int epoch) const;
   /// The momentum of epoch e (0-based).
-  float momentum_at(int epoch) const;
+  double momentum_at(int epoch) const;
   int num_chains() const { return chains > 0 ? chains : batch_size; }
 };
 
