@@ -6,10 +6,11 @@
 namespace onsager::cli {
 
 void register_rbm_commands(CLI::App& app) {
-  auto* rbm = app.add_subcommand("rbm", "Restricted Boltzmann machines: train, inspect");
+  auto* rbm = app.add_subcommand("rbm", "Restricted Boltzmann machines: train, inspect, sample, draw");
   rbm->require_subcommand(1);
   register_rbm_train(*rbm);
   register_rbm_info(*rbm);
+  register_rbm_pictures(*rbm);
 }
 
 }  // namespace onsager::cli

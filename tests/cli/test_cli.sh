@@ -91,6 +91,28 @@ if grep -q "diverged" "$tmp/err" && "$bin" rbm info "$tmp/div.safetensors" --jso
    [ "$(json_get "$tmp/div.json" "['epochs_done']")" -ge 1 ] && [ "$(json_get "$tmp/div.json" "['epochs_done']")" -lt 10 ]
 then ok "divergence keeps the last good model"; else bad "divergence keeps the last good model" "$(cat "$tmp/err")"; fi
 
+# pictures: PNG files of the right size (read back by Python's zlib, independently of the writer)
+png_size() { "$py" -c "
+import struct, sys, zlib
+b = open(sys.argv[1], 'rb').read()
+assert b[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+w, h = struct.unpack('>II', b[16:24])
+pos, idat = 8, b''
+while pos < len(b):
+    n, = struct.unpack('>I', b[pos:pos + 4]); kind = b[pos + 4:pos + 8]
+    if kind == b'IDAT': idat += b[pos + 8:pos + 8 + n]
+    pos += 12 + n
+assert len(zlib.decompress(idat)) == h * (w + 1), 'pixel data does not match the size'
+print(f'{w}x{h}')" "$1"; }
+if "$bin" rbm sample "$tmp/d.safetensors" --n 6 --steps 20 --columns 3 --zoom 1 --png "$tmp/s.png" >/dev/null 2>"$tmp/err" &&
+   [ "$(png_size "$tmp/s.png")" = "28x19" ]; then ok "rbm sample --png"; else bad "rbm sample" "$(cat "$tmp/err") $(png_size "$tmp/s.png" 2>&1)"; fi
+if "$bin" rbm sample "$tmp/d.safetensors" --from data --n 4 --steps 5 --png "$tmp/s2.png" --json >"$tmp/s2.json" 2>"$tmp/err" &&
+   [ "$(json_get "$tmp/s2.json" "['n']")" = 4 ]; then ok "rbm sample --from data --json"; else bad "rbm sample --from data" "$(cat "$tmp/err")"; fi
+if "$bin" rbm filters "$tmp/d.safetensors" --n 16 --zoom 1 --png "$tmp/f.png" >/dev/null 2>"$tmp/err" &&
+   [ "$(png_size "$tmp/f.png")" = "37x37" ]; then ok "rbm filters --png"; else bad "rbm filters" "$(cat "$tmp/err") $(png_size "$tmp/f.png" 2>&1)"; fi
+expect_error "sample: bad --shape" "$tmp/e12" "$bin" rbm sample "$tmp/d.safetensors" --shape 5x5 --png "$tmp/e12.png"
+expect_error "sample: bad --from" "$tmp/e13" "$bin" rbm sample "$tmp/d.safetensors" --from nowhere --png "$tmp/e13.png"
+
 "$bin" --help >"$tmp/help" 2>&1 && grep -q "rbm" "$tmp/help" && ok "--help" || bad "--help"
 "$bin" rbm train --help >"$tmp/help" 2>&1 && grep -q -- "--resume" "$tmp/help" && ok "rbm train --help" || bad "rbm train --help"
 

@@ -1,0 +1,193 @@
+// onsager rbm sample / rbm filters: pictures of what a model has learned.
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
+#include "onsager/core/progress.hpp"
+#include "onsager/core/random.hpp"
+#include "onsager/data/dataset.hpp"
+#include "onsager/data/transforms.hpp"
+#include "onsager/plot/image_grid.hpp"
+#include "onsager/rbm/model_file.hpp"
+#include "rbm_commands.hpp"
+
+namespace onsager::cli {
+namespace {
+
+std::pair<int, int> parse_shape(const std::string& s) {
+  if (s.empty()) return {0, 0};
+  std::smatch m;
+  static const std::regex re(R"((\d{1,5})x(\d{1,5}))");
+  ONSAGER_CHECK(std::regex_match(s, m, re), "--shape must look like HxW, e.g. 28x28 (got '{}')", s);
+  return {std::stoi(m[1]), std::stoi(m[2])};
+}
+
+// The tile shape: --shape, else the image shape recorded in the model, else a square.
+std::pair<int, int> tile_shape(const RbmModel& m, const std::string& shape) {
+  std::pair<int, int> hint = parse_shape(shape);
+  if (hint.first == 0 && m.data_info.is_object()) {
+    const auto it = m.data_info.find("image_shape");
+    if (it != m.data_info.end() && it->is_array() && it->size() == 2)
+      hint = {(*it)[0].get<int>(), (*it)[1].get<int>()};
+  }
+  return image_shape_for(m.state.rbm.num_visible(), hint);
+}
+
+struct SampleArgs {
+  std::string model, png, from = "noise", data, split = "test", shape, show = "probabilities", binarize;
+  int n = 64, steps = 1000, columns = 0, zoom = 2, threads = 0;
+  std::uint64_t seed = 0;
+  bool quiet = false;
+  JsonOutput json;
+};
+
+void run_sample(const SampleArgs& a) {
+  set_num_threads(a.threads);
+  ONSAGER_CHECK(a.n >= 1 && a.n <= 10000, "rbm sample: --n must be in 1..10000 (got {})", a.n);
+  ONSAGER_CHECK(a.steps >= 0 && a.steps <= 100000000, "rbm sample: --steps must be in 0..1e8 (got {})", a.steps);
+  ONSAGER_CHECK(a.show == "probabilities" || a.show == "states",
+                "rbm sample: --show must be probabilities or states (got '{}')", a.show);
+  const RbmModel m = load_rbm_model(a.model);
+  const Rbm& rbm = m.state.rbm;
+  const auto [h, w] = tile_shape(m, a.shape);
+  MatrixF v(a.n, rbm.num_visible());
+  if (a.from == "noise") {
+    v.setConstant(0.5f);
+    sample_bernoulli(v, a.seed, 1, 0);
+  } else if (a.from == "data") {
+    std::string source = a.data;
+    if (source.empty() && m.data_info.is_object()) source = m.data_info.value("source", "");
+    ONSAGER_CHECK(!source.empty(), "rbm sample: --from data needs --data NAME|PATH");
+    Dataset d = load_dataset(source, parse_split(a.split));
+    ONSAGER_CHECK(d.x.cols() == rbm.num_visible(), "rbm sample: {} has {} features, the model {} visible units",
+                  source, d.x.cols(), rbm.num_visible());
+    std::string bin = a.binarize;
+    if (bin.empty()) bin = m.data_info.is_object() ? m.data_info.value("binarize", "threshold:0.5") : "threshold:0.5";
+    binarize(d.x, parse_binarization(bin));
+    for (int i = 0; i < a.n; ++i) v.row(i) = d.x.row(i % d.x.rows());
+  } else {
+    ONSAGER_FAIL("rbm sample: --from must be noise or data (got '{}')", a.from);
+  }
+  // Block Gibbs sampling in chunks, for the progress bar; chunk k has its own random stream.
+  constexpr int kChunk = 100;
+  Progress bar("gibbs", static_cast<std::size_t>(a.steps), !a.quiet);
+  for (int done = 0, k = 0; done < a.steps; done += kChunk, ++k) {
+    const int s = std::min(kChunk, a.steps - done);
+    gibbs_sample(rbm, v, s, stream_seed(a.seed, 2, static_cast<std::uint64_t>(k)));
+    bar.advance(static_cast<std::size_t>(s));
+  }
+  bar.finish();
+  MatrixF shown = v;
+  if (a.show == "probabilities") {  // one more half-step: p(v | h) with h ~ p(h | v), smoother to look at
+    MatrixF hid = rbm.hidden_probs(v);
+    sample_bernoulli(hid, a.seed, 3, 0);
+    shown = rbm.visible_probs(hid);
+  }
+  ImageGridOptions opt;
+  opt.height = h;
+  opt.width = w;
+  opt.columns = a.columns;
+  opt.zoom = a.zoom;
+  write_image_grid_png(a.png, shown, opt);
+  const VectorD f = rbm.free_energy(v);
+  const nlohmann::json j = {{"model", a.model}, {"png", a.png},       {"n", a.n},
+                            {"steps", a.steps}, {"from", a.from},     {"seed", a.seed},
+                            {"mean_free_energy", f.mean()},            {"mean_pixel", shown.cast<double>().mean()}};
+  if (a.json.enabled() && (a.json.path.empty() || a.json.path == "-")) {
+    emit_json(a.json, j);
+    return;
+  }
+  fmt::print("wrote {}: {} samples after {} Gibbs steps from {} ({}x{} tiles); mean F = {:.2f}\n", a.png, a.n,
+             a.steps, a.from, h, w, f.mean());
+  emit_json(a.json, j);
+}
+
+struct FiltersArgs {
+  std::string model, png, shape, order = "norm";
+  int n = 100, columns = 0, zoom = 2;
+  JsonOutput json;
+};
+
+void run_filters(const FiltersArgs& a) {
+  const RbmModel m = load_rbm_model(a.model);
+  const Rbm& rbm = m.state.rbm;
+  const auto [h, w] = tile_shape(m, a.shape);
+  ONSAGER_CHECK(a.n >= 1, "rbm filters: --n must be >= 1 (got {})", a.n);
+  ONSAGER_CHECK(a.order == "norm" || a.order == "index", "rbm filters: --order must be norm or index (got '{}')",
+                a.order);
+  const auto hidden = static_cast<int>(rbm.num_hidden());
+  const int n = std::min(a.n, hidden);
+  std::vector<int> idx(static_cast<std::size_t>(hidden));
+  std::iota(idx.begin(), idx.end(), 0);
+  if (a.order == "norm")
+    std::stable_sort(idx.begin(), idx.end(),
+                     [&](int x, int y) { return rbm.weight.row(x).squaredNorm() > rbm.weight.row(y).squaredNorm(); });
+  MatrixF tiles(n, rbm.num_visible());
+  for (int i = 0; i < n; ++i) tiles.row(i) = rbm.weight.row(idx[static_cast<std::size_t>(i)]);
+  ImageGridOptions opt;
+  opt.height = h;
+  opt.width = w;
+  opt.columns = a.columns;
+  opt.zoom = a.zoom;
+  opt.scale = TileScale::per_tile;
+  write_image_grid_png(a.png, tiles, opt);
+  const nlohmann::json j = {{"model", a.model}, {"png", a.png}, {"filters", n}, {"order", a.order}};
+  if (a.json.enabled() && (a.json.path.empty() || a.json.path == "-")) {
+    emit_json(a.json, j);
+    return;
+  }
+  fmt::print("wrote {}: {} of {} filters ({}x{} tiles, each stretched to its own range, ordered by {})\n", a.png, n,
+             hidden, h, w, a.order);
+  emit_json(a.json, j);
+}
+
+}  // namespace
+
+void register_rbm_pictures(CLI::App& rbm) {
+  auto s = std::make_shared<SampleArgs>();
+  auto* sample = rbm.add_subcommand(
+      "sample",
+      "Run block Gibbs chains and draw the samples as a PNG grid.\n"
+      "Example: onsager rbm sample rbm.safetensors --n 64 --steps 1000 --png samples.png");
+  sample->add_option("model", s->model, "Model file (.safetensors)")->required()->type_name("MODEL");
+  sample->add_option("--png", s->png, "PNG file to write")->required()->type_name("FILE");
+  sample->add_option("--n", s->n, "Chains (tiles)")->capture_default_str();
+  sample->add_option("--steps", s->steps, "Gibbs steps (v -> h -> v)")->capture_default_str();
+  sample->add_option("--from", s->from, "Start from noise or from data")->capture_default_str();
+  sample->add_option("--data", s->data, "Data for --from data (default: the model's training data)");
+  sample->add_option("--split", s->split, "Split for --from data")->capture_default_str();
+  sample->add_option("--binarize", s->binarize, "Binarization for --from data (default: the model's)");
+  sample->add_option("--show", s->show, "probabilities (p(v|h) after the last step) or states")->capture_default_str();
+  sample->add_option("--shape", s->shape, "Tile shape HxW (default: the model's image shape)");
+  sample->add_option("--columns", s->columns, "Tiles per row (0: about square)")->capture_default_str();
+  sample->add_option("--zoom", s->zoom, "Pixels per value")->capture_default_str();
+  sample->add_option("--seed", s->seed, "Random seed")->capture_default_str();
+  sample->add_option("--threads", s->threads, "Threads (0: all cores)")->capture_default_str();
+  sample->add_flag("--quiet,-q", s->quiet, "No progress bar");
+  add_json_option(sample, s->json);
+  sample->callback([s] { run_sample(*s); });
+
+  auto f = std::make_shared<FiltersArgs>();
+  auto* filters = rbm.add_subcommand(
+      "filters",
+      "Draw each hidden unit's weights as an image tile (a PNG grid).\n"
+      "Example: onsager rbm filters rbm.safetensors --n 100 --png filters.png");
+  filters->add_option("model", f->model, "Model file (.safetensors)")->required()->type_name("MODEL");
+  filters->add_option("--png", f->png, "PNG file to write")->required()->type_name("FILE");
+  filters->add_option("--n", f->n, "Filters to draw")->capture_default_str();
+  filters->add_option("--order", f->order, "norm (largest first) or index")->capture_default_str();
+  filters->add_option("--shape", f->shape, "Tile shape HxW (default: the model's image shape)");
+  filters->add_option("--columns", f->columns, "Tiles per row (0: about square)")->capture_default_str();
+  filters->add_option("--zoom", f->zoom, "Pixels per value")->capture_default_str();
+  add_json_option(filters, f->json);
+  filters->callback([f] { run_filters(*f); });
+}
+
+}  // namespace onsager::cli
