@@ -377,8 +377,8 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
     EpochStats st = measure_epoch(state.rbm, train_subset, options.validation ? &valid_subset : nullptr,
                                   stream_seed(config.seed, kTagPseudo, static_cast<std::uint64_t>(epoch)));
     st.epoch = epoch + 1;
-    st.lr = lr;
-    st.momentum = mom;
+    st.lr = config.lr_at(epoch);
+    st.momentum = config.momentum_at(epoch);
     st.seconds = train_seconds;
     st.monitor_seconds = seconds_since(t1);
     state.epochs_done = epoch + 1;
