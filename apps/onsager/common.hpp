@@ -13,6 +13,8 @@ struct JsonOutput {
   CLI::Option* option = nullptr;
   std::string path;
   bool enabled() const { return option != nullptr && option->count() > 0; }
+  /// True when the JSON goes to stdout, which then carries nothing else.
+  bool to_stdout() const { return enabled() && (path.empty() || path == "-"); }
 };
 
 void add_json_option(CLI::App* cmd, JsonOutput& out);

@@ -43,7 +43,7 @@ void run_info(const DataInfoArgs& a) {
   const Split split = parse_split(a.split);
   const Dataset d = load_dataset(a.source, split, a.data_dir.empty() ? default_data_dir() : a.data_dir);
   const nlohmann::json j = describe(d, to_string(split));
-  if (a.json.enabled() && (a.json.path.empty() || a.json.path == "-")) {
+  if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
   }

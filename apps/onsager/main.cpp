@@ -21,7 +21,7 @@ void add_json_option(CLI::App* cmd, JsonOutput& out) {
 void emit_json(const JsonOutput& out, const nlohmann::json& j) {
   if (!out.enabled()) return;
   const std::string text = j.dump(2) + "\n";
-  if (out.path.empty() || out.path == "-") {
+  if (out.to_stdout()) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
   } else {

@@ -25,7 +25,7 @@ void run_info(const RbmInfoArgs& a) {
                       {"data", m.data_info},
                       {"resumable", m.has_train_state && m.config.has_value()},
                       {"last_epoch", m.state.history.empty() ? nlohmann::json(nullptr) : to_json(m.state.history.back())}};
-  if (a.json.enabled() && (a.json.path.empty() || a.json.path == "-")) {
+  if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
   }

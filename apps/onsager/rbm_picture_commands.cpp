@@ -100,7 +100,7 @@ void run_sample(const SampleArgs& a) {
   const nlohmann::json j = {{"model", a.model}, {"png", a.png},       {"n", a.n},
                             {"steps", a.steps}, {"from", a.from},     {"seed", a.seed},
                             {"mean_free_energy", f.mean()},            {"mean_pixel", shown.cast<double>().mean()}};
-  if (a.json.enabled() && (a.json.path.empty() || a.json.path == "-")) {
+  if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
   }
@@ -139,7 +139,7 @@ void run_filters(const FiltersArgs& a) {
   opt.scale = TileScale::per_tile;
   write_image_grid_png(a.png, tiles, opt);
   const nlohmann::json j = {{"model", a.model}, {"png", a.png}, {"filters", n}, {"order", a.order}};
-  if (a.json.enabled() && (a.json.path.empty() || a.json.path == "-")) {
+  if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
   }

@@ -180,7 +180,7 @@ void run_train(TrainArgs& a) {
                            {"train_seconds", seconds},
                            {"threads", num_threads()},
                            {"last_epoch", state.history.empty() ? nlohmann::json(nullptr) : to_json(state.history.back())}};
-  if (a.json.enabled() && (a.json.path.empty() || a.json.path == "-")) {
+  if (a.json.to_stdout()) {
     emit_json(a.json, report);
     return;
   }

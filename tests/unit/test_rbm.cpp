@@ -5,19 +5,14 @@
 #include <cmath>
 #include <vector>
 
+#include "brute_force.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/rbm/rbm.hpp"
 
 namespace onsager {
 namespace {
 
-// All binary vectors of length n, one per row.
-MatrixF all_states(int n) {
-  MatrixF s(1 << n, n);
-  for (int k = 0; k < (1 << n); ++k)
-    for (int i = 0; i < n; ++i) s(k, i) = static_cast<float>((k >> i) & 1);
-  return s;
-}
+using testing::all_states;
 
 Rbm tiny_rbm(int v, int h, float std, std::uint64_t seed) {
   Rbm rbm = Rbm::random(v, h, std, seed);

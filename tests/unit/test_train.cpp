@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "brute_force.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
@@ -16,30 +17,10 @@
 namespace onsager {
 namespace {
 
-MatrixF all_states(int n) {
-  MatrixF s(1 << n, n);
-  for (int k = 0; k < (1 << n); ++k)
-    for (int i = 0; i < n; ++i) s(k, i) = static_cast<float>((k >> i) & 1);
-  return s;
-}
+using testing::all_states;
+using testing::brute_log_z;
 
 double sigm(double x) { return 1 / (1 + std::exp(-x)); }
-
-// log Z by brute force over every (v, h) pair, in double.
-double brute_log_z(const Rbm& rbm) {
-  const int v = static_cast<int>(rbm.num_visible()), h = static_cast<int>(rbm.num_hidden());
-  const MatrixF vs = all_states(v), hs = all_states(h);
-  double m = -1e300;
-  std::vector<double> terms;
-  for (int a = 0; a < vs.rows(); ++a)
-    for (int c = 0; c < hs.rows(); ++c) {
-      terms.push_back(-rbm.energy(vs.row(a).transpose(), hs.row(c).transpose()));
-      m = std::max(m, terms.back());
-    }
-  double s = 0;
-  for (double t : terms) s += std::exp(t - m);
-  return m + std::log(s);
-}
 
 double avg_log_likelihood(const Rbm& rbm, const MatrixF& data) {
   return -rbm.free_energy(data).mean() - brute_log_z(rbm);
