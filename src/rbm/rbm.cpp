@@ -120,18 +120,10 @@ void sample_bernoulli(MatrixFRef probs, std::uint64_t seed, std::uint64_t tag, s
   const Eigen::Index rows = probs.rows(), cols = probs.cols();
 #pragma omp parallel for schedule(static) if (probs.size() > 32768)
   for (Eigen::Index r = 0; r < rows; ++r) {
-    Rng rng(stream_seed(seed, tag, step, static_cast<std::uint64_t>(r)));
+    const std::uint64_t key = stream_seed(seed, tag, step, static_cast<std::uint64_t>(r));
     float* p = &probs(r, 0);
-    Eigen::Index j = 0;
-    // Two 24-bit uniforms per 64-bit draw.
-    for (; j + 1 < cols; j += 2) {
-      const std::uint64_t x = rng();
-      const float u0 = static_cast<float>(x >> 40) * 0x1.0p-24f;
-      const float u1 = static_cast<float>((x >> 8) & 0xFFFFFFu) * 0x1.0p-24f;
-      p[j] = u0 < p[j] ? 1.0f : 0.0f;
-      p[j + 1] = u1 < p[j + 1] ? 1.0f : 0.0f;
-    }
-    if (j < cols) p[j] = rng.uniform_float() < p[j] ? 1.0f : 0.0f;
+    for (Eigen::Index j = 0; j < cols; ++j)
+      p[j] = counter_uniform(key, static_cast<std::uint32_t>(j)) < p[j] ? 1.0f : 0.0f;
   }
 }
 

@@ -30,6 +30,24 @@ constexpr std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t a, std::ui
   return h;
 }
 
+/// A 32-bit integer hash with low bias (Wellons' "lowbias32"): a bijection with strong avalanche.
+constexpr std::uint32_t lowbias32(std::uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+/// Counter-based uniform in [0, 1) with 24 random bits: element `j` of the stream keyed by `key`.
+/// Two keyed rounds of lowbias32; loops over j vectorise, which is what makes Bernoulli sampling cheap.
+constexpr float counter_uniform(std::uint64_t key, std::uint32_t j) {
+  std::uint32_t x = lowbias32(j ^ static_cast<std::uint32_t>(key));
+  x = lowbias32(x ^ static_cast<std::uint32_t>(key >> 32));
+  return static_cast<float>(x >> 8) * 0x1.0p-24f;
+}
+
 /// xoshiro256+ (Blackman & Vigna): fast, 2^256 period; satisfies UniformRandomBitGenerator.
 class Rng {
  public:

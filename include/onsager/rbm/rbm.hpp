@@ -55,8 +55,8 @@ void sigmoid_inplace(MatrixFRef x);
 /// Numerically stable log(1 + exp(x)).
 double softplus(double x);
 
-/// Replaces every entry p of `probs` by a Bernoulli(p) draw (0 or 1). Row r draws from the stream
-/// stream_seed(seed, tag, step, r), so the result does not depend on the thread count.
+/// Replaces every entry p of `probs` by a Bernoulli(p) draw (0 or 1). Entry (r, j) compares p with
+/// counter_uniform(stream_seed(seed, tag, step, r), j), so the result does not depend on the thread count.
 void sample_bernoulli(MatrixFRef probs, std::uint64_t seed, std::uint64_t tag, std::uint64_t step);
 
 /// `steps` sweeps of block Gibbs sampling v -> h -> v on each row of `v` (B x V, binary), in place.
