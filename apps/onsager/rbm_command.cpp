@@ -11,6 +11,7 @@ void register_rbm_commands(CLI::App& app) {
   register_rbm_train(*rbm);
   register_rbm_info(*rbm);
   register_rbm_pictures(*rbm);
+  register_rbm_eval(*rbm);
 }
 
 }  // namespace onsager::cli

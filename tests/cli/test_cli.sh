@@ -113,6 +113,18 @@ if "$bin" rbm filters "$tmp/d.safetensors" --n 16 --zoom 1 --png "$tmp/f.png" >/
 expect_error "sample: bad --shape" "$tmp/e12" "$bin" rbm sample "$tmp/d.safetensors" --shape 5x5 --png "$tmp/e12.png"
 expect_error "sample: bad --from" "$tmp/e13" "$bin" rbm sample "$tmp/d.safetensors" --from nowhere --png "$tmp/e13.png"
 
+# rbm eval: AIS agrees with exact enumeration on a 64 x 16 model; exact refuses beyond its limit
+if "$bin" rbm eval "$tmp/d.safetensors" --exact --ais-runs 50 --ais-betas 2000 --quiet --json "$tmp/ev.json" >/dev/null 2>"$tmp/err" &&
+   "$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1])); z = d['log_z']
+assert z['ais_lo'] is None or z['ais_lo'] <= z['exact'] + 1e-6, z
+assert z['ais_hi'] >= z['exact'] - 1e-6, z
+assert abs(d['avg_log_likelihood']['exact'] - d['avg_log_likelihood']['ais']) < 0.5, d
+assert d['n_samples'] == 360 and d['log_z']['tap2'] is None" "$tmp/ev.json"
+then ok "rbm eval: AIS within its error bar of exact"; else bad "rbm eval" "$(cat "$tmp/err")"; fi
+expect_error "eval: exact beyond the limit" "" "$bin" rbm eval "$tmp/d.safetensors" --exact --exact-limit 10
+
 "$bin" --help >"$tmp/help" 2>&1 && grep -q "rbm" "$tmp/help" && ok "--help" || bad "--help"
 "$bin" rbm train --help >"$tmp/help" 2>&1 && grep -q -- "--resume" "$tmp/help" && ok "rbm train --help" || bad "rbm train --help"
 

@@ -1,0 +1,145 @@
+// onsager rbm eval MODEL: log Z (exact, AIS; TAP2 is reported as null until it lands), the average log-likelihood of a split, and the
+// sampling-free monitors.
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
+#include "onsager/data/dataset.hpp"
+#include "onsager/data/transforms.hpp"
+#include "onsager/rbm/model_file.hpp"
+#include "onsager/rbm/partition.hpp"
+#include "rbm_commands.hpp"
+
+namespace onsager::cli {
+namespace {
+
+struct EvalArgs {
+  std::string model, data, split = "test", binarize, base_split = "train";
+  bool exact = false, quiet = false, no_ais = false;
+  int ais_runs = 0, ais_betas = 0, exact_limit = 30, threads = 0;
+  std::uint64_t seed = 0;
+  JsonOutput json;
+  CLI::App* cmd = nullptr;
+};
+
+nlohmann::json num_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+
+void run_eval(EvalArgs& a) {
+  set_num_threads(a.threads);
+  const RbmModel m = load_rbm_model(a.model);
+  const Rbm& rbm = m.state.rbm;
+  std::string source = a.data;
+  if (source.empty() && m.data_info.is_object()) source = m.data_info.value("source", "");
+  ONSAGER_CHECK(!source.empty(), "rbm eval: --data NAME|PATH is required (the model does not record its data)");
+  std::string bin = a.binarize;
+  if (bin.empty()) bin = m.data_info.is_object() ? m.data_info.value("binarize", "threshold:0.5") : "threshold:0.5";
+  const Binarization binarization = parse_binarization(bin);
+  Dataset d = load_dataset(source, parse_split(a.split));
+  ONSAGER_CHECK(d.x.cols() == rbm.num_visible(), "rbm eval: {} has {} features, the model {} visible units", source,
+                d.x.cols(), rbm.num_visible());
+  binarize(d.x, binarization);
+  const bool any = a.exact || a.ais_runs > 0;
+  const bool want_ais = a.ais_runs > 0 || (!any && !a.no_ais);
+
+  const double mean_f = rbm.free_energy(d.x).mean();
+  nlohmann::json log_z = {{"exact", nullptr}, {"ais", nullptr}, {"ais_err", nullptr}, {"ais_lo", nullptr},
+                          {"ais_hi", nullptr}, {"tap2", nullptr}};
+  nlohmann::json ll = {{"exact", nullptr}, {"ais", nullptr}, {"tap2", nullptr}};
+  nlohmann::json extra = nlohmann::json::object();
+
+  if (a.exact) {
+    ExactOptions o;
+    o.max_log2_states = a.exact_limit;
+    o.progress = !a.quiet;
+    const double z = log_partition_exact(rbm, o);
+    log_z["exact"] = z;
+    ll["exact"] = -mean_f - z;
+  }
+  if (want_ais) {
+    // The base model's marginals come from the training split of a named data set, else from the data itself.
+    Dataset base = is_dataset_name(source) ? load_dataset(source, parse_split(a.base_split)) : d;
+    binarize(base.x, binarization);
+    AisOptions o;
+    o.runs = a.ais_runs > 0 ? a.ais_runs : 100;
+    o.betas = a.ais_betas;
+    o.seed = a.seed;
+    o.progress = !a.quiet;
+    const AisResult r = log_partition_ais(rbm, pixel_marginals(base.x), o);
+    log_z["ais"] = r.log_z;
+    log_z["ais_lo"] = num_or_null(r.log_z_lo);
+    log_z["ais_hi"] = num_or_null(r.log_z_hi);
+    log_z["ais_err"] = num_or_null(std::max(r.log_z_hi - r.log_z, r.log_z - r.log_z_lo));
+    ll["ais"] = -mean_f - r.log_z;
+    extra["ais"] = {{"runs", r.runs},        {"temperatures", r.temperatures}, {"ess", r.ess},
+                    {"log_z_base", r.log_z_base}, {"seconds", r.seconds}};
+  }
+  const nlohmann::json j = {{"model", a.model},
+                            {"data", source},
+                            {"split", a.split},
+                            {"binarize", to_string(binarization)},
+                            {"n_samples", d.x.rows()},
+                            {"log_z", log_z},
+                            {"avg_log_likelihood", ll},
+                            {"mean_free_energy", mean_f},
+                            {"pseudo_likelihood", rbm.pseudo_likelihood(d.x, a.seed) * static_cast<double>(rbm.num_visible())},
+                            {"pseudo_likelihood_per_feature", rbm.pseudo_likelihood(d.x, a.seed)},
+                            {"recon_error", rbm.reconstruction_error(d.x)},
+                            {"details", extra}};
+  if (a.json.to_stdout()) {
+    emit_json(a.json, j);
+    return;
+  }
+  auto show = [](const nlohmann::json& x, int prec = 2) {
+    return x.is_number() ? fmt::format("{:.{}f}", x.get<double>(), prec) : std::string("-");
+  };
+  fmt::print("model            {} ({} visible x {} hidden)\n", a.model, rbm.num_visible(), rbm.num_hidden());
+  fmt::print("data             {} {} ({} samples, binarize {})\n", source, a.split, d.x.rows(), to_string(binarization));
+  fmt::print("{:<16} {:>12} {:>22}\n", "method", "log Z", "avg log-likelihood");
+  if (a.exact) fmt::print("{:<16} {:>12} {:>22}\n", "exact", show(log_z["exact"], 3), show(ll["exact"]));
+  if (want_ais)
+    fmt::print("{:<16} {:>12} {:>22}   (log Z in [{}, {}], ESS {:.1f} of {} runs, {:.1f} s)\n", "AIS",
+               show(log_z["ais"], 3), show(ll["ais"]), show(log_z["ais_lo"], 3), show(log_z["ais_hi"], 3),
+               extra["ais"]["ess"].get<double>(), extra["ais"]["runs"].get<int>(), extra["ais"]["seconds"].get<double>());
+  fmt::print("pseudo-lik.      {:.2f} (scikit-learn scale), {:.4f} per feature\n", j["pseudo_likelihood"].get<double>(),
+             j["pseudo_likelihood_per_feature"].get<double>());
+  fmt::print("recon error      {:.4f} per pixel\n", j["recon_error"].get<double>());
+  fmt::print("mean F(v)        {:.3f}\n", mean_f);
+  emit_json(a.json, j);
+}
+
+}  // namespace
+
+void register_rbm_eval(CLI::App& rbm) {
+  auto a = std::make_shared<EvalArgs>();
+  auto* cmd = rbm.add_subcommand(
+      "eval",
+      "Measure a model: log Z by exact enumeration or annealed importance sampling (AIS) with error bars;\n"
+      "the average log-likelihood of a split; pseudo-likelihood and reconstruction error.\n"
+      "Without --exact or --ais-runs it runs AIS with 100 runs.\n"
+      "Example: onsager rbm eval rbm.safetensors --data mnist --split test --ais-runs 100");
+  a->cmd = cmd;
+  cmd->add_option("model", a->model, "Model file (.safetensors)")->required()->type_name("MODEL");
+  cmd->add_option("--data", a->data, "Data set or file (default: the model's training data)")->type_name("NAME|PATH");
+  cmd->add_option("--split", a->split, "Split to evaluate")->capture_default_str();
+  cmd->add_option("--binarize", a->binarize, "Binarization (default: the model's)");
+  cmd->add_flag("--exact", a->exact, "Exact log Z by enumerating the smaller layer");
+  cmd->add_option("--exact-limit", a->exact_limit, "Refuse exact enumeration beyond 2^N states")->capture_default_str();
+  cmd->add_option("--ais-runs", a->ais_runs, "AIS runs (0: 100 when AIS runs)");
+  cmd->add_option("--ais-betas", a->ais_betas, "AIS temperatures (0: Salakhutdinov & Murray's ~14,500)")
+      ->capture_default_str();
+  cmd->add_option("--base-split", a->base_split, "Split whose pixel marginals define the AIS base model")
+      ->capture_default_str();
+  cmd->add_flag("--no-ais", a->no_ais, "Skip AIS when no method is named");
+  cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_flag("--quiet,-q", a->quiet, "No progress bars");
+  add_json_option(cmd, a->json);
+  cmd->callback([a] { run_eval(*a); });
+}
+
+}  // namespace onsager::cli
