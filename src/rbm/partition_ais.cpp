@@ -61,7 +61,8 @@ AisResult run_ais(const Rbm& rbm, const VectorF& base_bias, int runs, const std:
   const VectorF& b = rbm.visible_bias;
   const VectorF& c = rbm.hidden_bias;
   const VectorF bdiff = b - base_bias;
-  const bool par_h = nr > 1 && nr * nh >= 4096, par_v = nr > 1 && nr * nv >= 4096;
+  // Parallel row loops only where the work outweighs a parallel region's start and barrier.
+  const bool par_h = nr > 1 && nr * nh >= 32768, par_v = nr > 1 && nr * nv >= 32768;
 
   MatrixF v(nr, nv), x(nr, nh), h(nr, nh), acc(nr, nv);
   std::vector<double> lw(static_cast<std::size_t>(nr), 0.0), vd(static_cast<std::size_t>(nr));

@@ -1,0 +1,295 @@
+// Partition functions: exact enumeration against brute force over every (v, h), AIS against exact log Z,
+// determinism across thread counts, and the average log-likelihood against brute-force log p(v).
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "brute_force.hpp"
+#include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
+#include "onsager/core/random.hpp"
+#include "onsager/data/dataset.hpp"
+#include "onsager/data/transforms.hpp"
+#include "onsager/rbm/partition.hpp"
+#include "onsager/rbm/train.hpp"
+
+namespace onsager {
+namespace {
+
+using testing::all_states;
+using testing::brute_log_z;
+
+// Weights ~ N(0, std²), biases ~ N(0, bias_std²).
+Rbm random_rbm(int v, int h, float std, float bias_std, std::uint64_t seed) {
+  Rbm rbm = Rbm::random(v, h, std, seed);
+  Rng rng(seed + 1000);
+  for (Eigen::Index i = 0; i < v; ++i) rbm.visible_bias(i) = static_cast<float>(bias_std * rng.normal());
+  for (Eigen::Index j = 0; j < h; ++j) rbm.hidden_bias(j) = static_cast<float>(bias_std * rng.normal());
+  return rbm;
+}
+
+double exact(const Rbm& rbm, EnumerateLayer layer) {
+  ExactOptions o;
+  o.layer = layer;
+  return log_partition_exact(rbm, o);
+}
+
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no onsager::Error thrown; expected one mentioning '" << *parts.begin() << "'";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << "multi-line message: " << what;
+  }
+}
+
+// AIS's ±3σ band [lo, hi] must contain the exact value, and the estimate lie within `max_distance` of it.
+void expect_within_error_bar(const AisResult& a, double exact_log_z, double max_distance) {
+  EXPECT_LE(a.log_z_lo, exact_log_z + 1e-6) << "AIS " << a.log_z << " [" << a.log_z_lo << ", " << a.log_z_hi
+                                            << "], exact " << exact_log_z << ", ESS " << a.ess;
+  EXPECT_GE(a.log_z_hi, exact_log_z - 1e-6) << "AIS " << a.log_z << " [" << a.log_z_lo << ", " << a.log_z_hi
+                                            << "], exact " << exact_log_z << ", ESS " << a.ess;
+  EXPECT_NEAR(a.log_z, exact_log_z, max_distance);
+}
+
+TEST(PartitionExact, MatchesBruteForceOverBothLayers) {
+  for (const auto& [v, h] : {std::pair{5, 3}, std::pair{4, 6}, std::pair{1, 1}, std::pair{7, 7}})
+    for (float std : {0.5f, 3.0f}) {
+      const Rbm rbm = random_rbm(v, h, std, 1.0f, 11 + static_cast<std::uint64_t>(v * 10 + h));
+      const double truth = brute_log_z(rbm);
+      for (auto layer : {EnumerateLayer::automatic, EnumerateLayer::visible, EnumerateLayer::hidden})
+        EXPECT_NEAR(exact(rbm, layer), truth, 1e-10 * std::abs(truth) + 1e-12) << v << "x" << h << " std " << std;
+    }
+}
+
+TEST(PartitionExact, VisibleAndHiddenEnumerationAgree) {
+  for (const auto& [v, h] : {std::pair{12, 10}, std::pair{10, 12}, std::pair{14, 14}})
+    for (float std : {0.3f, 3.0f}) {
+      const Rbm rbm = random_rbm(v, h, std, 2.0f, 5 + static_cast<std::uint64_t>(v * 100 + h));
+      const double by_v = exact(rbm, EnumerateLayer::visible), by_h = exact(rbm, EnumerateLayer::hidden);
+      EXPECT_NEAR(by_v, by_h, 1e-9 * std::abs(by_h)) << v << "x" << h << " std " << std;
+      EXPECT_EQ(exact(rbm, EnumerateLayer::automatic), v < h ? by_v : by_h);
+    }
+}
+
+TEST(PartitionExact, SameValueForOneAndTwoThreads) {
+  const Rbm rbm = random_rbm(30, 17, 1.0f, 1.0f, 3);  // 2^17 hidden states: 32 chunks
+  set_num_threads(1);
+  const double one = log_partition_exact(rbm);
+  set_num_threads(2);
+  const double two = log_partition_exact(rbm);
+  set_num_threads(0);
+  EXPECT_EQ(one, two);
+}
+
+TEST(PartitionExact, RefusesBeyondTheLimit) {
+  const Rbm big(40, 40);
+  expect_error([&] { log_partition_exact(big); },
+               {"rbm eval", "2^40 states", "smaller layer has 40 units", "2^30", "--exact-limit"});
+  const Rbm rbm = random_rbm(10, 12, 1.0f, 0.0f, 1);
+  ExactOptions o;
+  o.max_log2_states = 9;
+  expect_error([&] { log_partition_exact(rbm, o); }, {"2^10 states", "the limit is 2^9"});
+  o.layer = EnumerateLayer::hidden;
+  expect_error([&] { log_partition_exact(rbm, o); }, {"2^12 states", "hidden layer has 12 units"});
+  o.max_log2_states = 12;
+  EXPECT_NO_THROW(log_partition_exact(rbm, o));
+  o.max_log2_states = 63;
+  expect_error([&] { log_partition_exact(rbm, o); }, {"--exact-limit", "[0, 62]", "63"});
+}
+
+TEST(PartitionLikelihood, AverageLogLikelihoodMatchesBruteForce) {
+  const Rbm rbm = random_rbm(6, 4, 1.5f, 1.0f, 21);
+  const MatrixF vs = all_states(6), hs = all_states(4);
+  MatrixF data(5, 6);
+  Rng rng(4);
+  for (Eigen::Index i = 0; i < data.size(); ++i) data.data()[i] = rng.uniform() < 0.4 ? 1.0f : 0.0f;
+  const double log_z = brute_log_z(rbm);
+  double mean = 0;
+  for (Eigen::Index r = 0; r < data.rows(); ++r) {
+    std::vector<double> t;
+    for (Eigen::Index k = 0; k < hs.rows(); ++k) t.push_back(-rbm.energy(data.row(r).transpose(), hs.row(k).transpose()));
+    const double m = *std::max_element(t.begin(), t.end());
+    double s = 0;
+    for (double x : t) s += std::exp(x - m);
+    mean += (m + std::log(s) - log_z) / static_cast<double>(data.rows());
+  }
+  EXPECT_NEAR(average_log_likelihood(rbm, data, log_z), mean, 1e-10 * std::abs(mean));
+  // The probabilities of all 2^V states sum to one.
+  const VectorD f = rbm.free_energy(vs);
+  double total = 0;
+  for (Eigen::Index k = 0; k < vs.rows(); ++k) total += std::exp(-f(k) - log_z);
+  EXPECT_NEAR(total, 1.0, 1e-6);
+  expect_error([&] { average_log_likelihood(rbm, MatrixF(2, 5), log_z); }, {"5 columns", "6 visible"});
+  expect_error([&] { average_log_likelihood(rbm, MatrixF(0, 6), log_z); }, {"empty"});
+}
+
+TEST(PartitionAis, ScheduleIsSalakhutdinovAndMurrays) {
+  const std::vector<double> b = ais_schedule();
+  ASSERT_EQ(b.size(), 14501u);
+  EXPECT_EQ(b.front(), 0.0);
+  EXPECT_EQ(b.back(), 1.0);
+  EXPECT_NEAR(b[1], 1e-3, 1e-15);
+  EXPECT_NEAR(b[500], 0.5, 1e-15);
+  EXPECT_NEAR(b[501], 0.5001, 1e-15);
+  EXPECT_NEAR(b[4500], 0.9, 1e-15);
+  EXPECT_NEAR(b[4501], 0.90001, 1e-15);
+  for (std::size_t k = 1; k < b.size(); ++k) ASSERT_LT(b[k - 1], b[k]);
+  EXPECT_EQ(ais_schedule(14501), b);
+  EXPECT_EQ(ais_schedule(2), (std::vector<double>{0.0, 1.0}));
+  const std::vector<double> c = ais_schedule(30);  // 29 steps: 1 below 0.5, 8 to 0.9, 20 to 1
+  EXPECT_NEAR(c[1], 0.5, 1e-12);
+  EXPECT_NEAR(c[9], 0.9, 1e-12);
+  expect_error([] { ais_schedule(1); }, {"--ais-betas", "at least 2", "got 1"});
+  expect_error([] { ais_schedule(-5); }, {"--ais-betas"});
+}
+
+TEST(PartitionAis, BaseModelFromSmoothedMarginals) {
+  MatrixF data(4, 3);
+  data << 0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0;
+  const VectorF p = pixel_marginals(data);
+  EXPECT_FLOAT_EQ(p(0), 0.0f);
+  EXPECT_FLOAT_EQ(p(1), 1.0f);
+  EXPECT_FLOAT_EQ(p(2), 0.5f);
+  const VectorF b = ais_base_bias(p, 3);
+  const double q0 = 0.05 / 1.1;
+  EXPECT_NEAR(b(0), std::log(q0 / (1 - q0)), 1e-6);
+  EXPECT_NEAR(b(1), -b(0), 1e-6);
+  EXPECT_NEAR(b(2), 0.0, 1e-7);
+  EXPECT_EQ(ais_base_bias(VectorF(), 5), VectorF::Zero(5));
+  VectorF bad = p;
+  bad(1) = 1.5f;
+  expect_error([&] { ais_base_bias(bad, 3); }, {"pixel marginal 1", "[0, 1]"});
+  expect_error([&] { ais_base_bias(p, 4); }, {"4 pixel marginals", "got 3"});
+  // The uniform base: log Z_A = (V + H) log 2.
+  const Rbm rbm = random_rbm(7, 5, 0.1f, 0.0f, 1);
+  AisOptions o;
+  o.runs = 4;
+  o.betas = 10;
+  EXPECT_NEAR(log_partition_ais(rbm, o).log_z_base, 12 * std::log(2.0), 1e-12);
+  o.runs = 0;
+  expect_error([&] { log_partition_ais(rbm, o); }, {"--ais-runs", "got 0"});
+}
+
+TEST(PartitionAis, AgreesWithExactOnRandomModels) {
+  struct Case {
+    int v, h;
+    float std, bias_std;
+    int betas;
+    double max_distance;
+  };
+  for (const Case& k : {Case{20, 10, 0.5f, 0.5f, 2000, 0.05}, Case{20, 10, 2.0f, 1.0f, 5000, 0.5},
+                        Case{12, 16, 1.0f, 1.0f, 3000, 0.1}}) {
+    const Rbm rbm = random_rbm(k.v, k.h, k.std, k.bias_std, 77 + static_cast<std::uint64_t>(k.v + k.h));
+    const double truth = log_partition_exact(rbm);
+    // Marginals of some fictitious data: the base need not match the model, only cover it.
+    VectorF marg(k.v);
+    for (int i = 0; i < k.v; ++i) marg(i) = static_cast<float>(i % 5) / 4.0f;
+    AisOptions o;
+    o.runs = 200;
+    o.betas = k.betas;
+    o.seed = 9;
+    const AisResult a = log_partition_ais(rbm, marg, o);
+    SCOPED_TRACE(::testing::Message() << k.v << "x" << k.h << " std " << k.std);
+    expect_within_error_bar(a, truth, k.max_distance);
+    EXPECT_EQ(a.runs, 200);
+    EXPECT_EQ(a.temperatures, k.betas);
+    EXPECT_EQ(a.log_weights.size(), 200u);
+    EXPECT_GE(a.ess, 1.0);
+    EXPECT_LE(a.ess, 200.0 + 1e-9);
+  }
+}
+
+TEST(PartitionAis, ErrorBarShrinksWithMoreRuns) {
+  const Rbm rbm = random_rbm(20, 10, 1.0f, 0.5f, 5);
+  const double truth = log_partition_exact(rbm);
+  AisOptions o;
+  o.betas = 500;
+  o.seed = 3;
+  o.runs = 16;
+  const AisResult few = log_partition_ais(rbm, o);
+  o.runs = 256;
+  const AisResult many = log_partition_ais(rbm, o);
+  ASSERT_TRUE(std::isfinite(few.log_z_lo));
+  EXPECT_LT(many.log_z_hi - many.log_z_lo, 0.5 * (few.log_z_hi - few.log_z_lo));
+  expect_within_error_bar(many, truth, 0.2);
+}
+
+TEST(PartitionAis, SameResultForOneAndTwoThreads) {
+  // Big enough that the GEMMs split into blocks and the row loops run in parallel.
+  const Rbm rbm = random_rbm(784, 256, 0.05f, 0.5f, 8);
+  AisOptions o;
+  o.runs = 200;
+  o.betas = 40;
+  o.seed = 12;
+  set_num_threads(1);
+  const AisResult one = log_partition_ais(rbm, o);
+  set_num_threads(2);
+  const AisResult two = log_partition_ais(rbm, o);
+  set_num_threads(0);
+  EXPECT_EQ(one.log_weights, two.log_weights);
+  EXPECT_EQ(one.log_z, two.log_z);
+  o.seed = 13;
+  EXPECT_NE(log_partition_ais(rbm, o).log_weights, one.log_weights);
+}
+
+TEST(PartitionAis, CheckedRunReportsTheScheduleGap) {
+  const Rbm rbm = random_rbm(20, 10, 1.0f, 0.5f, 6);
+  const double truth = log_partition_exact(rbm);
+  AisOptions o;
+  o.runs = 100;
+  o.betas = 2001;
+  const AisReport r = log_partition_ais_checked(rbm, VectorF(), o);
+  EXPECT_EQ(r.main.temperatures, 2001);
+  EXPECT_EQ(r.check.temperatures, 1001);
+  EXPECT_DOUBLE_EQ(r.schedule_gap, r.main.log_z - r.check.log_z);
+  EXPECT_NE(r.main.log_weights, r.check.log_weights);
+  expect_within_error_bar(r.main, truth, 0.1);
+  expect_within_error_bar(r.check, truth, 0.1);
+  EXPECT_TRUE(ais_warnings(r).empty()) << ais_warnings(r).front();
+  // Two temperatures on a strongly coupled model: plain importance sampling from the base, which fails visibly.
+  const Rbm hard = random_rbm(20, 10, 3.0f, 1.0f, 7);
+  o.betas = 3;
+  const std::vector<std::string> w = ais_warnings(log_partition_ais_checked(hard, VectorF(), o));
+  ASSERT_FALSE(w.empty());
+  EXPECT_NE(w.front().find("effective sample size"), std::string::npos) << w.front();
+}
+
+TEST(PartitionAis, AgreesWithExactOnAnRbmTrainedOnDigits) {
+  Dataset d;
+  try {
+    d = load_dataset("digits", Split::train);
+  } catch (const Error& e) {
+    GTEST_SKIP() << "digits is not installed: " << e.what();
+  }
+  binarize(d.x, parse_binarization("threshold:0.5"));
+  TrainConfig cfg;
+  cfg.method = TrainMethod::pcd;
+  cfg.hidden = 20;
+  cfg.epochs = 15;
+  cfg.batch_size = 50;
+  cfg.lr = 0.05;
+  cfg.seed = 1;
+  TrainState s = init_training(d.x, cfg);
+  ASSERT_EQ(train(s, d.x, cfg, {.progress = false}), TrainOutcome::finished);
+  const double truth = log_partition_exact(s.rbm);
+  AisOptions o;
+  o.runs = 100;
+  o.betas = 5000;
+  o.seed = 2;
+  const AisResult a = log_partition_ais(s.rbm, pixel_marginals(d.x), o);
+  expect_within_error_bar(a, truth, 0.3);
+  // The log-likelihoods from the two estimates differ by exactly the log Z difference.
+  const double ll_exact = average_log_likelihood(s.rbm, d.x, truth);
+  EXPECT_NEAR(average_log_likelihood(s.rbm, d.x, a.log_z), ll_exact - (a.log_z - truth), 1e-9);
+  EXPECT_LT(ll_exact, 0.0);
+  EXPECT_GT(ll_exact, -64 * std::log(2.0));  // better than the uniform distribution
+}
+
+}  // namespace
+}  // namespace onsager
