@@ -204,6 +204,7 @@ AisReport log_partition_ais_checked(const Rbm& rbm, const ConstVectorFRef& base_
 std::vector<std::string> ais_warnings(const AisReport& report) {
   std::vector<std::string> out;
   for (const AisResult* r : {&report.main, &report.check}) {
+    if (r->runs == 0) continue;  // no check run
     const char* which = r == &report.main ? "main" : "check";
     if (r->ess < 0.1 * r->runs)
       out.push_back(fmt::format("AIS ({} run): effective sample size {:.1f} of {} runs: a few runs dominate, so the "
@@ -214,6 +215,7 @@ std::vector<std::string> ais_warnings(const AisReport& report) {
                                 "unbounded; use more temperatures or runs",
                                 which));
   }
+  if (report.check.runs == 0) return out;
   const double bar = std::max({report.main.log_z_hi - report.main.log_z, report.main.log_z - report.main.log_z_lo,
                                report.check.log_z_hi - report.check.log_z, report.check.log_z - report.check.log_z_lo});
   if (std::isfinite(bar) && std::abs(report.schedule_gap) > bar)

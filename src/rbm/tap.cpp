@@ -133,9 +133,9 @@ TapOrder parse_tap_order(std::string_view s) {
 
 void TapOptions::validate(const char* where) const {
   detail::check_order(order, where);
-  ONSAGER_CHECK(max_iters >= 1, "{}: max_iters must be >= 1 (got {})", where, max_iters);
-  ONSAGER_CHECK(damping >= 0.0f && damping < 1.0f, "{}: damping must be in [0, 1) (got {})", where, damping);
-  ONSAGER_CHECK(tol >= 0.0 && std::isfinite(tol), "{}: tol must be finite and >= 0 (got {})", where, tol);
+  ONSAGER_CHECK(max_iters >= 1, "{}: --tap-iters (the sweep cap) must be >= 1 (got {})", where, max_iters);
+  ONSAGER_CHECK(damping >= 0.0f && damping < 1.0f, "{}: --tap-damping must be in [0, 1) (got {})", where, damping);
+  ONSAGER_CHECK(tol >= 0.0 && std::isfinite(tol), "{}: --tap-tol must be finite and >= 0 (got {})", where, tol);
 }
 
 TapFixedPoint tap_iterate(const Rbm& rbm, MatrixF m_v, MatrixF m_h, const TapOptions& options) {

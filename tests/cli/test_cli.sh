@@ -121,8 +121,23 @@ d = json.load(open(sys.argv[1])); z = d['log_z']
 assert z['ais_lo'] is None or z['ais_lo'] <= z['exact'] + 1e-6, z
 assert z['ais_hi'] >= z['exact'] - 1e-6, z
 assert abs(d['avg_log_likelihood']['exact'] - d['avg_log_likelihood']['ais']) < 0.5, d
-assert d['n_samples'] == 360 and d['log_z']['tap2'] is None" "$tmp/ev.json"
-then ok "rbm eval: AIS within its error bar of exact"; else bad "rbm eval" "$(cat "$tmp/err")"; fi
+assert abs(z['ais_schedule_gap'] - (z['ais'] - z['ais_check'])) < 1e-9, z
+lo, hi = d['details']['ais_check']['log_z_lo'], d['details']['ais_check']['log_z_hi']
+assert (lo is None or lo <= z['exact'] + 1e-6) and hi >= z['exact'] - 1e-6, d['details']
+assert d['details']['ais_check']['temperatures'] == 1000, d['details']
+assert d['n_samples'] == 360 and d['log_z']['tap2'] is None and d['warnings'] == []" "$tmp/ev.json"
+then ok "rbm eval: AIS and its check run within their error bars of exact"; else bad "rbm eval" "$(cat "$tmp/err")"; fi
+# TAP estimates on a weakly coupled model: naive mean field is a lower bound, TAP2 closer to exact than naive
+if "$bin" rbm eval "$tmp/d.safetensors" --exact --tap --quiet --json >"$tmp/tap.json" 2>"$tmp/err" &&
+   "$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1])); z = d['log_z']; ll = d['avg_log_likelihood']
+assert z['naive'] <= z['exact'] + 1e-6, z
+assert abs(z['tap2'] - z['exact']) < abs(z['naive'] - z['exact']), z
+assert abs(ll['tap2'] - (ll['exact'] + z['exact'] - z['tap2'])) < 1e-6, (ll, z)
+assert z['ais'] is None and d['details']['tap']['tap2']['converged'] > 0, d" "$tmp/tap.json"
+then ok "rbm eval --tap: TAP2 closer to exact than naive mean field"; else bad "rbm eval --tap" "$(cat "$tmp/err") $(cat "$tmp/tap.json")"; fi
+expect_error "eval: bad --tap-damping" "" "$bin" rbm eval "$tmp/d.safetensors" --tap --tap-damping 1
 expect_error "eval: exact beyond the limit" "" "$bin" rbm eval "$tmp/d.safetensors" --exact --exact-limit 10
 
 "$bin" --help >"$tmp/help" 2>&1 && grep -q "rbm" "$tmp/help" && ok "--help" || bad "--help"

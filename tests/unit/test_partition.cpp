@@ -260,6 +260,20 @@ TEST(PartitionAis, CheckedRunReportsTheScheduleGap) {
   EXPECT_NE(w.front().find("effective sample size"), std::string::npos) << w.front();
 }
 
+TEST(PartitionAis, WarningsForASingleRunCheckOnlyThatRun) {
+  AisReport single;
+  single.main = log_partition_ais(random_rbm(20, 10, 3.0f, 1.0f, 7), {.runs = 100, .betas = 3, .seed = 1});
+  ASSERT_LT(single.main.ess, 10.0);  // plain importance sampling from the base on a strongly coupled model
+  const std::vector<std::string> w = ais_warnings(single);
+  ASSERT_FALSE(w.empty());
+  for (const auto& s : w) {
+    EXPECT_NE(s.find("main run"), std::string::npos) << s;
+    EXPECT_EQ(s.find("schedules"), std::string::npos) << s;
+  }
+  single.main = log_partition_ais(random_rbm(20, 10, 0.1f, 0.5f, 7), {.runs = 100, .betas = 500, .seed = 1});
+  EXPECT_TRUE(ais_warnings(single).empty());
+}
+
 TEST(PartitionAis, AgreesWithExactOnAnRbmTrainedOnDigits) {
   Dataset d;
   try {

@@ -98,7 +98,8 @@ AisReport log_partition_ais_checked(const Rbm& rbm, const ConstVectorFRef& base_
                                     const AisOptions& options);
 
 /// Reasons to distrust an AIS report, one sentence each (empty when none applies): an ESS below a tenth of
-/// the runs, an unbounded lower error bar, or a schedule gap larger than the error bars.
+/// the runs, an unbounded lower error bar, or a schedule gap larger than the error bars. A report whose `check`
+/// has no runs (a single AIS run placed in `main`) gets the checks on `main` alone.
 std::vector<std::string> ais_warnings(const AisReport& report);
 
 }  // namespace onsager
