@@ -28,7 +28,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libeigen3-dev libopenblas-dev liblapacke-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libpng-dev libstb-dev
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libpng-dev libstb-dev liblbfgs-dev gnuplot-nox
   python3 python3-numpy python3-sklearn
   npm dataset-fashion-mnist
 )

@@ -1,4 +1,5 @@
-// onsager rbm train: CD-k / PCD-k training with per-epoch monitors, atomic checkpoints and exact resume.
+// onsager rbm train: CD-k / PCD-k / mean-field and TAP training with per-epoch monitors, atomic checkpoints and
+// exact resume.
 
 #include <cmath>
 #include <cstdio>
@@ -34,9 +35,15 @@ struct TrainArgs {
 constexpr const char* kRunFlags[] = {"--hidden",   "--method",   "--k",        "--batch",       "--lr",
                                      "--lr-schedule", "--lr-final", "--lr-decay", "--momentum", "--l1",
                                      "--l2",       "--max-norm", "--chains",   "--init-std",    "--seed",
-                                     "--binarize", "--monitor-samples"};
+                                     "--binarize", "--monitor-samples", "--tap-iters", "--tap-damping",
+                                     "--tap-tol", "--tap-persist-from"};
 
 std::string fmt_num(double x, int prec = 4) { return std::isfinite(x) ? fmt::format("{:.{}f}", x, prec) : "-"; }
+
+// "pcd-1", "cd-10", "tap2".
+std::string method_name(const TrainConfig& c) {
+  return is_tap_method(c.method) ? std::string(to_string(c.method)) : fmt::format("{}-{}", to_string(c.method), c.k);
+}
 
 void apply_momentum(TrainConfig& c, const std::string& m) {
   if (m == "hinton") {
@@ -119,7 +126,7 @@ void run_train(TrainArgs& a) {
     ONSAGER_CHECK(train_set.x.cols() == state.rbm.num_visible(),
                   "rbm train: {} has {} features but the model {} has {} visible units", a.data, train_set.x.cols(),
                   a.resume, state.rbm.num_visible());
-    ONSAGER_CHECK(config.method == TrainMethod::cd || state.chains.rows() > 0,
+    ONSAGER_CHECK(config.method != TrainMethod::pcd || state.chains.rows() > 0,
                   "rbm train: {} is a PCD model without stored chains", a.resume);
   } else {
     state = init_training(train_set.x, config);
@@ -140,8 +147,8 @@ void run_train(TrainArgs& a) {
     ONSAGER_CHECK(log.good(), "rbm train: cannot write the log file {}", a.log);
   }
   if (!a.quiet)
-    fmt::print(stderr, "training {}-{} RBM {} x {} on {} ({} samples, binarize {}), {} threads{}\n",
-               to_string(config.method), config.k, train_set.x.cols(), config.hidden, a.data, train_set.x.rows(),
+    fmt::print(stderr, "training {} RBM {} x {} on {} ({} samples, binarize {}), {} threads{}\n",
+               method_name(config), train_set.x.cols(), config.hidden, a.data, train_set.x.rows(),
                to_string(bin), num_threads(), resumed ? fmt::format(", resumed at epoch {}", state.epochs_done) : "");
 
   TrainOptions opts;
@@ -184,8 +191,8 @@ void run_train(TrainArgs& a) {
     emit_json(a.json, report);
     return;
   }
-  fmt::print("model            {} ({} visible x {} hidden, {}-{})\n", a.out, train_set.x.cols(), config.hidden,
-             to_string(config.method), config.k);
+  fmt::print("model            {} ({} visible x {} hidden, {})\n", a.out, train_set.x.cols(), config.hidden,
+             method_name(config));
   fmt::print("data             {} {} ({} samples, binarize {})\n", a.data, a.split, train_set.x.rows(), to_string(bin));
   fmt::print("epochs           {} ({:.3g} s training, {:.3g} s per epoch)\n", state.epochs_done, seconds,
              state.history.empty() ? 0.0 : seconds / static_cast<double>(state.history.size()));
@@ -198,6 +205,10 @@ void run_train(TrainArgs& a) {
                fmt_num(e.free_energy_valid, 2), fmt_num(e.free_energy_valid - e.free_energy_train, 2));
     fmt::print("weights          |W|_F {}  sigma_max {}  mean |W| {}\n", fmt_num(e.weight_norm, 3),
                fmt_num(e.weight_sigma_max, 3), fmt_num(e.weight_mean_abs, 5));
+    if (std::isfinite(e.tap_free_energy))
+      fmt::print("TAP free energy  {} = -entropy {} + energy {} + Onsager {}  ({} sweeps per update)\n",
+                 fmt_num(e.tap_free_energy, 2), fmt_num(e.tap_entropy, 2), fmt_num(e.tap_energy, 2),
+                 fmt_num(e.tap_onsager, 2), fmt_num(e.tap_sweeps, 2));
   }
   if (!a.log.empty()) fmt::print("log              {}\n", a.log);
   emit_json(a.json, report);
@@ -211,14 +222,19 @@ void print_epoch_line(std::FILE* out, const EpochStats& s, int total_epochs) {
              fmt_num(s.pseudo_likelihood_scaled, 2), fmt_num(s.free_energy_train, 2), fmt_num(s.free_energy_valid, 2),
              fmt_num(s.free_energy_valid - s.free_energy_train, 2), fmt_num(s.weight_norm, 2),
              fmt_num(s.weight_sigma_max, 2), s.seconds);
+  if (std::isfinite(s.tap_free_energy))
+    fmt::print(out, "           Gamma {} (S {} U {} O {})  sweeps {}\n", fmt_num(s.tap_free_energy, 2),
+               fmt_num(s.tap_entropy, 2), fmt_num(s.tap_energy, 2), fmt_num(s.tap_onsager, 3), fmt_num(s.tap_sweeps, 2));
 }
 
 void register_rbm_train(CLI::App& rbm) {
   auto a = std::make_shared<TrainArgs>();
   auto* cmd = rbm.add_subcommand(
       "train",
-      "Train a Bernoulli RBM by CD-k or persistent CD (PCD-k).\n"
+      "Train a Bernoulli RBM by CD-k, persistent CD (PCD-k), or deterministically by the naive mean-field (mf),\n"
+      "TAP2 or TAP3 free energy (no sampling: the negative phase is a fixed point of the TAP equations).\n"
       "Example: onsager rbm train --data mnist --hidden 500 --method pcd --epochs 10 --out rbm.safetensors\n"
+      "         onsager rbm train --data mnist --hidden 500 --method tap2 --epochs 10 --out tap2.safetensors\n"
       "One line per epoch on stderr (reconstruction error, pseudo-likelihood, train/validation free energy,\n"
       "weight norms); the model is checkpointed atomically after every epoch and can be resumed exactly.");
   a->cmd = cmd;
@@ -231,7 +247,7 @@ void register_rbm_train(CLI::App& rbm) {
   cmd->add_option("--binarize", a->binarize, "none, threshold:T or stochastic:SEED")->capture_default_str();
   cmd->add_option("--data-dir", a->data_dir, "Where the named data sets live (default: $ONSAGER_DATA or ./data)");
   cmd->add_option("--hidden", c.hidden, "Hidden units")->capture_default_str();
-  cmd->add_option("--method", a->method, "cd or pcd")->capture_default_str();
+  cmd->add_option("--method", a->method, "cd, pcd, mf (naive mean field), tap2 or tap3")->capture_default_str();
   cmd->add_option("--k", c.k, "Gibbs steps per update (CD-k, PCD-k)")->capture_default_str();
   cmd->add_option("--epochs", c.epochs, "Epochs (the total, when resuming)")->capture_default_str();
   cmd->add_option("--batch", c.batch_size, "Minibatch size")->capture_default_str();
@@ -245,7 +261,18 @@ void register_rbm_train(CLI::App& rbm) {
   cmd->add_option("--l1", c.l1, "L1 weight decay")->capture_default_str();
   cmd->add_option("--l2", c.l2, "L2 weight decay")->capture_default_str();
   cmd->add_option("--max-norm", c.max_norm, "Max L2 norm of each hidden unit's weights (0: off)")->capture_default_str();
-  cmd->add_option("--chains", c.chains, "PCD persistent chains (0: the batch size)")->capture_default_str();
+  cmd->add_option("--chains", c.chains, "PCD persistent chains / TAP persistent magnetisations (0: the batch size)")
+      ->capture_default_str();
+  cmd->add_option("--tap-iters", c.tap_iters, "TAP methods: fixed-point sweeps per update, at most")
+      ->capture_default_str();
+  cmd->add_option("--tap-damping", c.tap_damping, "TAP methods: damping d of m <- (1-d) m_new + d m")
+      ->capture_default_str();
+  cmd->add_option("--tap-tol", c.tap_tol, "TAP methods: stop a row's sweeps once max |dm| is below this")
+      ->capture_default_str();
+  cmd->add_option("--tap-persist-from", c.tap_persist_from,
+                  "TAP methods: epoch (0-based) from which magnetisations persist across minibatches; -1: never,\n"
+                  "every update starts from its minibatch")
+      ->capture_default_str();
   cmd->add_option("--init-std", c.init_std, "Initial weights ~ N(0, std^2)")->capture_default_str();
   cmd->add_option("--monitor-samples", c.monitor_samples, "Rows used by the per-epoch monitors")->capture_default_str();
   cmd->add_option("--seed", c.seed, "Random seed (same seed, same model, for any --threads)")->capture_default_str();

@@ -35,6 +35,10 @@ void save_rbm_model(const std::string& path, const TrainState& state, const Trai
   }
   if (state.chains.size() > 0)
     tensors.push_back({"train_state.chains", {state.chains.rows(), state.chains.cols()}, span_of(state.chains), {}});
+  if (state.tap_m_v.size() > 0) {
+    tensors.push_back({"train_state.tap_m_v", {state.tap_m_v.rows(), v}, span_of(state.tap_m_v), {}});
+    tensors.push_back({"train_state.tap_m_h", {state.tap_m_h.rows(), h}, span_of(state.tap_m_h), {}});
+  }
 
   nlohmann::json history = nlohmann::json::array();
   for (const auto& e : state.history) history.push_back(to_json(e));
@@ -102,6 +106,16 @@ RbmModel load_rbm_model(const std::string& path) {
                   path, h);
     m.state.chains = Eigen::Map<const MatrixF>(read_tensor(f, path, "train_state.chains", c->shape).data(),
                                                c->shape[0], h);
+  }
+  if (const TensorInfo* t = f.find("train_state.tap_m_v")) {
+    ONSAGER_CHECK(t->shape.size() == 2 && t->shape[0] > 0 && t->shape[1] == v,
+                  "{}: tensor 'train_state.tap_m_v' must be [rows, {}]", path, v);
+    const std::int64_t rows = t->shape[0];
+    m.state.tap_m_v = Eigen::Map<const MatrixF>(read_tensor(f, path, "train_state.tap_m_v", {rows, v}).data(), rows, v);
+    m.state.tap_m_h = Eigen::Map<const MatrixF>(read_tensor(f, path, "train_state.tap_m_h", {rows, h}).data(), rows, h);
+    ONSAGER_CHECK((m.state.tap_m_v.array() >= 0 && m.state.tap_m_v.array() <= 1).all() &&
+                      (m.state.tap_m_h.array() >= 0 && m.state.tap_m_h.array() <= 1).all(),
+                  "{}: the stored TAP magnetisations are not all in [0, 1]", path);
   }
   return m;
 }

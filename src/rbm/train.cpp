@@ -11,6 +11,7 @@
 #include "onsager/core/error.hpp"
 #include "onsager/core/progress.hpp"
 #include "onsager/core/random.hpp"
+#include "onsager/rbm/tap.hpp"
 
 namespace onsager {
 namespace {
@@ -74,13 +75,40 @@ void apply_max_norm(MatrixF& w, float max_norm) {
 
 }  // namespace
 
-std::string_view to_string(TrainMethod m) { return m == TrainMethod::cd ? "cd" : "pcd"; }
+std::string_view to_string(TrainMethod m) {
+  switch (m) {
+    case TrainMethod::cd: return "cd";
+    case TrainMethod::pcd: return "pcd";
+    case TrainMethod::mf: return "mf";
+    case TrainMethod::tap2: return "tap2";
+    case TrainMethod::tap3: return "tap3";
+  }
+  return "?";
+}
 
 TrainMethod parse_train_method(std::string_view s) {
   if (s == "cd") return TrainMethod::cd;
   if (s == "pcd") return TrainMethod::pcd;
-  ONSAGER_FAIL("rbm train: --method must be cd or pcd (got '{}')", s);
+  if (s == "mf" || s == "naive") return TrainMethod::mf;
+  if (s == "tap2") return TrainMethod::tap2;
+  if (s == "tap3") return TrainMethod::tap3;
+  ONSAGER_FAIL("rbm train: --method must be cd, pcd, mf, tap2 or tap3 (got '{}')", s);
 }
+
+bool is_tap_method(TrainMethod m) { return m == TrainMethod::mf || m == TrainMethod::tap2 || m == TrainMethod::tap3; }
+
+namespace {
+
+TapOptions tap_options(const TrainConfig& c) {
+  TapOptions o;
+  o.order = c.method == TrainMethod::tap3 ? TapOrder::third : c.method == TrainMethod::tap2 ? TapOrder::second : TapOrder::naive;
+  o.max_iters = c.tap_iters;
+  o.damping = static_cast<float>(c.tap_damping);
+  o.tol = c.tap_tol;
+  return o;
+}
+
+}  // namespace
 
 void TrainConfig::validate() const {
   ONSAGER_CHECK(hidden > 0 && hidden <= (1 << 20), "rbm train: --hidden must be in 1..{} (got {})", 1 << 20, hidden);
@@ -100,6 +128,12 @@ void TrainConfig::validate() const {
   ONSAGER_CHECK(chains >= 0 && chains <= (1 << 20), "rbm train: --chains must be in 0..{} (got {})", 1 << 20, chains);
   ONSAGER_CHECK(std::isfinite(init_std) && init_std >= 0, "rbm train: --init-std must be >= 0 (got {})", init_std);
   ONSAGER_CHECK(monitor_samples >= 0, "rbm train: --monitor-samples must be >= 0 (got {})", monitor_samples);
+  ONSAGER_CHECK(tap_iters >= 1 && tap_iters <= 100000, "rbm train: --tap-iters must be in 1..100000 (got {})", tap_iters);
+  ONSAGER_CHECK(std::isfinite(tap_damping) && tap_damping >= 0 && tap_damping < 1,
+                "rbm train: --tap-damping must be in [0, 1) (got {})", tap_damping);
+  ONSAGER_CHECK(std::isfinite(tap_tol) && tap_tol >= 0, "rbm train: --tap-tol must be >= 0 (got {})", tap_tol);
+  ONSAGER_CHECK(tap_persist_from >= -1, "rbm train: --tap-persist-from must be an epoch >= 0, or -1 for never (got {})",
+                tap_persist_from);
 }
 
 double TrainConfig::lr_at(int epoch) const {
@@ -148,7 +182,11 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"chains", c.chains},
           {"init_std", c.init_std},
           {"seed", c.seed},
-          {"monitor_samples", c.monitor_samples}};
+          {"monitor_samples", c.monitor_samples},
+          {"tap_iters", c.tap_iters},
+          {"tap_damping", c.tap_damping},
+          {"tap_tol", c.tap_tol},
+          {"tap_persist_from", c.tap_persist_from}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
@@ -175,6 +213,11 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.init_std = j.at("init_std").get<double>();
     c.seed = j.at("seed").get<std::uint64_t>();
     c.monitor_samples = j.at("monitor_samples").get<int>();
+    // Added with the TAP methods; files written before them lack these keys.
+    c.tap_iters = j.value("tap_iters", c.tap_iters);
+    c.tap_damping = j.value("tap_damping", c.tap_damping);
+    c.tap_tol = j.value("tap_tol", c.tap_tol);
+    c.tap_persist_from = j.value("tap_persist_from", c.tap_persist_from);
   } catch (const nlohmann::json::exception& e) {
     ONSAGER_FAIL("training settings in the model file are incomplete or malformed ({})", e.what());
   }
@@ -195,6 +238,11 @@ nlohmann::json to_json(const EpochStats& s) {
           {"weight_norm", num(s.weight_norm)},
           {"weight_sigma_max", num(s.weight_sigma_max)},
           {"weight_mean_abs", num(s.weight_mean_abs)},
+          {"tap_free_energy", num(s.tap_free_energy)},
+          {"tap_entropy", num(s.tap_entropy)},
+          {"tap_energy", num(s.tap_energy)},
+          {"tap_onsager", num(s.tap_onsager)},
+          {"tap_sweeps", num(s.tap_sweeps)},
           {"seconds", num(s.seconds)},
           {"monitor_seconds", num(s.monitor_seconds)}};
 }
@@ -216,6 +264,11 @@ EpochStats epoch_stats_from_json(const nlohmann::json& j) {
   s.weight_norm = get("weight_norm");
   s.weight_sigma_max = get("weight_sigma_max");
   s.weight_mean_abs = get("weight_mean_abs");
+  s.tap_free_energy = get("tap_free_energy");
+  s.tap_entropy = get("tap_entropy");
+  s.tap_energy = get("tap_energy");
+  s.tap_onsager = get("tap_onsager");
+  s.tap_sweeps = get("tap_sweeps");
   s.seconds = get("seconds");
   s.monitor_seconds = get("monitor_seconds");
   return s;
@@ -250,8 +303,73 @@ TrainState init_training(const ConstMatrixFRef& data, const TrainConfig& config)
   return s;
 }
 
+namespace {
+
+// Applies a log-likelihood gradient (weight gradient in `grad_w`, bias gradients in ws) with momentum, L1/L2
+// and max-norm, as the CD path does.
+void apply_gradient(TrainState& state, MatrixF& grad_w, const TrainConfig& config, float lr, float momentum,
+                    TrainWorkspace& ws) {
+  Rbm& rbm = state.rbm;
+  const auto l1 = static_cast<float>(config.l1), l2 = static_cast<float>(config.l2);
+  if (momentum == 0.0f && l1 == 0.0f) {
+    rbm.weight = (1.0f - lr * l2) * rbm.weight + lr * grad_w;
+  } else {
+    state.weight_velocity = momentum * state.weight_velocity + lr * grad_w;
+    apply_momentum_update(rbm.weight, state.weight_velocity, lr, l1, l2);
+  }
+  state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
+  state.hidden_velocity = momentum * state.hidden_velocity + lr * ws.grad_hidden;
+  rbm.visible_bias += state.visible_velocity;
+  rbm.hidden_bias += state.hidden_velocity;
+  apply_max_norm(rbm.weight, static_cast<float>(config.max_norm));
+}
+
+// The deterministic negative phase: magnetisations iterated towards a fixed point of the TAP equations, then
+// ∇ log-likelihood ≈ ⟨·⟩_data + ∂Γ/∂θ (DESIGN.md §5).
+void tap_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig& config, float lr, float momentum,
+              TrainWorkspace& ws) {
+  Rbm& rbm = state.rbm;
+  // A diverged model is left as it is: train() sees the NaN after the epoch and rolls back.
+  if (!rbm.weight.allFinite() || !rbm.visible_bias.allFinite() || !rbm.hidden_bias.allFinite()) return;
+  const TapOptions opts = tap_options(config);
+  const Eigen::Index b = batch.rows();
+  ws.hidden.resize(b, rbm.num_hidden());
+  rbm.hidden_probs(batch, ws.hidden);
+
+  TapFixedPoint fp;
+  if (config.tap_persistent_at(state.epochs_done)) {
+    if (state.tap_m_v.rows() == 0) {
+      const int c = config.num_chains();
+      state.tap_m_v.resize(c, rbm.num_visible());
+      for (int r = 0; r < c; ++r) state.tap_m_v.row(r) = batch.row(r % b);
+      state.tap_m_h = rbm.hidden_probs(state.tap_m_v);
+    }
+    fp = tap_iterate(rbm, std::move(state.tap_m_v), std::move(state.tap_m_h), opts);
+    state.tap_m_v = fp.m_v;
+    state.tap_m_h = fp.m_h;
+  } else {
+    fp = tap_iterate(rbm, MatrixF(batch), MatrixF(ws.hidden), opts);
+  }
+  ws.tap_sweeps += fp.sweeps;
+  ws.tap_updates += 1;
+
+  TapGradient g = tap_gradient(rbm, fp, opts.order);  // ∂Γ/∂θ
+  gemm(1.0f / static_cast<float>(b), ws.hidden, Trans::yes, batch, Trans::no, 1.0f, g.weight);
+  ws.grad_visible = batch.colwise().mean().transpose() + g.visible_bias;
+  ws.grad_hidden = ws.hidden.colwise().mean().transpose() + g.hidden_bias;
+  ws.tap_m_v = std::move(fp.m_v);
+  ws.tap_m_h = std::move(fp.m_h);
+  apply_gradient(state, g.weight, config, lr, momentum, ws);
+}
+
+}  // namespace
+
 void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig& config, float lr, float momentum,
                 std::uint64_t step, TrainWorkspace& ws) {
+  if (is_tap_method(config.method)) {
+    tap_step(state, batch, config, lr, momentum, ws);
+    return;
+  }
   Rbm& rbm = state.rbm;
   const Eigen::Index b = batch.rows(), h = rbm.num_hidden(), v = rbm.num_visible();
   const bool pcd = config.method == TrainMethod::pcd;
@@ -359,6 +477,7 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
     const auto perm = random_permutation(n, stream_seed(config.seed, kTagShuffle, static_cast<std::uint64_t>(epoch)));
     Progress bar(fmt::format("epoch {}/{}", epoch + 1, config.epochs), batches, options.progress);
     const auto t0 = std::chrono::steady_clock::now();
+    ws.tap_sweeps = ws.tap_updates = 0;
     for (std::size_t bi = 0; bi < batches; ++bi) {
       const std::size_t lo = bi * bs, hi = std::min(n, lo + bs);
       batch.resize(static_cast<Eigen::Index>(hi - lo), data.cols());
@@ -376,6 +495,17 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
     const auto t1 = std::chrono::steady_clock::now();
     EpochStats st = measure_epoch(state.rbm, train_subset, options.validation ? &valid_subset : nullptr,
                                   stream_seed(config.seed, kTagPseudo, static_cast<std::uint64_t>(epoch)));
+    if (is_tap_method(config.method) && ws.tap_m_v.rows() > 0) {
+      // Γ of the final model at the last update's magnetisations, refined by the update's own sweep budget.
+      const TapOptions opts = tap_options(config);
+      const TapFixedPoint fp = tap_iterate(state.rbm, ws.tap_m_v, ws.tap_m_h, opts);
+      const TapFreeEnergyParts parts = tap_free_energy_parts(state.rbm, fp, opts.order);
+      st.tap_free_energy = parts.total().mean();
+      st.tap_entropy = parts.entropy.mean();
+      st.tap_energy = parts.energy.mean();
+      st.tap_onsager = parts.onsager.mean();
+      st.tap_sweeps = static_cast<double>(ws.tap_sweeps) / static_cast<double>(std::max(1LL, ws.tap_updates));
+    }
     st.epoch = epoch + 1;
     st.lr = config.lr_at(epoch);
     st.momentum = config.momentum_at(epoch);

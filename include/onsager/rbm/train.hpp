@@ -1,6 +1,8 @@
 #pragma once
-// Training a Bernoulli RBM by contrastive divergence (CD-k, Hinton 2002) or persistent CD
-// (PCD-k, Tieleman 2008), with the refinements of Hinton's practical guide (2010): momentum,
+// Training a Bernoulli RBM by contrastive divergence (CD-k, Hinton 2002), persistent CD (PCD-k,
+// Tieleman 2008), or deterministically by the extended-mean-field free energy (naive mean field, TAP2,
+// TAP3; Gabrié, Tramel & Krzakala 2015, docs/tap.md): the negative phase is a fixed point of the TAP
+// equations and the gradient is data term + ∂Γ/∂θ, with no sampling. The refinements of Hinton's practical guide (2010): momentum,
 // L1/L2 weight decay, a max-norm constraint, learning-rate schedules, visible biases from the data
 // marginals, and per-epoch monitors (reconstruction error, pseudo-likelihood, the train/validation
 // free-energy gap, and the weight scale that plays the role of 1/T).
@@ -11,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,11 +25,14 @@
 
 namespace onsager {
 
-enum class TrainMethod { cd, pcd };
+enum class TrainMethod { cd, pcd, mf, tap2, tap3 };
 enum class LrSchedule { constant, linear, exponential };
 
 std::string_view to_string(TrainMethod m);
+/// "cd", "pcd", "mf" (also "naive"), "tap2", "tap3"; throws onsager::Error naming the allowed values.
 TrainMethod parse_train_method(std::string_view s);
+/// True for the deterministic methods mf, tap2 and tap3.
+bool is_tap_method(TrainMethod m);
 
 struct TrainConfig {
   TrainMethod method = TrainMethod::pcd;
@@ -43,10 +49,15 @@ struct TrainConfig {
   double l1 = 0.0;
   double l2 = 0.0;
   double max_norm = 0.0;     ///< > 0: each hidden unit's incoming weight vector is kept within this L2 norm
-  int chains = 0;            ///< PCD persistent chains; 0 means batch_size
+  int chains = 0;            ///< PCD persistent chains / TAP persistent magnetisations; 0 means batch_size
   double init_std = 0.01;    ///< initial weights ~ N(0, init_std²)
   std::uint64_t seed = 0;
   int monitor_samples = 1000;  ///< rows of the training / validation data used by the monitors (0: none)
+  int tap_iters = 3;         ///< TAP methods: damped fixed-point sweeps per update, at most
+  double tap_damping = 0.5;  ///< TAP methods: d in m ← (1-d)·m_new + d·m
+  double tap_tol = 1e-4;     ///< TAP methods: a row stops iterating when max |Δm| in a sweep is below this
+  int tap_persist_from = 0;  ///< TAP methods: first epoch (0-based) whose magnetisations persist across
+                             ///< minibatches; earlier updates start from their minibatch; -1: never persist
 
   /// Throws onsager::Error naming the offending setting (as its command-line flag) when out of range.
   void validate() const;
@@ -55,6 +66,8 @@ struct TrainConfig {
   /// The momentum of epoch e (0-based).
   double momentum_at(int epoch) const;
   int num_chains() const { return chains > 0 ? chains : batch_size; }
+  /// TAP methods: whether the updates of epoch e (0-based) use persistent magnetisations.
+  bool tap_persistent_at(int epoch) const { return tap_persist_from >= 0 && epoch >= tap_persist_from; }
 };
 
 nlohmann::json to_json(const TrainConfig& c);
@@ -72,6 +85,12 @@ struct EpochStats {
   double weight_norm = 0;             ///< ‖W‖_F
   double weight_sigma_max = 0;        ///< largest singular value of W
   double weight_mean_abs = 0;         ///< mean |W_ij|
+  // TAP methods only (NaN otherwise): Γ = -entropy + energy + onsager, the mean over the negative phase's
+  // magnetisations at the end of the epoch (refined by tap_iters sweeps on the final model), and the mean
+  // number of fixed-point sweeps per update during the epoch.
+  static constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  double tap_free_energy = nan, tap_entropy = nan, tap_energy = nan, tap_onsager = nan;
+  double tap_sweeps = nan;
   double seconds = 0;                 ///< training time of the epoch (monitors excluded)
   double monitor_seconds = 0;
 };
@@ -86,6 +105,7 @@ struct TrainState {
   VectorF visible_velocity;  ///< V
   VectorF hidden_velocity;   ///< H
   MatrixF chains;            ///< PCD: num_chains x H hidden states; empty for CD
+  MatrixF tap_m_v, tap_m_h;  ///< TAP: persistent magnetisations (num_chains x V, x H); empty until persistence starts
   int epochs_done = 0;
   std::vector<EpochStats> history;
 };
@@ -124,10 +144,14 @@ struct TrainWorkspace {
   MatrixF hidden;        ///< (B + C) x H: the matching hidden probabilities
   MatrixF chain_hidden;  ///< C x H: the chains' hidden states
   VectorF grad_visible, grad_hidden;
+  MatrixF tap_m_v, tap_m_h;  ///< TAP: the last update's negative-phase magnetisations
+  long long tap_sweeps = 0, tap_updates = 0;  ///< TAP: sweeps and updates since the counters were reset
 };
 
-/// One CD/PCD parameter update on a minibatch (exposed for tests and benchmarks): `step` keys the
-/// random streams. Updates state.rbm, the velocities and (PCD) the chains.
+/// One parameter update on a minibatch (exposed for tests and benchmarks): `step` keys the random streams
+/// (CD/PCD). Updates state.rbm, the velocities and the PCD chains or the persistent TAP magnetisations
+/// (persistent when config.tap_persistent_at(state.epochs_done); started from the minibatch's rows, cycled
+/// to num_chains rows, the first time).
 void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig& config, float lr, float momentum,
                 std::uint64_t step, TrainWorkspace& ws);
 
