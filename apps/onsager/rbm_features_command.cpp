@@ -20,7 +20,7 @@ namespace onsager::cli {
 namespace {
 
 struct FeaturesArgs {
-  std::string model, data, split = "test", train_split = "train", binarize, out;
+  std::string model, data, split = "test", train_split = "train", binarize, out, labels_out;
   bool classify = false, baseline = false, quiet = false;
   int threads = 0;
   SoftmaxRegressionOptions lr;
@@ -97,6 +97,12 @@ void run_features(FeaturesArgs& a) {
     j["n_train"] = train.x.rows();
     j["l2"] = a.lr.l2;
   }
+  if (!a.labels_out.empty()) {
+    ONSAGER_CHECK(!test.labels.empty(), "rbm features: --labels-out: {} has no labels", source);
+    MatrixF y(test.x.rows(), 1);
+    for (Eigen::Index r = 0; r < y.rows(); ++r) y(r, 0) = static_cast<float>(test.labels[static_cast<std::size_t>(r)]);
+    write_npy(a.labels_out, y);
+  }
   if (!a.out.empty()) write_npy(a.out, f_test);  // last, so that a failed run leaves no file
   if (a.json.to_stdout()) {
     emit_json(a.json, j);
@@ -133,6 +139,8 @@ void register_rbm_features(CLI::App& rbm) {
   cmd->add_option("--train-split", a->train_split, "Split the classifier is trained on")->capture_default_str();
   cmd->add_option("--binarize", a->binarize, "Binarization (default: the model's)");
   cmd->add_option("--out", a->out, "Write the features of --split as a float32 .npy file")->type_name("FILE.npy");
+  cmd->add_option("--labels-out", a->labels_out, "Write the labels of --split as an N x 1 float32 .npy file")
+      ->type_name("FILE.npy");
   cmd->add_flag("--classify", a->classify, "Train a logistic regression on the hidden features; report accuracy");
   cmd->add_flag("--baseline", a->baseline, "The same classifier on the raw pixels, for comparison");
   cmd->add_option("--l2", a->lr.l2, "Weight decay of the logistic regression (scikit-learn's C = 1 / (l2 N))")

@@ -140,6 +140,40 @@ then ok "rbm eval --tap: TAP2 closer to exact than naive mean field"; else bad "
 expect_error "eval: bad --tap-damping" "" "$bin" rbm eval "$tmp/d.safetensors" --tap --tap-damping 1
 expect_error "eval: exact beyond the limit" "" "$bin" rbm eval "$tmp/d.safetensors" --exact --exact-limit 10
 
+# TAP training: one epoch of tap2 on digits, its monitors in the JSON report, resume to a second epoch
+if "$bin" rbm train --data digits --hidden 16 --method tap2 --epochs 1 --batch 20 --seed 3 --quiet \
+     --out "$tmp/tap.safetensors" --json "$tmp/tap-train.json" >/dev/null 2>"$tmp/err" &&
+   "$py" -c "
+import json, sys
+e = json.load(open(sys.argv[1]))['last_epoch']
+assert abs(e['tap_free_energy'] - (-e['tap_entropy'] + e['tap_energy'] + e['tap_onsager'])) < 1e-6 * abs(e['tap_free_energy']), e
+assert 1 <= e['tap_sweeps'] <= 3, e" "$tmp/tap-train.json" &&
+   "$bin" rbm train --resume "$tmp/tap.safetensors" --epochs 2 --quiet --out "$tmp/tap2.safetensors" >/dev/null 2>>"$tmp/err" &&
+   "$py" "$here/read_safetensors.py" "$tmp/tap2.safetensors" --check weight=16,64 train_state.tap_m_v=20,64 train_state.tap_m_h=20,16 >/dev/null
+then ok "rbm train --method tap2, resume"; else bad "rbm train --method tap2" "$(cat "$tmp/err")"; fi
+expect_error "train: bad --tap-damping" "$tmp/e14" "$bin" rbm train --data digits --method tap2 --tap-damping 1.5 --out "$tmp/e14.safetensors"
+
+# rbm features --classify against scikit-learn's LogisticRegression on the same features (a peer's fit)
+if "$bin" rbm features "$tmp/tap2.safetensors" --split train --out "$tmp/ftr.npy" --labels-out "$tmp/ytr.npy" -q >/dev/null 2>"$tmp/err" &&
+   "$bin" rbm features "$tmp/tap2.safetensors" --classify --l2 1e-3 --out "$tmp/fte.npy" --labels-out "$tmp/yte.npy" -q \
+     --json "$tmp/feat.json" >/dev/null 2>>"$tmp/err" &&
+   "$py" -c "
+import json, sys, warnings
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+d = sys.argv[1]
+ftr, ytr, fte, yte = (np.load(f'{d}/{n}.npy') for n in ('ftr', 'ytr', 'fte', 'yte'))
+j = json.load(open(f'{d}/feat.json'))
+assert ftr.shape == (1257, 16) and fte.shape == (360, 16) and j['n_train'] == 1257, (ftr.shape, fte.shape)
+warnings.simplefilter('ignore')
+m = LogisticRegression(C=1 / (1e-3 * len(ytr)), max_iter=5000, tol=1e-10).fit(ftr, ytr.ravel())
+ours, theirs = j['classify']['test_accuracy'], m.score(fte, yte.ravel())
+assert abs(ours - theirs) <= 2 / 360, (ours, theirs)
+print(f'onsager {ours:.4f} scikit-learn {theirs:.4f}')" "$tmp" >"$tmp/out" 2>>"$tmp/err"
+then ok "rbm features --classify matches scikit-learn ($(cat "$tmp/out"))"; else bad "rbm features --classify" "$(cat "$tmp/err" "$tmp/out")"; fi
+"$py" -c "import numpy as np, sys; np.save(sys.argv[1], (np.arange(640).reshape(10, 64) % 3 == 0).astype(np.float32))" "$tmp/nolabels.npy"
+expect_error "features: no labels for --classify" "$tmp/e15" "$bin" rbm features "$tmp/tap2.safetensors" --data "$tmp/nolabels.npy" --split all --train-split all --classify --out "$tmp/e15.npy"
+
 "$bin" --help >"$tmp/help" 2>&1 && grep -q "rbm" "$tmp/help" && ok "--help" || bad "--help"
 "$bin" rbm train --help >"$tmp/help" 2>&1 && grep -q -- "--resume" "$tmp/help" && ok "rbm train --help" || bad "rbm train --help"
 

@@ -32,4 +32,27 @@ inline double brute_log_z(const Rbm& rbm) {
   return m + std::log(s);
 }
 
+/// Exact gradient of the average log-likelihood of `data` with respect to W (H x V), by enumerating the visible
+/// states: ⟨p(h|v) vᵀ⟩_data - ⟨p(h|v) vᵀ⟩_model.
+inline Eigen::MatrixXd exact_weight_gradient(const Rbm& rbm, const MatrixF& data) {
+  const int v = static_cast<int>(rbm.num_visible()), h = static_cast<int>(rbm.num_hidden());
+  const auto sigm = [](double x) { return 1 / (1 + std::exp(-x)); };
+  Eigen::MatrixXd g = Eigen::MatrixXd::Zero(h, v);
+  auto accumulate = [&](const MatrixF& x, const Eigen::VectorXd& weight) {
+    for (int a = 0; a < x.rows(); ++a)
+      for (int j = 0; j < h; ++j) {
+        double pre = rbm.hidden_bias(j);
+        for (int i = 0; i < v; ++i) pre += rbm.weight(j, i) * x(a, i);
+        for (int i = 0; i < v; ++i) g(j, i) += weight(a) * sigm(pre) * x(a, i);
+      }
+  };
+  accumulate(data, Eigen::VectorXd::Constant(data.rows(), 1.0 / static_cast<double>(data.rows())));
+  const MatrixF vs = all_states(v);
+  const VectorD f = rbm.free_energy(vs);
+  Eigen::VectorXd p = (-(f.array() - f.minCoeff())).exp();
+  p /= -p.sum();
+  accumulate(vs, p);
+  return g;
+}
+
 }  // namespace onsager::testing

@@ -19,32 +19,10 @@ namespace {
 
 using testing::all_states;
 using testing::brute_log_z;
-
-double sigm(double x) { return 1 / (1 + std::exp(-x)); }
+using testing::exact_weight_gradient;
 
 double avg_log_likelihood(const Rbm& rbm, const MatrixF& data) {
   return -rbm.free_energy(data).mean() - brute_log_z(rbm);
-}
-
-// Exact gradient of the average log-likelihood with respect to W (H x V).
-Eigen::MatrixXd exact_weight_gradient(const Rbm& rbm, const MatrixF& data) {
-  const int v = static_cast<int>(rbm.num_visible()), h = static_cast<int>(rbm.num_hidden());
-  Eigen::MatrixXd g = Eigen::MatrixXd::Zero(h, v);
-  auto accumulate = [&](const MatrixF& x, const Eigen::VectorXd& weight) {
-    for (int a = 0; a < x.rows(); ++a)
-      for (int j = 0; j < h; ++j) {
-        double pre = rbm.hidden_bias(j);
-        for (int i = 0; i < v; ++i) pre += rbm.weight(j, i) * x(a, i);
-        for (int i = 0; i < v; ++i) g(j, i) += weight(a) * sigm(pre) * x(a, i);
-      }
-  };
-  accumulate(data, Eigen::VectorXd::Constant(data.rows(), 1.0 / static_cast<double>(data.rows())));
-  const MatrixF vs = all_states(v);
-  const VectorD f = rbm.free_energy(vs);
-  Eigen::VectorXd p = (-(f.array() - f.minCoeff())).exp();
-  p /= -p.sum();
-  accumulate(vs, p);
-  return g;
 }
 
 // 3x3 bars and stripes: 14 distinct patterns.
