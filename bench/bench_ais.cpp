@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_common.hpp"
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
@@ -33,41 +34,10 @@
 
 using namespace onsager;
 
-namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
-// GFLOP/s of C = A·Bᵀ with A m x k, B n x k.
-double sgemm_gflops(int m, int n, int k) {
-  MatrixF a = MatrixF::Random(m, k), b = MatrixF::Random(n, k), c(m, n);
-  gemm(1.0f, a, Trans::no, b, Trans::yes, 0.0f, c);
-  std::vector<double> t;
-  const double flops = 2.0 * m * n * k;
-  const int reps = std::max(3, static_cast<int>(1e10 / flops));
-  for (int r = 0; r < 5; ++r) {
-    const double t0 = now();
-    for (int i = 0; i < reps; ++i) gemm(1.0f, a, Trans::no, b, Trans::yes, 0.0f, c);
-    t.push_back((now() - t0) / reps);
-  }
-  return flops / median(t) / 1e9;
-}
-
-std::string run_capture(const std::string& cmd) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  ONSAGER_CHECK(pipe != nullptr, "bench: cannot run '{}'", cmd);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
-  return out;
-}
-
-}  // namespace
+using bench::median;
+using bench::now;
+using bench::run_capture;
+using bench::sgemm_gflops;
 
 int main(int argc, char** argv) try {
   CLI::App app{"AIS for a 784 x 500 RBM: onsager vs the same algorithm in NumPy, in one run"};
