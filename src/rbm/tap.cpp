@@ -55,9 +55,17 @@ template <class T>
 struct Powers {
   Mat<T> w[3];  // w[k-1] = W^∘k
   Powers(const MatrixF& weight, TapOrder order) {
-    w[0] = weight.cast<T>();
-    if (order_int(order) >= 2) w[1] = w[0].array().square().matrix();
-    if (order_int(order) >= 3) w[2] = (w[1].array() * w[0].array()).matrix();
+    const int o = order_int(order);
+    const Eigen::Index rows = weight.rows();
+    w[0].resize(rows, weight.cols());
+    if (o >= 2) w[1].resize(rows, weight.cols());
+    if (o >= 3) w[2].resize(rows, weight.cols());
+#pragma omp parallel for schedule(static) if (weight.size() > 65536)
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      w[0].row(r) = weight.row(r).template cast<T>();
+      if (o >= 2) w[1].row(r) = w[0].row(r).array().square().matrix();
+      if (o >= 3) w[2].row(r) = (w[1].row(r).array() * w[0].row(r).array()).matrix();
+    }
   }
 };
 
@@ -86,6 +94,40 @@ void layer_field(const Powers<T>& p, const Vec<T>& bias, const Eigen::Ref<const 
     product(apply_u<T>(k, m_in), p.w[k - 1], transpose, reaction);
     const T alpha = static_cast<T>(tap_alpha(k));
     field.array() += alpha * m_out.unaryExpr([k](T x) { return tap_du<T>(k, x); }).array() * reaction.array();
+  }
+}
+
+// One damped update of a layer in float, for the iteration: field as layer_field computes it, then
+// m_out ← m_out + (1-d)(σ(field) - m_out), row-parallel and fused; change(r) becomes max(change(r), max_j |Δm_rj|).
+// The element-wise work runs on all threads, so the sweep is not bound by one core between its GEMMs.
+struct SweepBuffers {
+  Mat<float> field, u, reaction[2];
+};
+
+void update_layer(const Powers<float>& p, const VectorF& bias, const Mat<float>& m_in, Mat<float>& m_out, bool transpose,
+                  TapOrder order, float d, SweepBuffers& buf, VectorF& change) {
+  const int o = order_int(order);
+  const Eigen::Index rows = m_in.rows();
+  product(m_in, p.w[0], transpose, buf.field);
+  for (int k = 2; k <= o; ++k) {
+    buf.u.resize(m_in.rows(), m_in.cols());
+#pragma omp parallel for schedule(static) if (m_in.size() > 32768)
+    for (Eigen::Index r = 0; r < rows; ++r)
+      buf.u.row(r) = m_in.row(r).unaryExpr([k](float x) { return tap_u<float>(k, x); });
+    product(buf.u, p.w[k - 1], transpose, buf.reaction[k - 2]);
+  }
+  const float keep = 1.0f - d;
+#pragma omp parallel for schedule(static) if (m_out.size() > 32768)
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    auto f = buf.field.row(r).array();
+    auto m = m_out.row(r).array();
+    f += bias.transpose().array();
+    for (int k = 2; k <= o; ++k)
+      f += static_cast<float>(tap_alpha(k)) * m.unaryExpr([k](float x) { return tap_du<float>(k, x); }) *
+           buf.reaction[k - 2].row(r).array();
+    f = keep * ((1.0f + (-f).exp()).inverse() - m);  // the damped step Δm
+    m += f;
+    change(r) = std::max(change(r), f.abs().maxCoeff());
   }
 }
 
@@ -145,7 +187,10 @@ TapFixedPoint tap_iterate(const Rbm& rbm, MatrixF m_v, MatrixF m_h, const TapOpt
   detail::check_magnetisations(rbm, m_v.rows(), m_v.cols(), m_h.rows(), m_h.cols(), where);
   detail::check_unit_interval(m_v, where, "m_v");
   detail::check_unit_interval(m_h, where, "m_h");
+  return detail::tap_iterate_unchecked(rbm, std::move(m_v), std::move(m_h), options);
+}
 
+TapFixedPoint detail::tap_iterate_unchecked(const Rbm& rbm, MatrixF m_v, MatrixF m_h, const TapOptions& options) {
   const Eigen::Index rows = m_v.rows();
   const detail::Powers<float> p(rbm.weight, options.order);
   const VectorF& b = rbm.visible_bias;
@@ -158,17 +203,14 @@ TapFixedPoint tap_iterate(const Rbm& rbm, MatrixF m_v, MatrixF m_h, const TapOpt
   // change in a sweep falls below tol.
   std::vector<Eigen::Index> active(static_cast<std::size_t>(rows));
   for (Eigen::Index r = 0; r < rows; ++r) active[static_cast<std::size_t>(r)] = r;
-  MatrixF wv = m_v, wh = m_h, field_h, field_v;
+  MatrixF wv = m_v, wh = m_h;
+  detail::SweepBuffers buf;
+  VectorF change;
   for (int sweep = 1; sweep <= options.max_iters && !active.empty(); ++sweep) {
     fp.sweeps = sweep;
-    detail::layer_field<float>(p, c, wv, wh, true, options.order, field_h);
-    sigmoid_inplace(field_h);
-    VectorF change = (field_h - wh).cwiseAbs().rowwise().maxCoeff() * (1.0f - d);
-    wh = (1.0f - d) * field_h + d * wh;
-    detail::layer_field<float>(p, b, wh, wv, false, options.order, field_v);
-    sigmoid_inplace(field_v);
-    change = change.cwiseMax((field_v - wv).cwiseAbs().rowwise().maxCoeff() * (1.0f - d));
-    wv = (1.0f - d) * field_v + d * wv;
+    change.setZero(wv.rows());
+    detail::update_layer(p, c, wv, wh, true, options.order, d, buf, change);
+    detail::update_layer(p, b, wh, wv, false, options.order, d, buf, change);
 
     std::vector<Eigen::Index> still;
     std::vector<Eigen::Index> keep;
@@ -284,6 +326,11 @@ TapGradient tap_gradient(const Rbm& rbm, const ConstMatrixFRef& m_v, const Const
   detail::check_magnetisations(rbm, m_v.rows(), m_v.cols(), m_h.rows(), m_h.cols(), where);
   ONSAGER_CHECK(m_v.rows() > 0, "{}: no magnetisations (0 rows)", where);
   detail::check_order(order, where);
+  return detail::tap_gradient_unchecked(rbm, m_v, m_h, order);
+}
+
+TapGradient detail::tap_gradient_unchecked(const Rbm& rbm, const ConstMatrixFRef& m_v, const ConstMatrixFRef& m_h,
+                                           TapOrder order) {
   const int o = static_cast<int>(order);
   const float inv = 1.0f / static_cast<float>(m_v.rows());
   TapGradient g;
@@ -291,13 +338,21 @@ TapGradient tap_gradient(const Rbm& rbm, const ConstMatrixFRef& m_v, const Const
   g.hidden_bias = -m_h.colwise().mean().transpose();
   g.weight.resize(rbm.num_hidden(), rbm.num_visible());
   gemm(-inv, m_h, Trans::yes, m_v, Trans::no, 0.0f, g.weight);
+  if (o < 2) return g;
+  // ∂Γ/∂W -= k α_k W^(k-1) ⊙ ⟨u_k(m_h) u_k(m_v)ᵀ⟩ for k = 2 (W) and 3 (W²), one GEMM per order.
   MatrixF corr(rbm.num_hidden(), rbm.num_visible());
-  MatrixF wpow = rbm.weight;  // W^(k-1)
   for (int k = 2; k <= o; ++k) {
     gemm(inv, detail::apply_u<float>(k, m_h), Trans::yes, detail::apply_u<float>(k, m_v), Trans::no, 0.0f, corr);
     const auto factor = static_cast<float>(k * detail::tap_alpha(k));
-    g.weight.array() -= factor * wpow.array() * corr.array();
-    wpow.array() *= rbm.weight.array();
+    const Eigen::Index rows = corr.rows();
+#pragma omp parallel for schedule(static) if (corr.size() > 65536)
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const auto w = rbm.weight.row(r).array();
+      if (k == 2)
+        g.weight.row(r).array() -= factor * w * corr.row(r).array();
+      else
+        g.weight.row(r).array() -= factor * w.square() * corr.row(r).array();
+    }
   }
   return g;
 }

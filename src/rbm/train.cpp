@@ -311,10 +311,15 @@ void apply_gradient(TrainState& state, MatrixF& grad_w, const TrainConfig& confi
                     TrainWorkspace& ws) {
   Rbm& rbm = state.rbm;
   const auto l1 = static_cast<float>(config.l1), l2 = static_cast<float>(config.l2);
+  const Eigen::Index rows = rbm.weight.rows();
   if (momentum == 0.0f && l1 == 0.0f) {
-    rbm.weight = (1.0f - lr * l2) * rbm.weight + lr * grad_w;
+#pragma omp parallel for schedule(static) if (rbm.weight.size() > 65536)
+    for (Eigen::Index r = 0; r < rows; ++r)
+      rbm.weight.row(r) = (1.0f - lr * l2) * rbm.weight.row(r) + lr * grad_w.row(r);
   } else {
-    state.weight_velocity = momentum * state.weight_velocity + lr * grad_w;
+#pragma omp parallel for schedule(static) if (rbm.weight.size() > 65536)
+    for (Eigen::Index r = 0; r < rows; ++r)
+      state.weight_velocity.row(r) = momentum * state.weight_velocity.row(r) + lr * grad_w.row(r);
     apply_momentum_update(rbm.weight, state.weight_velocity, lr, l1, l2);
   }
   state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
@@ -329,7 +334,8 @@ void apply_gradient(TrainState& state, MatrixF& grad_w, const TrainConfig& confi
 void tap_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig& config, float lr, float momentum,
               TrainWorkspace& ws) {
   Rbm& rbm = state.rbm;
-  // A diverged model is left as it is: train() sees the NaN after the epoch and rolls back.
+  // A diverged model is left as it is: train() sees the NaN after the epoch and rolls back. The model is checked
+  // here once, so the TAP routines run without their own checks.
   if (!rbm.weight.allFinite() || !rbm.visible_bias.allFinite() || !rbm.hidden_bias.allFinite()) return;
   const TapOptions opts = tap_options(config);
   const Eigen::Index b = batch.rows();
@@ -344,16 +350,16 @@ void tap_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig
       for (int r = 0; r < c; ++r) state.tap_m_v.row(r) = batch.row(r % b);
       state.tap_m_h = rbm.hidden_probs(state.tap_m_v);
     }
-    fp = tap_iterate(rbm, std::move(state.tap_m_v), std::move(state.tap_m_h), opts);
+    fp = detail::tap_iterate_unchecked(rbm, std::move(state.tap_m_v), std::move(state.tap_m_h), opts);
     state.tap_m_v = fp.m_v;
     state.tap_m_h = fp.m_h;
   } else {
-    fp = tap_iterate(rbm, MatrixF(batch), MatrixF(ws.hidden), opts);
+    fp = detail::tap_iterate_unchecked(rbm, MatrixF(batch), MatrixF(ws.hidden), opts);
   }
   ws.tap_sweeps += fp.sweeps;
   ws.tap_updates += 1;
 
-  TapGradient g = tap_gradient(rbm, fp, opts.order);  // ∂Γ/∂θ
+  TapGradient g = detail::tap_gradient_unchecked(rbm, fp.m_v, fp.m_h, opts.order);  // ∂Γ/∂θ
   gemm(1.0f / static_cast<float>(b), ws.hidden, Trans::yes, batch, Trans::no, 1.0f, g.weight);
   ws.grad_visible = batch.colwise().mean().transpose() + g.visible_bias;
   ws.grad_hidden = ws.hidden.colwise().mean().transpose() + g.hidden_bias;

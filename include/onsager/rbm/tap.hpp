@@ -98,6 +98,14 @@ struct TapGradient {
 TapGradient tap_gradient(const Rbm& rbm, const ConstMatrixFRef& m_v, const ConstMatrixFRef& m_h, TapOrder order);
 TapGradient tap_gradient(const Rbm& rbm, const TapFixedPoint& fp, TapOrder order);
 
+namespace detail {
+/// tap_iterate and tap_gradient without their input checks, for the training loop, which has validated the model
+/// and keeps the magnetisations in [0, 1] itself.
+TapFixedPoint tap_iterate_unchecked(const Rbm& rbm, MatrixF m_v, MatrixF m_h, const TapOptions& options);
+TapGradient tap_gradient_unchecked(const Rbm& rbm, const ConstMatrixFRef& m_v, const ConstMatrixFRef& m_h,
+                                   TapOrder order);
+}  // namespace detail
+
 /// The TAP estimate of log Z: the largest -Γ over the fixed points reached from several starts.
 struct TapLogZ {
   double log_z = 0;      ///< max over converged rows of -Γ (over all rows when none converged)
