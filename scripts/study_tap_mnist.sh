@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compares CD-1, PCD-1 and the deterministic methods (naive mean field, TAP2, TAP3) on one data set with the same
+# Compares CD-1, PCD-1 and the deterministic methods (naive mean field, TAP2, TAP3, and TAP2 with 10 sweeps per
+# update or with magnetisations started from each minibatch) on one data set with the same
 # hidden units, epochs, batch and learning rate: AIS test log-likelihood (with error bar) after every checkpoint
 # epoch, and at the end the AIS check run, the TAP2 estimate, pseudo-likelihood, the test accuracy of a logistic
 # regression on the hidden features, and seconds per epoch. Writes out/tap-study-DATA/ (models, JSON, a gnuplot
@@ -13,7 +14,7 @@ bin=build/onsager
 data="${1:-mnist}" epochs="${2:-30}" hidden="${3:-500}" lr="${4:-0.02}"
 out="out/tap-study-$data"
 mkdir -p "$out"
-checkpoints=(1 2 3 5 8 12 20 30 50 80 100)
+checkpoints=(1 2 5 10 20 30 50 100)
 exact=()
 [ "$hidden" -le 25 ] && exact=(--exact)
 
@@ -24,6 +25,7 @@ methods=(
   "mf|--method mf"
   "tap2|--method tap2"
   "tap3|--method tap3"
+  "tap2-10|--method tap2 --tap-iters 10"
   "tap2-data|--method tap2 --tap-persist-from -1"
 )
 for entry in "${methods[@]}"; do
@@ -54,7 +56,8 @@ done
 /usr/bin/python3 - "$out" "$data" "$epochs" "$hidden" "$lr" "${#exact[@]}" <<'PY'
 import json, sys
 out, data, epochs, hidden, lr, has_exact = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6] == "1"
-names = [("cd1", "CD-1"), ("pcd1", "PCD-1"), ("mf", "naive MF"), ("tap2", "TAP2"), ("tap3", "TAP3"), ("tap2-data", "TAP2, data starts")]
+names = [("cd1", "CD-1"), ("pcd1", "PCD-1"), ("mf", "naive MF"), ("tap2", "TAP2"), ("tap3", "TAP3"),
+         ("tap2-10", "TAP2, 10 sweeps"), ("tap2-data", "TAP2, data starts")]
 V = 784 if data != "digits" else 64
 fmt = lambda x, p=2: "—" if x is None else f"{x:.{p}f}"
 print(f"| method | test log-lik. (AIS) | ± (3σ) | AIS check | TAP2 estimate | exact | pseudo-lik. | features: test accuracy | s / epoch | sweeps / update | GFLOP/s |")
@@ -73,7 +76,7 @@ for key, label in names:
     # GEMMs of B x H x V per minibatch: CD-1/PCD-1 5; naive 3 + 2s; TAP2 4 + 4s; TAP3 5 + 6s (s sweeps).
     gemms = {"cd1": 5, "pcd1": 5}.get(key)
     if gemms is None:
-        gemms = {"mf": 3 + 2 * s, "tap2": 4 + 4 * s, "tap3": 5 + 6 * s, "tap2-data": 4 + 4 * s}[key]
+        gemms = {"mf": 3 + 2 * s, "tap3": 5 + 6 * s}.get(key, 4 + 4 * s)
     samples = json.load(open(f"{out}/{key}.features.json"))["n_train"]
     gflops = gemms * 2 * samples * hidden * V / 1e9 / secs
     print(f"| {label} | {fmt(ll['ais'])} | {fmt(z['ais_err'])} | {fmt(check_ll)} | {fmt(ll['tap2'])} | {fmt(ll['exact'])} "
@@ -102,6 +105,6 @@ set ylabel "average test log-likelihood (nats)"
 set logscale x
 set key bottom right
 set grid
-plot for [i=0:5] "$out/curves.dat" index i using 1:2 with linespoints lw 2 pt 7 ps 0.8 title columnheader(1)
+plot for [i=0:6] "$out/curves.dat" index i using 1:2 with linespoints lw 2 pt 7 ps 0.8 title columnheader(1)
 GP
 echo "figure: $out/curves.png" >&2

@@ -46,16 +46,10 @@ void run_eval(EvalArgs& a) {
   set_num_threads(a.threads);
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
-  std::string source = a.data;
-  if (source.empty() && m.data_info.is_object()) source = m.data_info.value("source", "");
-  ONSAGER_CHECK(!source.empty(), "rbm eval: --data NAME|PATH is required (the model does not record its data)");
-  std::string bin = a.binarize;
-  if (bin.empty()) bin = m.data_info.is_object() ? m.data_info.value("binarize", "threshold:0.5") : "threshold:0.5";
-  const Binarization binarization = parse_binarization(bin);
-  Dataset d = load_dataset(source, parse_split(a.split));
-  ONSAGER_CHECK(d.x.cols() == rbm.num_visible(), "rbm eval: {} has {} features, the model {} visible units", source,
-                d.x.cols(), rbm.num_visible());
-  binarize(d.x, binarization);
+  const ModelData md = model_data(m, a.data, a.binarize, "rbm eval");
+  const std::string& source = md.source;
+  const Binarization& binarization = md.binarization;
+  const Dataset d = md.load(a.split, rbm, "rbm eval");
   const bool any = a.exact || a.ais_runs > 0 || a.tap;
   const bool want_ais = a.ais_runs > 0 || (!any && !a.no_ais);
 
@@ -77,8 +71,7 @@ void run_eval(EvalArgs& a) {
   }
   if (want_ais) {
     // The base model's marginals come from the training split of a named data set, else from the data itself.
-    Dataset base = is_dataset_name(source) ? load_dataset(source, parse_split(a.base_split)) : d;
-    binarize(base.x, binarization);
+    const Dataset base = is_dataset_name(source) ? md.load(a.base_split, rbm, "rbm eval") : d;
     AisOptions o;
     o.runs = a.ais_runs > 0 ? a.ais_runs : 100;
     o.betas = a.ais_betas;

@@ -52,19 +52,10 @@ void run_features(FeaturesArgs& a) {
   set_num_threads(a.threads);
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
-  std::string source = a.data;
-  if (source.empty() && m.data_info.is_object()) source = m.data_info.value("source", "");
-  ONSAGER_CHECK(!source.empty(), "rbm features: --data NAME|PATH is required (the model does not record its data)");
-  std::string bin = a.binarize;
-  if (bin.empty()) bin = m.data_info.is_object() ? m.data_info.value("binarize", "threshold:0.5") : "threshold:0.5";
-  const Binarization binarization = parse_binarization(bin);
-  const auto load = [&](const std::string& split) {
-    Dataset d = load_dataset(source, parse_split(split));
-    ONSAGER_CHECK(d.x.cols() == rbm.num_visible(), "rbm features: {} has {} features, the model {} visible units",
-                  source, d.x.cols(), rbm.num_visible());
-    binarize(d.x, binarization);
-    return d;
-  };
+  const ModelData md = model_data(m, a.data, a.binarize, "rbm features");
+  const std::string& source = md.source;
+  const Binarization& binarization = md.binarization;
+  const auto load = [&](const std::string& split) { return md.load(split, rbm, "rbm features"); };
   const Dataset test = load(a.split);
   const MatrixF f_test = rbm.hidden_probs(test.x);
 

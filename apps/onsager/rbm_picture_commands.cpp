@@ -62,15 +62,7 @@ void run_sample(const SampleArgs& a) {
     v.setConstant(0.5f);
     sample_bernoulli(v, a.seed, 1, 0);
   } else if (a.from == "data") {
-    std::string source = a.data;
-    if (source.empty() && m.data_info.is_object()) source = m.data_info.value("source", "");
-    ONSAGER_CHECK(!source.empty(), "rbm sample: --from data needs --data NAME|PATH");
-    Dataset d = load_dataset(source, parse_split(a.split));
-    ONSAGER_CHECK(d.x.cols() == rbm.num_visible(), "rbm sample: {} has {} features, the model {} visible units",
-                  source, d.x.cols(), rbm.num_visible());
-    std::string bin = a.binarize;
-    if (bin.empty()) bin = m.data_info.is_object() ? m.data_info.value("binarize", "threshold:0.5") : "threshold:0.5";
-    binarize(d.x, parse_binarization(bin));
+    const Dataset d = model_data(m, a.data, a.binarize, "rbm sample --from data").load(a.split, rbm, "rbm sample");
     for (int i = 0; i < a.n; ++i) v.row(i) = d.x.row(i % d.x.rows());
   } else {
     ONSAGER_FAIL("rbm sample: --from must be noise or data (got '{}')", a.from);

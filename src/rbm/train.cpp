@@ -305,6 +305,15 @@ TrainState init_training(const ConstMatrixFRef& data, const TrainConfig& config)
 
 namespace {
 
+// The part of every update after the weights: bias velocities and biases, then the max-norm constraint.
+void finish_update(TrainState& state, const TrainConfig& config, float lr, float momentum, const TrainWorkspace& ws) {
+  state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
+  state.hidden_velocity = momentum * state.hidden_velocity + lr * ws.grad_hidden;
+  state.rbm.visible_bias += state.visible_velocity;
+  state.rbm.hidden_bias += state.hidden_velocity;
+  apply_max_norm(state.rbm.weight, static_cast<float>(config.max_norm));
+}
+
 // Applies a log-likelihood gradient (weight gradient in `grad_w`, bias gradients in ws) with momentum, L1/L2
 // and max-norm, as the CD path does.
 void apply_gradient(TrainState& state, MatrixF& grad_w, const TrainConfig& config, float lr, float momentum,
@@ -322,11 +331,7 @@ void apply_gradient(TrainState& state, MatrixF& grad_w, const TrainConfig& confi
       state.weight_velocity.row(r) = momentum * state.weight_velocity.row(r) + lr * grad_w.row(r);
     apply_momentum_update(rbm.weight, state.weight_velocity, lr, l1, l2);
   }
-  state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
-  state.hidden_velocity = momentum * state.hidden_velocity + lr * ws.grad_hidden;
-  rbm.visible_bias += state.visible_velocity;
-  rbm.hidden_bias += state.hidden_velocity;
-  apply_max_norm(rbm.weight, static_cast<float>(config.max_norm));
+  finish_update(state, config, lr, momentum, ws);
 }
 
 // The deterministic negative phase: magnetisations iterated towards a fixed point of the TAP equations, then
@@ -422,11 +427,7 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
     gemm(lr, ws.hidden, Trans::yes, ws.visible, Trans::no, momentum, state.weight_velocity);
     apply_momentum_update(rbm.weight, state.weight_velocity, lr, l1, l2);
   }
-  state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
-  state.hidden_velocity = momentum * state.hidden_velocity + lr * ws.grad_hidden;
-  rbm.visible_bias += state.visible_velocity;
-  rbm.hidden_bias += state.hidden_velocity;
-  apply_max_norm(rbm.weight, static_cast<float>(config.max_norm));
+  finish_update(state, config, lr, momentum, ws);
 }
 
 double largest_singular_value(const ConstMatrixFRef& w) {
