@@ -52,37 +52,51 @@ class KsSearch {
   KsSearch(const std::vector<double>& logs, std::size_t i, double alpha, std::size_t end, double stop_at)
       : logs_(logs), i_(i), c_(1.0 - alpha), n_(static_cast<double>(end - i)), stop_at_(stop_at) {}
 
-  // The max over [l, r] of the KS term, or a value ≥ stop_at once the running max reaches it.
-  double run(std::size_t l, std::size_t r) {
+  // The max over [l, r] of the KS term, or a value ≥ stop_at once the running max reaches it. `hint` is a
+  // point to try first (the previous candidate's argmax): it usually decides a losing candidate at once.
+  double run(std::size_t l, std::size_t r, std::size_t hint) {
+    if (hint >= l && hint <= r) take(hint);
     search(l, r);
     return best_;
   }
+  std::size_t argmax() const { return arg_; }
   std::size_t evaluated = 0;
 
  private:
   double theo(std::size_t j) const { return 1.0 - std::exp(c_ * (logs_[j] - logs_[i_])); }
   double emp(std::size_t j) const { return static_cast<double>(j - i_) / n_; }
+  void take(std::size_t j) {
+    const double v = ks_term(c_, logs_[j], logs_[i_], j - i_, n_);
+    ++evaluated;
+    if (v > best_) best_ = v, arg_ = j;
+  }
+  // theo and emp are non-decreasing in j, so on [l, r]: theo - emp ∈ [theo(l) - emp(r), theo(r) - emp(l)].
+  double bound(std::size_t l, std::size_t r) {
+    evaluated += 2;
+    return std::max(theo(r) - emp(l), emp(r) - theo(l));
+  }
   void search(std::size_t l, std::size_t r) {
     if (best_ >= stop_at_) return;
-    if (r - l < 32) {
-      for (std::size_t j = l; j <= r; ++j) {
-        best_ = std::max(best_, ks_term(c_, logs_[j], logs_[i_], j - i_, n_));
-        ++evaluated;
-      }
+    if (r - l < 16) {
+      for (std::size_t j = l; j <= r; ++j) take(j);
       return;
     }
-    // theo and emp are non-decreasing in j, so on [l, r]: theo - emp ∈ [theo(l) - emp(r), theo(r) - emp(l)].
-    const double upper = theo(r) - emp(l), lower = theo(l) - emp(r);
-    evaluated += 2;
-    if (std::max(upper, -lower) <= best_) return;
     const std::size_t mid = l + (r - l) / 2;
-    search(l, mid);
-    search(mid + 1, r);
+    const double bl = bound(l, mid), br = bound(mid + 1, r);
+    // The more promising half first: a large running max prunes more of the other.
+    if (bl >= br) {
+      if (bl > best_) search(l, mid);
+      if (br > best_) search(mid + 1, r);
+    } else {
+      if (br > best_) search(mid + 1, r);
+      if (bl > best_) search(l, mid);
+    }
   }
   const std::vector<double>& logs_;
   std::size_t i_;
   double c_, n_, stop_at_;
   double best_ = 0;
+  std::size_t arg_ = 0;
 };
 
 PowerLawFit make_fit(std::span<const double> x, std::size_t i, std::size_t end, double alpha, double d) {
@@ -111,13 +125,14 @@ PowerLawFit fit_fast(std::span<const double> x, std::size_t end, std::size_t min
   std::size_t best_i = 0;
   double best_alpha = 0;
   bool any = false;
-  std::size_t evaluated = 0;
+  std::size_t evaluated = 0, hint = 0;
   for (std::size_t i = 0; i <= last; ++i) {
     const Candidate c = alpha_at(suffix, logs, i, end);
     double d = 1;
     if (c.ok) {
       KsSearch s(logs, i, c.alpha, end, best_d);
-      d = s.run(i, end - 1);
+      d = s.run(i, end - 1, hint);
+      hint = s.argmax();
       evaluated += s.evaluated;
     }
     if (d < best_d) {
