@@ -133,9 +133,14 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
   report.format = source.format();
   LayerPlan plan = plan_layers(source.tensors(), o.selection);
   report.skipped = std::move(plan.skipped);
-  ONSAGER_CHECK(!plan.layers.empty(), "analyze: {} holds no layer to analyse ({} tensors{}, {} skipped)", source_name,
-                source.tensors().size(), o.selection.regex.empty() ? "" : fmt::format(" matching '{}'", o.selection.regex),
-                report.skipped.size());
+  if (plan.layers.empty()) {
+    ONSAGER_CHECK(!report.skipped.empty() || o.selection.regex.empty(),
+                  "analyze: {}: --layers '{}' matches none of its {} tensors", source_name, o.selection.regex,
+                  source.tensors().size());
+    ONSAGER_FAIL("analyze: {}: no layer to analyse among its {} tensors ({} skipped: 1-D, non-float or fewer than "
+                 "--min-evals eigenvalues)",
+                 source_name, source.tensors().size(), report.skipped.size());
+  }
   const std::size_t total = plan.layers.size();
   std::vector<std::optional<LayerResult>> results(total);
   std::vector<std::string> zero(total);
