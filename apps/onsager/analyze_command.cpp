@@ -1,6 +1,7 @@
 // onsager analyze MODEL: the spectral diagnostics of a trained model's layers (docs/analyze.md).
 
 #include <cmath>
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/progress.hpp"
 #include "onsager/io/tensor_source.hpp"
+#include "onsager/plot/esd_plot.hpp"
 #include "onsager/spectral/analyze.hpp"
 
 namespace onsager::cli {
@@ -82,7 +84,10 @@ void run_analyze(const AnalyzeArgs& a) {
   o.seed = a.seed;
   o.keep_evals = !a.plots.empty();
   // Validate every output destination before the (possibly long) analysis.
-  if (!a.plots.empty()) ONSAGER_CHECK(path_exists(a.plots), "analyze: --plots {}: no such directory", a.plots);
+  if (!a.plots.empty()) {
+    ONSAGER_CHECK(std::filesystem::is_directory(a.plots), "analyze: --plots {}: no such directory", a.plots);
+    ONSAGER_CHECK(gnuplot_available(), "analyze: --plots needs gnuplot (apt-get install gnuplot-nox)");
+  }
   const auto source = open_tensor_source(a.model);
   Progress progress("analyze", plan_layers(source->tensors(), o.selection).layers.size(), !a.quiet);
   const AnalyzeReport report =
@@ -90,6 +95,9 @@ void run_analyze(const AnalyzeArgs& a) {
   progress.finish();
   const bool with_mp = !a.no_mp;
   const nlohmann::json j = to_json(report, with_mp);
+  if (!a.plots.empty())
+    for (const auto& l : report.layers)
+      write_esd_plot(l, (std::filesystem::path(a.plots) / plot_file_name(l.spec.name)).string());
   if (!a.csv.empty()) write_file_atomic(a.csv, to_csv(report, with_mp));
   if (!a.json.to_stdout()) print_table(report);
   emit_json(a.json, j);

@@ -202,7 +202,25 @@ d = json.load(open(sys.argv[1])); n = [l['name'] for l in d['layers']]
 assert n == ['conv.weight[%d,%d]' % (i, j) for i in range(3) for j in range(3)], n
 assert all(l['rand_distance'] is not None and l['rand_num_traps'] == 0 for l in d['layers'])" "$tmp/ps.json" 2>>"$tmp/err"
   then ok "analyze --layers --per-slice --randomize"; else bad "analyze --per-slice" "$(cat "$tmp/err")"; fi
+  if command -v gnuplot >/dev/null 2>&1; then
+    mkdir -p "$tmp/plots"
+    if "$bin" analyze "$tmp/m.npz" --quiet --plots "$tmp/plots" >/dev/null 2>"$tmp/err" &&
+       "$py" -c "
+import struct, sys, zlib
+for f in sys.argv[1:]:
+    b = open(f, 'rb').read(); assert b[:8] == b'\x89PNG\r\n\x1a\n' and b[12:16] == b'IHDR', f
+    assert struct.unpack('>II', b[16:24]) == (1200, 480), f
+    pos, idat = 8, b''
+    while pos < len(b):
+        n, = struct.unpack('>I', b[pos:pos + 4])
+        if b[pos + 4:pos + 8] == b'IDAT': idat += b[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    assert len(zlib.decompress(idat)) > 1200 * 480, f" "$tmp/plots/s.weight.png" "$tmp/plots/conv.weight.png" 2>>"$tmp/err" &&
+       [ "$(ls "$tmp/plots" | wc -l)" -eq 3 ]
+    then ok "analyze --plots (one gnuplot PNG per layer)"; else bad "analyze --plots" "$(cat "$tmp/err") $(ls "$tmp/plots")"; fi
+  else bad "analyze --plots" "gnuplot is not installed (scripts/setup.sh installs gnuplot-nox)"; fi
 else bad "analyze: numpy fixtures" "$(cat "$tmp/err")"; fi
+expect_error "analyze: --plots into a missing directory" "$tmp/e24" "$bin" analyze "$tmp/d.safetensors" --plots "$tmp/nodir" --json "$tmp/e24.json"
 if "$bin" analyze "$tmp/d.safetensors" --quiet >"$tmp/an2.txt" 2>"$tmp/err" && grep -q "too-small" "$tmp/an2.txt"
 then ok "analyze an onsager model file (64 x 16: too-small)"; else bad "analyze model file" "$(cat "$tmp/err" "$tmp/an2.txt")"; fi
 head -c 100 "$tmp/d.safetensors" >"$tmp/trunc.safetensors"
