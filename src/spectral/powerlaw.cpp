@@ -112,71 +112,68 @@ PowerLawFit make_fit(std::span<const double> x, std::size_t i, std::size_t end, 
   return f;
 }
 
-// One fit of x[0, end) (no finger fix).
-PowerLawFit fit_fast(std::span<const double> x, std::size_t end, std::size_t min_tail) {
-  PowerLawFit none;
-  if (end < 2 || end < min_tail) return none;
+struct Scored {
+  double alpha = 0, d = 1;  // d = 1 for a failed candidate, as in WeightWatcher
+  std::size_t evaluated = 0;
+};
+
+// One fit of x[0, end) (no finger fix): the candidate with the smallest D, the first on ties.
+// `score(logs, i, best_d)` returns candidate i's α and D (or any value ≥ best_d once it cannot win).
+template <class Score>
+PowerLawFit scan(std::span<const double> x, std::size_t end, std::size_t min_tail, Score score) {
+  if (end < 2 || end < min_tail) return {};
   std::vector<double> logs(end);
   for (std::size_t j = 0; j < end; ++j) logs[j] = std::log(x[j]);
-  std::vector<long double> suffix(end + 1, 0.0L);
-  for (std::size_t j = end; j-- > 0;) suffix[j] = suffix[j + 1] + logs[j];
   const std::size_t last = end - std::max<std::size_t>(min_tail, 2);  // last candidate index
-  double best_d = 2;  // every D ≤ 1; a failed candidate scores 1 as in WeightWatcher
-  std::size_t best_i = 0;
-  double best_alpha = 0;
-  bool any = false;
-  std::size_t evaluated = 0, hint = 0;
+  double best_d = 2, best_alpha = 0;
+  std::size_t best_i = 0, evaluated = 0;
   for (std::size_t i = 0; i <= last; ++i) {
-    const Candidate c = alpha_at(suffix, logs, i, end);
-    double d = 1;
-    if (c.ok) {
-      KsSearch s(logs, i, c.alpha, end, best_d);
-      d = s.run(i, end - 1, hint);
-      hint = s.argmax();
-      evaluated += s.evaluated;
-    }
-    if (d < best_d) {
-      best_d = d;
-      best_i = i;
-      best_alpha = c.alpha;
-      any = true;
-    }
+    const Scored c = score(logs, i, best_d);
+    evaluated += c.evaluated;
+    if (c.d < best_d) best_d = c.d, best_i = i, best_alpha = c.alpha;
   }
-  if (!any) return none;
+  if (best_d > 1 || !(best_alpha > 1)) return {};  // no candidate, or only failed ones
   PowerLawFit f = make_fit(x, best_i, end, best_alpha, best_d);
   f.candidates_scanned = last + 1;
   f.points_evaluated = evaluated;
   return f;
 }
 
-PowerLawFit fit_naive(std::span<const double> x, std::size_t end, std::size_t min_tail) {
-  PowerLawFit none;
-  if (end < 2 || end < min_tail) return none;
-  std::vector<double> logs(end);
-  for (std::size_t j = 0; j < end; ++j) logs[j] = std::log(x[j]);
-  const std::size_t last = end - std::max<std::size_t>(min_tail, 2);
-  double best_d = 2, best_alpha = 0;
-  std::size_t best_i = 0;
-  for (std::size_t i = 0; i <= last; ++i) {
-    const double n = static_cast<double>(end - i);
-    long double s = 0;
-    for (std::size_t j = i; j < end; ++j) s += logs[j];
-    s -= static_cast<long double>(n) * logs[i];
-    double alpha = 0, d = 1;
-    if (s > 0) {
-      alpha = 1.0 + n / static_cast<double>(s);
-      if (alpha > 1) {
-        d = 0;
-        for (std::size_t j = i; j < end; ++j) d = std::max(d, ks_term(1.0 - alpha, logs[j], logs[i], j - i, n));
-      }
+PowerLawFit fit_fast(std::span<const double> x, std::size_t end, std::size_t min_tail) {
+  std::vector<long double> suffix;
+  std::size_t hint = 0;
+  return scan(x, end, min_tail, [&](const std::vector<double>& logs, std::size_t i, double best_d) {
+    if (suffix.empty()) {
+      suffix.assign(end + 1, 0.0L);
+      for (std::size_t j = end; j-- > 0;) suffix[j] = suffix[j + 1] + logs[j];
     }
-    if (d < best_d) best_d = d, best_i = i, best_alpha = alpha;
-  }
-  if (best_d > 1) return none;
-  PowerLawFit f = make_fit(x, best_i, end, best_alpha, best_d);
-  f.candidates_scanned = last + 1;
-  f.points_evaluated = (last + 1) * end;
-  return f;
+    const Candidate c = alpha_at(suffix, logs, i, end);
+    Scored r;
+    if (!c.ok) return r;
+    KsSearch s(logs, i, c.alpha, end, best_d);
+    r.alpha = c.alpha;
+    r.d = s.run(i, end - 1, hint);
+    r.evaluated = s.evaluated;
+    hint = s.argmax();
+    return r;
+  });
+}
+
+PowerLawFit fit_naive(std::span<const double> x, std::size_t end, std::size_t min_tail) {
+  return scan(x, end, min_tail, [&](const std::vector<double>& logs, std::size_t i, double) {
+    const double n = static_cast<double>(end - i);
+    long double sum = 0;
+    for (std::size_t j = i; j < end; ++j) sum += logs[j];
+    sum -= static_cast<long double>(n) * logs[i];
+    Scored r;
+    r.evaluated = end - i;
+    if (!(sum > 0)) return r;
+    r.alpha = 1.0 + n / static_cast<double>(sum);
+    if (!(r.alpha > 1)) return r;
+    r.d = 0;
+    for (std::size_t j = i; j < end; ++j) r.d = std::max(r.d, ks_term(1.0 - r.alpha, logs[j], logs[i], j - i, n));
+    return r;
+  });
 }
 
 template <class Fit>

@@ -20,29 +20,17 @@
 #include "onsager/io/safetensors.hpp"
 #include "onsager/io/tensor_source.hpp"
 #include "onsager/spectral/analyze.hpp"
+#include "test_files.hpp"
 
 namespace onsager {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path p = fs::path(ONSAGER_TEST_TMP) / "tensor_source" / (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+using testing::read_bytes;
+using testing::write_bytes;
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+std::string test_dir() { return testing::test_dir("tensor_source"); }
 
 // .npy v1 bytes assembled by hand from a header dict and raw data.
 std::string npy_bytes(const std::string& dict, const std::string& data) {
