@@ -159,9 +159,10 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
       std::vector<std::vector<double>> matrices;
       bool all_zero = true;
       {
-        const std::vector<double> values = source.read(entry);
+        std::vector<double> values = source.read(entry);
         for (double v : values) all_zero &= v == 0;
-        if (!all_zero)
+        if (!all_zero && spec.shape.size() == 2) matrices.push_back(std::move(values));  // no copy for dense layers
+        else if (!all_zero)
           for (std::size_t s : spec.slices) matrices.push_back(layer_matrix(values, spec, s, o.selection.conv_layout));
       }
       std::optional<LayerResult> r;

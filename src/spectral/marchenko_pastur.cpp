@@ -108,13 +108,17 @@ MarchenkoPasturFit fit_marchenko_pastur(std::span<const double> evals, double q,
   for (double& v : x) v /= fit.scale;
   std::sort(x.begin(), x.end());
   const auto table = table_for(q);
-  // Grid search on σ, then golden-section refinement around the best grid point.
+  // Log-spaced grid search on σ ∈ [1e-4, 2] (a heavy tail can squeeze the mean-1 bulk far below 1), then
+  // golden-section refinement between the grid neighbours of the best point.
+  constexpr int kGrid = 400;
+  const double step = std::pow(2.0 / 1e-4, 1.0 / kGrid);
   double best_sigma = 1, best_ks = 2;
-  for (double s = 0.02; s <= 1.5; s += 0.01) {
+  for (int k = 0; k <= kGrid; ++k) {
+    const double s = 1e-4 * std::pow(step, k);
     const double d = ks_distance(*table, x, s);
     if (d < best_ks) best_ks = d, best_sigma = s;
   }
-  double a = std::max(0.005, best_sigma - 0.01), b = best_sigma + 0.01;
+  double a = best_sigma / step, b = best_sigma * step;
   const double g = (std::sqrt(5.0) - 1) / 2;
   double c = b - g * (b - a), e = a + g * (b - a);
   double fc = ks_distance(*table, x, c), fe = ks_distance(*table, x, e);

@@ -265,6 +265,20 @@ TEST(Phase, WeakSpikesJustPastTheEdgeAreBleedingOut) {
   EXPECT_EQ(r.phase.phase, Phase::bleeding_out) << r.phase.reason;
 }
 
+TEST(Phase, ManyModerateSpikesAreBulkDecay) {
+  // A rank-50 signal of strengths 1.5-3 on a 1000 x 500 Gaussian: 10% of the ESD leaves the bulk, but the
+  // outliers stay within a decade of the edge.
+  const std::size_t n = 1000, m = 500, k = 50;
+  MatrixD w = gaussian(n, m, 35, 1 / std::sqrt(static_cast<double>(n)));
+  const Eigen::MatrixXd u = orthonormal(n, k, 36), v = orthonormal(m, k, 37);
+  Rng rng(38);
+  for (std::size_t i = 0; i < k; ++i)
+    w += (1.5 + 1.5 * rng.uniform()) * u.col(static_cast<Eigen::Index>(i)) * v.col(static_cast<Eigen::Index>(i)).transpose();
+  const LayerResult r = analyze_one(w);
+  EXPECT_GT(r.mp.num_spikes, 15u);
+  EXPECT_EQ(r.phase.phase, Phase::bulk_decay) << r.phase.reason;
+}
+
 MatrixD heavy_tailed(std::size_t n, std::size_t m, double mu, std::uint64_t seed) {
   // Entries with a Pareto tail of index mu and a random sign: P(|x| > t) = t^-mu for t >= 1.
   Rng rng(seed);

@@ -1,13 +1,14 @@
 #pragma once
 // The 5+1 phases of training (Martin & Mahoney 2021, DESIGN.md §6), decided by explicit rules on the MP
-// fit (mean-1 ESD) and the power-law fit, tried in this order:
+// fit (mean-1 ESD) and the power-law fit, tried in this order ("spikes": eigenvalues above λ₊ + √Δ_TW;
+// "reach": λ_max / λ₊):
 //   too-small      M < 50: the MP edges and α are not reliable at this size, so no phase is guessed;
 //   rank-collapse  at least 10% of the eigenvalues are numerically zero (matrix_rank's tolerance);
-//   random-like    no spike: nothing above λ₊ + √Δ_TW;
-//   heavy-tailed   more than 5% of the eigenvalues are spikes and the power law has α < 4;
-//   bulk-decay     more than 5% of the eigenvalues are spikes and α ≥ 4 (or no power-law fit);
-//   bulk+spikes    at most 5% spikes and the largest reaches 1.5 λ₊ or more (well separated);
-//   bleeding-out   at most 5% spikes, all below 1.5 λ₊ (eigenmass just past the bulk edge).
+//   random-like    no spike;
+//   bleeding-out   reach < 1.5: every spike lies just past the bulk edge;
+//   bulk+spikes    at most 3% of the eigenvalues are spikes (an MP bulk and a few outliers);
+//   heavy-tailed   more spikes, the power law has α < 4 and the tail reaches 10 λ₊ or more;
+//   bulk-decay     more spikes otherwise (the bulk decays into many moderate outliers).
 // docs/analyze.md explains the thresholds; tests/unit/test_spectral.cpp checks them on matrices whose phase is
 // known by construction.
 
