@@ -419,7 +419,9 @@ std::string NpzFile::member_bytes(const NpzMember& m, std::uint64_t max_bytes) c
   const std::uint64_t want = std::min(max_bytes, m.size);
   if (m.method == 0) return r.read(data_at, want, fmt::format("member '{}'", m.name));
   const std::string packed = r.read(data_at, m.compressed_size, fmt::format("member '{}'", m.name));
-  std::string out(want, '\0');
+  // The output grows with what the stream actually yields, so a size the header lies about cannot make us
+  // allocate more than the data inflates to.
+  std::string out;
   z_stream zs{};
   ONSAGER_CHECK(inflateInit2(&zs, -15) == Z_OK, "{}: cannot initialise zlib", path_);
   std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, inflateEnd);
@@ -427,9 +429,10 @@ std::string NpzFile::member_bytes(const NpzMember& m, std::uint64_t max_bytes) c
   std::uint64_t in_left = packed.size(), done = 0;
   int rc = Z_OK;
   while (done < want && rc != Z_STREAM_END) {
+    if (out.size() == done) out.resize(std::min<std::uint64_t>(want, std::max<std::uint64_t>(2 * done, 1 << 20)));
     const auto in_chunk = static_cast<uInt>(std::min<std::uint64_t>(in_left, 1u << 30));
     zs.avail_in = in_chunk;
-    const auto out_chunk = static_cast<uInt>(std::min<std::uint64_t>(want - done, 1u << 30));
+    const auto out_chunk = static_cast<uInt>(std::min<std::uint64_t>(out.size() - done, 1u << 30));
     zs.next_out = reinterpret_cast<Bytef*>(out.data() + done);
     zs.avail_out = out_chunk;
     rc = inflate(&zs, Z_NO_FLUSH);
@@ -440,6 +443,7 @@ std::string NpzFile::member_bytes(const NpzMember& m, std::uint64_t max_bytes) c
     done += made;
     ONSAGER_CHECK(used > 0 || made > 0, "{}: truncated deflate data in member '{}'", path_, m.name);
   }
+  out.resize(done);
   ONSAGER_CHECK(done == want, "{}: member '{}' inflates to {} bytes, its header says {}", path_, m.name, done, m.size);
   return out;
 }

@@ -159,6 +159,31 @@ TEST(NpzSource, CorruptArchivesGiveOneClearError) {
   }
 }
 
+TEST(NpzSource, LyingSizesAreRefusedWithoutHugeAllocations) {
+  const std::string dir = test_dir();
+  std::vector<double> w(4096, 0.0);  // compresses ~1000:1
+  write_npz(dir + "/ok.npz", {{"w", {64, 64}, w}}, true);
+  const std::string good = read_bytes(dir + "/ok.npz");
+  const auto le32_at = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(good[at + i])} << (8 * i);
+    return v;
+  };
+  const std::size_t cd = le32_at(good.size() - 22 + 16);
+  const std::uint32_t packed = le32_at(cd + 20);
+  const auto with_size = [&](std::uint32_t size) {
+    std::string b = good;
+    for (int i = 0; i < 4; ++i) b[cd + 24 + i] = static_cast<char>((size >> (8 * i)) & 0xFF);
+    return b;
+  };
+  // Within deflate's 1032:1 limit but larger than the stream: refused once the stream ends.
+  write_bytes(dir + "/more.npz", with_size(packed * 1000));
+  expect_error(dir + "/more.npz", "bytes");
+  // Beyond any deflate ratio: refused when the directory is read.
+  write_bytes(dir + "/ratio.npz", with_size(0xFFFFFFF0u));
+  expect_error(dir + "/ratio.npz", "claims");
+}
+
 TEST(NpzSource, NumpyWrittenArchivesAgree) {
   if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "/usr/bin/python3 with numpy is not available (scripts/setup.sh installs python3-numpy)";
