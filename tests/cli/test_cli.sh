@@ -137,10 +137,12 @@ u, _ = np.linalg.qr(rng.standard_normal((400, 5))); v, _ = np.linalg.qr(rng.stan
 s = rng.standard_normal((400, 200)) / 20 + u @ np.diag([8., 9., 10., 11., 12.]) @ v.T
 conv = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
 np.savez(d + "/m.npz", **{"g.weight": g, "s.weight": s, "g.bias": np.zeros(200), "conv.weight": conv})
-def ww_fit(evals):  # WeightWatcher's WWFit.fit_power_law loop, transcribed
-    data = np.sort(evals[evals > 1e-5]); N = len(data); logd = np.log(data)
+def ww_fit(evals, xmax=None, min_tail=2):  # WeightWatcher's WWFit.fit_power_law loop, transcribed
+    data = np.sort(evals[evals > 1e-5])
+    if xmax is not None: data = data[:np.argmin(np.abs(data - xmax)) + 1]
+    N = len(data); logd = np.log(data)
     alphas = np.zeros(N - 1); Ds = np.ones(N - 1)
-    for i, xmin in enumerate(data[:-1]):
+    for i, xmin in enumerate(data[:N + 1 - min_tail]):
         n = float(N - i); a = 1 + n / (np.sum(logd[i:]) - n * logd[i]); alphas[i] = a
         if a > 1: Ds[i] = np.max(np.abs(1 - (data[i:] / xmin) ** (-a + 1) - np.arange(n) / n))
     i = np.argmin(Ds); return alphas[i], data[i], Ds[i], N - i
@@ -149,6 +151,9 @@ for name, w in [("g.weight", g), ("s.weight", s)]:
     ev = np.linalg.svd(w, compute_uv=False) ** 2
     a, xmin, D, n = ww_fit(ev)
     ref[name] = dict(alpha=a, xmin=xmin, D=D, n=int(n), lambda_max=float(ev.max()))
+ev = np.sort(np.linalg.svd(s, compute_uv=False) ** 2)
+a, xmin, D, n = ww_fit(ev, xmax=ev[-3] * 1.0000001); ref["s_xmax"] = dict(xmax=ev[-3] * 1.0000001, alpha=a, xmin=xmin, n=int(n))
+a, xmin, D, n = ww_fit(ev, min_tail=60); ref["s_tail"] = dict(alpha=a, xmin=xmin, n=int(n))
 pooled = np.concatenate([np.linalg.svd(conv[:, :, i, j].astype(np.float64), compute_uv=False) ** 2 for i in range(3) for j in range(3)])
 a, xmin, D, n = ww_fit(pooled); ref["conv.weight"] = dict(alpha=a, xmin=xmin, D=D, n=int(n), lambda_max=float(pooled.max()))
 # safetensors by hand: F32, BF16 (top half of the f32 bits) and F16
@@ -195,6 +200,19 @@ assert abs(L['bf16']['lambda_max'] - r['bf16']) < 1e-9 * r['bf16'], (L['bf16']['
 assert abs(L['f16']['lambda_max'] - r['f16']) < 1e-9 * r['f16'], (L['f16']['lambda_max'], r['f16'])
 assert L['f32']['N'] == 300 and L['f32']['M'] == 100 and L['f32']['Q'] == 3.0" "$tmp/h.json" "$tmp/ref.json" 2>>"$tmp/err"
   then ok "analyze safetensors F32/BF16/F16 (JSON to stdout)"; else bad "analyze safetensors" "$(cat "$tmp/err")"; fi
+  xm=$("$py" -c "import json, sys; print(repr(json.load(open(sys.argv[1]))['s_xmax']['xmax']))" "$tmp/ref.json")
+  if "$bin" analyze "$tmp/m.npz" --layers '^s\.weight$' --xmax "$xm" --quiet --json "$tmp/xm.json" >/dev/null 2>"$tmp/err" &&
+     "$bin" analyze "$tmp/m.npz" --layers '^s\.weight$' --min-tail 60 --quiet --json "$tmp/mt.json" >/dev/null 2>>"$tmp/err" &&
+     "$bin" analyze "$tmp/m.npz" --layers '^s\.weight$' --fix-fingers --quiet --json "$tmp/ff.json" >/dev/null 2>>"$tmp/err" &&
+     "$py" -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+for f, key in [(sys.argv[2], 's_xmax'), (sys.argv[3], 's_tail')]:
+    l = json.load(open(f))['layers'][0]; e = r[key]
+    assert abs(l['alpha'] - e['alpha']) < 1e-6 * e['alpha'] and l['num_pl_spikes'] == e['n'], (key, l['alpha'], e)
+ff = json.load(open(sys.argv[4]))['layers'][0]; assert ff['num_fingers'] >= 0 and ff['alpha'] is not None
+" "$tmp/ref.json" "$tmp/xm.json" "$tmp/mt.json" "$tmp/ff.json" 2>>"$tmp/err"
+  then ok "analyze --xmax, --min-tail agree with the transcribed fitter; --fix-fingers runs"; else bad "analyze --xmax/--min-tail" "$(cat "$tmp/err")"; fi
   if "$bin" analyze "$tmp/m.npz" --layers '^conv' --per-slice --min-evals 5 --randomize --quiet --json "$tmp/ps.json" >/dev/null 2>"$tmp/err" &&
      "$py" -c "
 import json, sys
