@@ -26,6 +26,7 @@ struct AnalyzeArgs {
   std::uint64_t seed = 0;
   int threads = 0;
   JsonOutput json;
+  CLI::Option* xmax_option = nullptr;
 };
 
 std::string fmt_num(double v, int prec = 2) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, prec) : "-"; }
@@ -75,7 +76,7 @@ void run_analyze(const AnalyzeArgs& a) {
   o.esd_method = esd_method_from_string(a.esd);
   ONSAGER_CHECK(a.min_tail >= 2, "analyze: --min-tail must be >= 2 (got {})", a.min_tail);
   o.powerlaw.min_tail = a.min_tail;
-  if (a.xmax != 0) {
+  if (a.xmax_option->count() > 0) {
     ONSAGER_CHECK(std::isfinite(a.xmax) && a.xmax > 0, "analyze: --xmax must be > 0 (got {})", a.xmax);
     o.powerlaw.xmax = a.xmax;
   }
@@ -118,7 +119,7 @@ void register_analyze_command(CLI::App& app) {
   cmd->add_flag("--per-slice", a->per_slice, "One ESD per conv slice W[:, :, i, j] instead of pooling them");
   cmd->add_option("--conv-layout", a->conv_layout, "Conv weight layout: oihw (PyTorch) or hwio (Keras)")
       ->capture_default_str();
-  cmd->add_option("--xmax", a->xmax, "Fit the power law only to eigenvalues up to (the one nearest) VALUE")
+  a->xmax_option = cmd->add_option("--xmax", a->xmax, "Fit the power law only to eigenvalues up to (the one nearest) VALUE")
       ->type_name("VALUE");
   cmd->add_option("--min-tail", a->min_tail, "Smallest power-law tail (points) a candidate xmin may leave")
       ->capture_default_str();
