@@ -237,6 +237,11 @@ TEST(ShardedSource, IndexAndShardsReadLikeOneFile) {
   expect_error(dir + "/nomap.index.json", "weight_map");
   write_bytes(dir + "/broken.index.json", R"({"weight_map": {"l0.weight": )");
   expect_error(dir + "/broken.index.json", "JSON");
+  fs::create_directories(dir + "/single");
+  write_safetensors(dir + "/single/model.safetensors", {{"w", {2, 3}, a, {}}});
+  auto single = open_tensor_source(dir + "/single");
+  EXPECT_EQ(single->format(), "safetensors");
+  EXPECT_EQ(single->read(single->tensors()[0]), (std::vector<double>{1, 2, 3, 4, 5, 6}));
   fs::create_directories(dir + "/empty");
   expect_error(dir + "/empty", "model.safetensors");
   expect_error(dir + "/nothing-here", "no such file");
