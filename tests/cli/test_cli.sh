@@ -91,40 +91,6 @@ if grep -q "diverged" "$tmp/err" && "$bin" rbm info "$tmp/div.safetensors" --jso
    [ "$(json_get "$tmp/div.json" "['epochs_done']")" -ge 1 ] && [ "$(json_get "$tmp/div.json" "['epochs_done']")" -lt 10 ]
 then ok "divergence keeps the last good model"; else bad "divergence keeps the last good model" "$(cat "$tmp/err")"; fi
 
-# pictures: PNG files of the right size (read back by Python's zlib, independently of the writer)
-png_size() { "$py" -c "
-import struct, sys, zlib
-b = open(sys.argv[1], 'rb').read()
-assert b[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
-w, h = struct.unpack('>II', b[16:24])
-pos, idat = 8, b''
-while pos < len(b):
-    n, = struct.unpack('>I', b[pos:pos + 4]); kind = b[pos + 4:pos + 8]
-    if kind == b'IDAT': idat += b[pos + 8:pos + 8 + n]
-    pos += 12 + n
-assert len(zlib.decompress(idat)) == h * (w + 1), 'pixel data does not match the size'
-print(f'{w}x{h}')" "$1"; }
-if "$bin" rbm sample "$tmp/d.safetensors" --n 6 --steps 20 --columns 3 --zoom 1 --png "$tmp/s.png" >/dev/null 2>"$tmp/err" &&
-   [ "$(png_size "$tmp/s.png")" = "28x19" ]; then ok "rbm sample --png"; else bad "rbm sample" "$(cat "$tmp/err") $(png_size "$tmp/s.png" 2>&1)"; fi
-if "$bin" rbm sample "$tmp/d.safetensors" --from data --n 4 --steps 5 --png "$tmp/s2.png" --json >"$tmp/s2.json" 2>"$tmp/err" &&
-   [ "$(json_get "$tmp/s2.json" "['n']")" = 4 ]; then ok "rbm sample --from data --json"; else bad "rbm sample --from data" "$(cat "$tmp/err")"; fi
-if "$bin" rbm filters "$tmp/d.safetensors" --n 16 --zoom 1 --png "$tmp/f.png" >/dev/null 2>"$tmp/err" &&
-   [ "$(png_size "$tmp/f.png")" = "37x37" ]; then ok "rbm filters --png"; else bad "rbm filters" "$(cat "$tmp/err") $(png_size "$tmp/f.png" 2>&1)"; fi
-expect_error "sample: bad --shape" "$tmp/e12" "$bin" rbm sample "$tmp/d.safetensors" --shape 5x5 --png "$tmp/e12.png"
-expect_error "sample: bad --from" "$tmp/e13" "$bin" rbm sample "$tmp/d.safetensors" --from nowhere --png "$tmp/e13.png"
-
-# rbm eval: AIS agrees with exact enumeration on a 64 x 16 model; exact refuses beyond its limit
-if "$bin" rbm eval "$tmp/d.safetensors" --exact --ais-runs 50 --ais-betas 2000 --quiet --json "$tmp/ev.json" >/dev/null 2>"$tmp/err" &&
-   "$py" -c "
-import json, sys
-d = json.load(open(sys.argv[1])); z = d['log_z']
-assert z['ais_lo'] is None or z['ais_lo'] <= z['exact'] + 1e-6, z
-assert z['ais_hi'] >= z['exact'] - 1e-6, z
-assert abs(d['avg_log_likelihood']['exact'] - d['avg_log_likelihood']['ais']) < 0.5, d
-assert d['n_samples'] == 360 and d['log_z']['tap2'] is None" "$tmp/ev.json"
-then ok "rbm eval: AIS within its error bar of exact"; else bad "rbm eval" "$(cat "$tmp/err")"; fi
-expect_error "eval: exact beyond the limit" "" "$bin" rbm eval "$tmp/d.safetensors" --exact --exact-limit 10
-
 # analyze: models written by numpy (npz, and safetensors with F32/BF16/F16 tensors built by hand), checked
 # against a numpy transcription of WeightWatcher's fitter on eigenvalues from numpy's full SVD
 if "$py" - "$tmp" <<'PYEOF' 2>"$tmp/err"
@@ -247,6 +213,40 @@ expect_error "analyze: truncated file, no outputs" "$tmp/e21" "$bin" analyze "$t
 expect_error "analyze: bad regex" "$tmp/e22" "$bin" analyze "$tmp/d.safetensors" --layers '(' --json "$tmp/e22.json"
 expect_error "analyze: no layer matches" "$tmp/e23" "$bin" analyze "$tmp/d.safetensors" --layers nothing --csv "$tmp/e23.csv"
 expect_error "analyze: bad --esd" "" "$bin" analyze "$tmp/d.safetensors" --esd qr
+
+# pictures: PNG files of the right size (read back by Python's zlib, independently of the writer)
+png_size() { "$py" -c "
+import struct, sys, zlib
+b = open(sys.argv[1], 'rb').read()
+assert b[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+w, h = struct.unpack('>II', b[16:24])
+pos, idat = 8, b''
+while pos < len(b):
+    n, = struct.unpack('>I', b[pos:pos + 4]); kind = b[pos + 4:pos + 8]
+    if kind == b'IDAT': idat += b[pos + 8:pos + 8 + n]
+    pos += 12 + n
+assert len(zlib.decompress(idat)) == h * (w + 1), 'pixel data does not match the size'
+print(f'{w}x{h}')" "$1"; }
+if "$bin" rbm sample "$tmp/d.safetensors" --n 6 --steps 20 --columns 3 --zoom 1 --png "$tmp/s.png" >/dev/null 2>"$tmp/err" &&
+   [ "$(png_size "$tmp/s.png")" = "28x19" ]; then ok "rbm sample --png"; else bad "rbm sample" "$(cat "$tmp/err") $(png_size "$tmp/s.png" 2>&1)"; fi
+if "$bin" rbm sample "$tmp/d.safetensors" --from data --n 4 --steps 5 --png "$tmp/s2.png" --json >"$tmp/s2.json" 2>"$tmp/err" &&
+   [ "$(json_get "$tmp/s2.json" "['n']")" = 4 ]; then ok "rbm sample --from data --json"; else bad "rbm sample --from data" "$(cat "$tmp/err")"; fi
+if "$bin" rbm filters "$tmp/d.safetensors" --n 16 --zoom 1 --png "$tmp/f.png" >/dev/null 2>"$tmp/err" &&
+   [ "$(png_size "$tmp/f.png")" = "37x37" ]; then ok "rbm filters --png"; else bad "rbm filters" "$(cat "$tmp/err") $(png_size "$tmp/f.png" 2>&1)"; fi
+expect_error "sample: bad --shape" "$tmp/e12" "$bin" rbm sample "$tmp/d.safetensors" --shape 5x5 --png "$tmp/e12.png"
+expect_error "sample: bad --from" "$tmp/e13" "$bin" rbm sample "$tmp/d.safetensors" --from nowhere --png "$tmp/e13.png"
+
+# rbm eval: AIS agrees with exact enumeration on a 64 x 16 model; exact refuses beyond its limit
+if "$bin" rbm eval "$tmp/d.safetensors" --exact --ais-runs 50 --ais-betas 2000 --quiet --json "$tmp/ev.json" >/dev/null 2>"$tmp/err" &&
+   "$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1])); z = d['log_z']
+assert z['ais_lo'] is None or z['ais_lo'] <= z['exact'] + 1e-6, z
+assert z['ais_hi'] >= z['exact'] - 1e-6, z
+assert abs(d['avg_log_likelihood']['exact'] - d['avg_log_likelihood']['ais']) < 0.5, d
+assert d['n_samples'] == 360 and d['log_z']['tap2'] is None" "$tmp/ev.json"
+then ok "rbm eval: AIS within its error bar of exact"; else bad "rbm eval" "$(cat "$tmp/err")"; fi
+expect_error "eval: exact beyond the limit" "" "$bin" rbm eval "$tmp/d.safetensors" --exact --exact-limit 10
 
 "$bin" --help >"$tmp/help" 2>&1 && grep -q "rbm" "$tmp/help" && ok "--help" || bad "--help"
 "$bin" rbm train --help >"$tmp/help" 2>&1 && grep -q -- "--resume" "$tmp/help" && ok "rbm train --help" || bad "rbm train --help"
