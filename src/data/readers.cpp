@@ -306,18 +306,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-enum class NpyType { f4, f8, u1, b1, i4, i8 };
-
-template <class T>
-void copy_le(const char* src, float* dst, std::size_t n) {
-  static_assert(std::endian::native == std::endian::little, "the .npy reader assumes a little-endian host");
-  for (std::size_t k = 0; k < n; ++k) {
-    T v;
-    std::memcpy(&v, src + k * sizeof(T), sizeof(T));
-    dst[k] = static_cast<float>(v);
-  }
-}
-
 }  // namespace
 
 Dataset read_idx(const std::string& images_path) {
@@ -498,16 +486,8 @@ Dataset read_npy(const std::string& path) {
   const std::string bytes = read_file_maybe_gzip(path);
   const NpyHeader h = parse_npy_header(bytes, path);
   const std::string& dt = h.descr;
-  NpyType type;
-  switch (h.dtype) {
-    case NpyDType::f4: type = NpyType::f4; break;
-    case NpyDType::f8: type = NpyType::f8; break;
-    case NpyDType::u1: type = NpyType::u1; break;
-    case NpyDType::b1: type = NpyType::b1; break;
-    case NpyDType::i4: type = NpyType::i4; break;
-    case NpyDType::i8: type = NpyType::i8; break;
-    default: ONSAGER_FAIL("{}: dtype '{}' is not supported; use float32, float64, uint8, bool, int32 or int64", path, dt);
-  }
+  ONSAGER_CHECK(h.dtype != NpyDType::f2, "{}: dtype '{}' is not supported; use float32, float64, uint8, bool, int32 or int64",
+                path, dt);
   const std::vector<std::uint64_t>& s = h.shape;
   const std::string shape_text = shape_to_string(s);
   ONSAGER_CHECK(s.size() >= 2, "{}: a {}-D array (shape {}) has no samples x features layout; save it as (n, d) or (n, h, w)",
@@ -529,19 +509,8 @@ Dataset read_npy(const std::string& path) {
     d.width = static_cast<int>(s[2]);
   }
   d.x.resize(n, cols);
-  const char* src = bytes.data() + h.data_offset;
-  float* dst = d.x.data();
-  switch (type) {
-    case NpyType::f4: copy_le<float>(src, dst, count); break;
-    case NpyType::f8: copy_le<double>(src, dst, count); break;
-    case NpyType::i4: copy_le<std::int32_t>(src, dst, count); break;
-    case NpyType::i8: copy_le<std::int64_t>(src, dst, count); break;
-    case NpyType::u1: copy_le<std::uint8_t>(src, dst, count); break;
-    case NpyType::b1:
-      for (std::size_t k = 0; k < count; ++k) dst[k] = src[k] != 0 ? 1.0f : 0.0f;
-      break;
-  }
-  finish_scaling(d, path, type == NpyType::u1 ? 255 : 1);
+  npy_convert(h, bytes.data() + h.data_offset, d.x.data());
+  finish_scaling(d, path, h.dtype == NpyDType::u1 ? 255 : 1);
   return d;
 }
 

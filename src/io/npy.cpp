@@ -131,12 +131,34 @@ class NpyHeaderParser {
   std::size_t i_ = 0;
 };
 
-template <class T>
-void copy_le(const char* src, double* dst, std::size_t n) {
+template <class T, class Out>
+void copy_le(const char* src, Out* dst, std::size_t n) {
   for (std::size_t k = 0; k < n; ++k) {
     T v;
     std::memcpy(&v, src + k * sizeof(T), sizeof(T));
-    dst[k] = static_cast<double>(v);
+    dst[k] = static_cast<Out>(v);
+  }
+}
+
+template <class Out>
+void convert_values(const NpyHeader& h, const char* src, Out* dst) {
+  const std::size_t n = h.numel;
+  switch (h.dtype) {
+    case NpyDType::f2:
+      for (std::size_t k = 0; k < n; ++k) {
+        std::uint16_t v;
+        std::memcpy(&v, src + 2 * k, 2);
+        dst[k] = static_cast<Out>(half_to_float(v));
+      }
+      break;
+    case NpyDType::f4: copy_le<float>(src, dst, n); break;
+    case NpyDType::f8: copy_le<double>(src, dst, n); break;
+    case NpyDType::i4: copy_le<std::int32_t>(src, dst, n); break;
+    case NpyDType::i8: copy_le<std::int64_t>(src, dst, n); break;
+    case NpyDType::u1: copy_le<std::uint8_t>(src, dst, n); break;
+    case NpyDType::b1:
+      for (std::size_t k = 0; k < n; ++k) dst[k] = src[k] != 0 ? Out{1} : Out{0};
+      break;
   }
 }
 
@@ -250,32 +272,16 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& name) {
   return parse_npy_header_prefix(bytes, bytes.size(), name);
 }
 
+void npy_convert(const NpyHeader& h, const char* data, float* out) { convert_values(h, data, out); }
+void npy_convert(const NpyHeader& h, const char* data, double* out) { convert_values(h, data, out); }
+
 NpyArray parse_npy(std::string_view bytes, const std::string& name) {
   const NpyHeader h = parse_npy_header(bytes, name);
   NpyArray a;
   a.shape = h.shape;
   a.descr = h.descr;
   a.values.resize(h.numel);
-  const char* src = bytes.data() + h.data_offset;
-  double* dst = a.values.data();
-  const std::size_t n = h.numel;
-  switch (h.dtype) {
-    case NpyDType::f2:
-      for (std::size_t k = 0; k < n; ++k) {
-        std::uint16_t v;
-        std::memcpy(&v, src + 2 * k, 2);
-        dst[k] = half_to_float(v);
-      }
-      break;
-    case NpyDType::f4: copy_le<float>(src, dst, n); break;
-    case NpyDType::f8: copy_le<double>(src, dst, n); break;
-    case NpyDType::i4: copy_le<std::int32_t>(src, dst, n); break;
-    case NpyDType::i8: copy_le<std::int64_t>(src, dst, n); break;
-    case NpyDType::u1: copy_le<std::uint8_t>(src, dst, n); break;
-    case NpyDType::b1:
-      for (std::size_t k = 0; k < n; ++k) dst[k] = src[k] != 0 ? 1.0 : 0.0;
-      break;
-  }
+  npy_convert(h, bytes.data() + h.data_offset, a.values.data());
   return a;
 }
 

@@ -296,6 +296,16 @@ TEST(Layers, ConvSlicesMatchDirectIndexing) {
         for (std::size_t c = 0; c < i; ++c)
           EXPECT_EQ(m[r * i + c], static_cast<double>(((r * i + c) * kh + a) * kw + b));
     }
+  // Conv1D (out, in, k): slice a is W[:, :, a].
+  const LayerPlan p1 = plan_layers(entries({{"c", {5, 4, 6}}}), {});
+  ASSERT_EQ(p1.layers.size(), 1u);
+  EXPECT_EQ(p1.layers[0].slices.size(), 6u);
+  const std::vector<double> v1(v.begin(), v.begin() + 5 * 4 * 6);
+  for (std::size_t a = 0; a < 6; ++a) {
+    const auto m1 = layer_matrix(v1, p1.layers[0], a, ConvLayout::oihw);
+    for (std::size_t r = 0; r < o; ++r)
+      for (std::size_t c = 0; c < i; ++c) EXPECT_EQ(m1[r * i + c], static_cast<double>((r * i + c) * 6 + a));
+  }
   // Keras layout (kh, kw, in, out): slice (a, b) is the contiguous in x out block.
   LayerSelection sel;
   sel.conv_layout = ConvLayout::hwio;

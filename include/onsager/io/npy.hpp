@@ -33,6 +33,11 @@ NpyHeader parse_npy_header(std::string_view bytes, const std::string& name);
 /// member has `total_size` bytes.
 NpyHeader parse_npy_header_prefix(std::string_view head, std::uint64_t total_size, const std::string& name);
 
+/// Converts the header's numel values stored at `data` (the bytes after the header) into `out`
+/// (numel elements; float16 and bool become their exact values, integers are rounded to the output type).
+void npy_convert(const NpyHeader& h, const char* data, float* out);
+void npy_convert(const NpyHeader& h, const char* data, double* out);
+
 /// "(2, 3)" for a shape, as NumPy prints it ("(5,)" for rank 1).
 std::string shape_to_string(std::span<const std::uint64_t> shape);
 
