@@ -142,38 +142,45 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
                  source_name, source.tensors().size(), report.skipped.size());
   }
   const std::size_t total = plan.layers.size();
+  // Layers grouped by tensor (per-slice layers share one): each tensor is read once, by one thread.
+  std::vector<std::vector<std::size_t>> groups;
+  for (std::size_t k = 0; k < total; ++k) {
+    if (k == 0 || plan.layers[k].tensor != plan.layers[k - 1].tensor) groups.emplace_back();
+    groups.back().push_back(k);
+  }
   std::vector<std::optional<LayerResult>> results(total);
-  std::vector<std::string> zero(total);
   std::exception_ptr error;
   std::mutex mu;
   std::size_t done = 0;
 #pragma omp parallel for schedule(dynamic, 1)
-  for (std::size_t k = 0; k < total; ++k) {
+  for (std::size_t g = 0; g < groups.size(); ++g) {
     {
       std::lock_guard lock(mu);
       if (error) continue;
     }
+    std::size_t current = groups[g].front();
     try {
-      const LayerSpec& spec = plan.layers[k];
-      const TensorEntry& entry = source.tensors().at(spec.tensor);
-      std::vector<std::vector<double>> matrices;
-      bool all_zero = true;
-      {
-        std::vector<double> values = source.read(entry);
-        for (double v : values) all_zero &= v == 0;
-        if (!all_zero && spec.shape.size() == 2) matrices.push_back(std::move(values));  // no copy for dense layers
-        else if (!all_zero)
-          for (std::size_t s : spec.slices) matrices.push_back(layer_matrix(values, spec, s, o.selection.conv_layout));
+      std::vector<double> values = source.read(source.tensors().at(plan.layers[current].tensor));
+      for (std::size_t k : groups[g]) {
+        current = k;
+        const LayerSpec& spec = plan.layers[k];
+        std::vector<std::vector<double>> matrices;
+        if (spec.shape.size() == 2) matrices.push_back(std::move(values));  // dense: the tensor is the matrix
+        else
+          for (std::size_t sl : spec.slices) matrices.push_back(layer_matrix(values, spec, sl, o.selection.conv_layout));
+        bool all_zero = true;
+        for (const auto& w : matrices)
+          for (double v : w) all_zero &= v == 0;
+        std::optional<LayerResult> r;
+        if (!all_zero) r = analyze_matrices(spec, matrices, o);
+        std::lock_guard lock(mu);
+        results[k] = std::move(r);
+        ++done;
+        if (on_layer) on_layer(done, total, results[k] ? &*results[k] : nullptr);
       }
-      std::optional<LayerResult> r;
-      if (!all_zero) r = analyze_matrices(spec, matrices, o);
-      std::lock_guard lock(mu);
-      results[k] = std::move(r);
-      ++done;
-      if (on_layer) on_layer(done, total, results[k] ? &*results[k] : nullptr);
     } catch (const Error& e) {
       std::lock_guard lock(mu);
-      if (!error) error = std::make_exception_ptr(Error(fmt::format("{} (layer {})", e.what(), plan.layers[k].name)));
+      if (!error) error = std::make_exception_ptr(Error(fmt::format("{} (layer {})", e.what(), plan.layers[current].name)));
     } catch (...) {
       std::lock_guard lock(mu);
       if (!error) error = std::current_exception();
