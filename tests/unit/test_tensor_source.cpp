@@ -352,5 +352,22 @@ TEST(Analyze, SameReportForAnyThreadCountAndPooledConvEqualsSlices) {
   EXPECT_EQ(csv.rfind("name,", 0), 0u);
 }
 
+TEST(Analyze, AnAllZeroConvSliceIsSkippedInPerSliceMode) {
+  const std::string dir = test_dir();
+  Rng rng(6);
+  std::vector<float> c(64 * 64 * 2 * 2);
+  for (std::size_t k = 0; k < c.size(); ++k) c[k] = k % 4 == 0 ? 0.0f : static_cast<float>(rng.normal());  // slice [0,0] zero
+  write_safetensors(dir + "/c.safetensors", {{"conv.weight", {64, 64, 2, 2}, c, {}}});
+  auto s = open_tensor_source(dir + "/c.safetensors");
+  AnalyzeOptions o;
+  o.selection.per_slice = true;
+  const AnalyzeReport r = analyze(*s, "c", o);
+  ASSERT_EQ(r.layers.size(), 3u);
+  EXPECT_EQ(r.layers[0].spec.name, "conv.weight[0,1]");
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_EQ(r.skipped[0].name, "conv.weight[0,0]");
+  EXPECT_EQ(r.skipped[0].reason, "all zeros");
+}
+
 }  // namespace
 }  // namespace onsager
