@@ -54,20 +54,15 @@ class MpTable {
   std::vector<double> cdf_;
 };
 
+// Tables are cached per Q (layers of one model share a few shapes); the cache is bounded.
 std::shared_ptr<const MpTable> table_for(double q) {
   static std::mutex mu;
   static std::map<double, std::shared_ptr<const MpTable>> cache;
   std::lock_guard lock(mu);
-  auto& t = cache[q];
-  if (!t) {
-    if (cache.size() > 256) {
-      cache.clear();
-      auto& fresh = cache[q];
-      fresh = std::make_shared<MpTable>(q);
-      return fresh;
-    }
-    t = std::make_shared<MpTable>(q);
-  }
+  if (auto it = cache.find(q); it != cache.end()) return it->second;
+  if (cache.size() >= 256) cache.clear();
+  auto t = std::make_shared<const MpTable>(q);
+  cache.emplace(q, t);
   return t;
 }
 
