@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "onsager 0.1.0");
   onsager::cli::register_data_commands(app);
   onsager::cli::register_rbm_commands(app);
+  onsager::cli::register_analyze_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

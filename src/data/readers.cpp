@@ -16,6 +16,7 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
+#include "onsager/io/npy.hpp"
 
 namespace onsager {
 namespace {
@@ -305,111 +306,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// A Python literal in an .npy header: a string, a boolean or a tuple/list of non-negative integers.
-struct PyValue {
-  enum class Kind { string, boolean, ints } kind = Kind::string;
-  std::string text;
-  bool flag = false;
-  std::vector<std::uint64_t> ints;
-};
-
-class NpyHeaderParser {
- public:
-  NpyHeaderParser(std::string_view s, const std::string& path) : s_(s), path_(path) {}
-
-  // Returns the dict's entries; throws on anything that is not a flat dict of supported literals.
-  std::vector<std::pair<std::string, PyValue>> parse_dict() {
-    std::vector<std::pair<std::string, PyValue>> out;
-    expect('{');
-    while (true) {
-      skip_ws();
-      if (peek() == '}') break;
-      PyValue k = value();
-      if (k.kind != PyValue::Kind::string) bad("a dict key is not a string");
-      expect(':');
-      out.emplace_back(k.text, value());
-      skip_ws();
-      if (peek() == ',') {
-        ++i_;
-        continue;
-      }
-      if (peek() != '}') bad("expected ',' or '}'");
-    }
-    ++i_;
-    return out;
-  }
-
- private:
-  [[noreturn]] void bad(std::string_view what) const {
-    ONSAGER_FAIL("{}: cannot parse the .npy header ({} at offset {}): {}", path_, what, i_, shown(trim(s_)));
-  }
-  void skip_ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
-  }
-  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
-  void expect(char c) {
-    skip_ws();
-    if (peek() != c) bad(fmt::format("expected '{}'", c));
-    ++i_;
-  }
-  PyValue value() {
-    skip_ws();
-    PyValue v;
-    const char c = peek();
-    if (c == '\'' || c == '"') {
-      ++i_;
-      const auto end = s_.find(c, i_);
-      if (end == std::string_view::npos) bad("unterminated string");
-      v.text = std::string(s_.substr(i_, end - i_));
-      i_ = end + 1;
-      return v;
-    }
-    if (s_.substr(i_, 4) == "True" || s_.substr(i_, 5) == "False") {
-      v.kind = PyValue::Kind::boolean;
-      v.flag = c == 'T';
-      i_ += v.flag ? 4 : 5;
-      return v;
-    }
-    if (c == '(' || c == '[') {
-      const char close = c == '(' ? ')' : ']';
-      ++i_;
-      v.kind = PyValue::Kind::ints;
-      while (true) {
-        skip_ws();
-        if (peek() == close) break;
-        std::uint64_t n = 0;
-        const auto r = std::from_chars(s_.data() + i_, s_.data() + s_.size(), n);
-        if (r.ec == std::errc::result_out_of_range) bad("a dimension does not fit in 64 bits");
-        if (r.ec != std::errc()) bad("expected a non-negative integer");
-        i_ = static_cast<std::size_t>(r.ptr - s_.data());
-        v.ints.push_back(n);
-        skip_ws();
-        if (peek() == ',') ++i_;
-        else if (peek() != close) bad(fmt::format("expected ',' or '{}'", close));
-      }
-      ++i_;
-      return v;
-    }
-    bad("unsupported value");
-  }
-
-  std::string_view s_;
-  const std::string& path_;
-  std::size_t i_ = 0;
-};
-
-enum class NpyType { f4, f8, u1, b1, i4, i8 };
-
-template <class T>
-void copy_le(const char* src, float* dst, std::size_t n) {
-  static_assert(std::endian::native == std::endian::little, "the .npy reader assumes a little-endian host");
-  for (std::size_t k = 0; k < n; ++k) {
-    T v;
-    std::memcpy(&v, src + k * sizeof(T), sizeof(T));
-    dst[k] = static_cast<float>(v);
-  }
-}
-
 }  // namespace
 
 Dataset read_idx(const std::string& images_path) {
@@ -588,73 +484,17 @@ Dataset read_csv(const std::string& path, bool last_column_is_label, double scal
 
 Dataset read_npy(const std::string& path) {
   const std::string bytes = read_file_maybe_gzip(path);
-  constexpr std::string_view magic("\x93NUMPY", 6);
-  ONSAGER_CHECK(bytes.size() >= 10 && std::string_view(bytes).substr(0, 6) == magic,
-                "{}: not a NumPy .npy file (no \\x93NUMPY magic)", path);
-  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-  const unsigned major = b[6], minor = b[7];
-  std::size_t header_len = 0, start = 0;
-  if (major == 1) {
-    header_len = std::size_t{b[8]} | (std::size_t{b[9]} << 8);
-    start = 10;
-  } else if (major == 2 || major == 3) {
-    ONSAGER_CHECK(bytes.size() >= 12, "{}: truncated .npy header", path);
-    header_len = std::size_t{b[8]} | (std::size_t{b[9]} << 8) | (std::size_t{b[10]} << 16) | (std::size_t{b[11]} << 24);
-    start = 12;
-  } else {
-    ONSAGER_FAIL("{}: .npy format version {}.{} is not supported (1.0, 2.0 and 3.0 are)", path, major, minor);
-  }
-  ONSAGER_CHECK(header_len <= bytes.size() - start, "{}: truncated .npy header (it claims {} bytes, {} follow)", path,
-                header_len, bytes.size() - start);
-  const std::string_view header(bytes.data() + start, header_len);
-  const auto entries = NpyHeaderParser(header, path).parse_dict();
-  const PyValue* descr = nullptr;
-  const PyValue* fortran = nullptr;
-  const PyValue* shape = nullptr;
-  for (const auto& [k, v] : entries) {
-    if (k == "descr") descr = &v;
-    else if (k == "fortran_order") fortran = &v;
-    else if (k == "shape") shape = &v;
-  }
-  ONSAGER_CHECK(descr && fortran && shape, "{}: the .npy header lacks 'descr', 'fortran_order' or 'shape': {}", path,
-                shown(trim(header)));
-  ONSAGER_CHECK(descr->kind == PyValue::Kind::string && fortran->kind == PyValue::Kind::boolean &&
-                    shape->kind == PyValue::Kind::ints,
-                "{}: malformed .npy header: {}", path, shown(trim(header)));
-  const std::string& dt = descr->text;
-  NpyType type;
-  std::size_t item = 0;
-  if (dt == "<f4") type = NpyType::f4, item = 4;
-  else if (dt == "<f8") type = NpyType::f8, item = 8;
-  else if (dt == "|u1" || dt == "<u1" || dt == "u1") type = NpyType::u1, item = 1;
-  else if (dt == "|b1" || dt == "<b1" || dt == "b1") type = NpyType::b1, item = 1;
-  else if (dt == "<i4") type = NpyType::i4, item = 4;
-  else if (dt == "<i8") type = NpyType::i8, item = 8;
-  else if (!dt.empty() && dt[0] == '>')
-    ONSAGER_FAIL("{}: big-endian data ('{}') is not supported; save it little-endian (a.astype('<{}'))", path, dt,
-                 dt.substr(1));
-  else
-    ONSAGER_FAIL("{}: dtype '{}' is not supported; use float32, float64, uint8, bool, int32 or int64", path, dt);
-  ONSAGER_CHECK(!fortran->flag, "{}: Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)",
-                path);
-  const std::vector<std::uint64_t>& s = shape->ints;
-  std::string shape_text = "(";
-  for (std::size_t k = 0; k < s.size(); ++k) shape_text += (k ? ", " : "") + std::to_string(s[k]);
-  shape_text += s.size() == 1 ? ",)" : ")";
+  const NpyHeader h = parse_npy_header(bytes, path);
+  const std::string& dt = h.descr;
+  ONSAGER_CHECK(h.dtype != NpyDType::f2, "{}: dtype '{}' is not supported; use float32, float64, uint8, bool, int32 or int64",
+                path, dt);
+  const std::vector<std::uint64_t>& s = h.shape;
+  const std::string shape_text = shape_to_string(s);
   ONSAGER_CHECK(s.size() >= 2, "{}: a {}-D array (shape {}) has no samples x features layout; save it as (n, d) or (n, h, w)",
                 path, s.size(), shape_text);
   ONSAGER_CHECK(s.size() <= 3, "{}: shape {} has rank {}; only (n, d) and (n, h, w) are supported", path, shape_text,
                 s.size());
-  const std::uint64_t payload = bytes.size() - start - header_len;
-  std::uint64_t count = 1;
-  bool overflow = false;
-  for (std::uint64_t v : s) overflow |= __builtin_mul_overflow(count, v, &count);
-  std::uint64_t need = 0;
-  overflow |= __builtin_mul_overflow(count, std::uint64_t{item}, &need);
-  ONSAGER_CHECK(!overflow && need <= payload, "{}: truncated .npy file: shape {} of '{}' needs {} bytes of data but {} follow",
-                path, shape_text, dt, overflow ? std::string("more than 2^64") : std::to_string(need), payload);
-  ONSAGER_CHECK(need == payload, "{}: {} unexpected bytes after the .npy data (shape {} of '{}')", path, payload - need,
-                shape_text, dt);
+  const std::uint64_t count = h.numel;
   ONSAGER_CHECK(count > 0, "{}: shape {} holds no data", path, shape_text);
   for (std::uint64_t v : s)
     ONSAGER_CHECK(v <= static_cast<std::uint64_t>(std::numeric_limits<int>::max()), "{}: dimension {} of shape {} is too large",
@@ -669,19 +509,8 @@ Dataset read_npy(const std::string& path) {
     d.width = static_cast<int>(s[2]);
   }
   d.x.resize(n, cols);
-  const char* src = bytes.data() + start + header_len;
-  float* dst = d.x.data();
-  switch (type) {
-    case NpyType::f4: copy_le<float>(src, dst, count); break;
-    case NpyType::f8: copy_le<double>(src, dst, count); break;
-    case NpyType::i4: copy_le<std::int32_t>(src, dst, count); break;
-    case NpyType::i8: copy_le<std::int64_t>(src, dst, count); break;
-    case NpyType::u1: copy_le<std::uint8_t>(src, dst, count); break;
-    case NpyType::b1:
-      for (std::size_t k = 0; k < count; ++k) dst[k] = src[k] != 0 ? 1.0f : 0.0f;
-      break;
-  }
-  finish_scaling(d, path, type == NpyType::u1 ? 255 : 1);
+  npy_convert(h, bytes.data() + h.data_offset, d.x.data());
+  finish_scaling(d, path, h.dtype == NpyDType::u1 ? 255 : 1);
   return d;
 }
 

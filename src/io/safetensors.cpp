@@ -484,6 +484,14 @@ std::span<const std::byte> SafetensorsFile::raw(std::string_view name) const {
   return {data_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
 }
 
+void SafetensorsFile::release_pages(std::string_view name) const {
+  const TensorInfo& t = require(name);
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<std::uintptr_t>(data_ + t.begin), last = reinterpret_cast<std::uintptr_t>(data_ + t.end);
+  const std::uintptr_t a = (first + page - 1) / page * page, b = last / page * page;  // whole pages only
+  if (b > a) ::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
+}
+
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   // Validate everything before a byte is written.

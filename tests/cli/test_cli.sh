@@ -91,6 +91,129 @@ if grep -q "diverged" "$tmp/err" && "$bin" rbm info "$tmp/div.safetensors" --jso
    [ "$(json_get "$tmp/div.json" "['epochs_done']")" -ge 1 ] && [ "$(json_get "$tmp/div.json" "['epochs_done']")" -lt 10 ]
 then ok "divergence keeps the last good model"; else bad "divergence keeps the last good model" "$(cat "$tmp/err")"; fi
 
+# analyze: models written by numpy (npz, and safetensors with F32/BF16/F16 tensors built by hand), checked
+# against a numpy transcription of WeightWatcher's fitter on eigenvalues from numpy's full SVD
+if "$py" - "$tmp" <<'PYEOF' 2>"$tmp/err"
+import json, struct, sys
+import numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(7)
+g = rng.standard_normal((400, 200)) / 20
+u, _ = np.linalg.qr(rng.standard_normal((400, 5))); v, _ = np.linalg.qr(rng.standard_normal((200, 5)))
+s = rng.standard_normal((400, 200)) / 20 + u @ np.diag([8., 9., 10., 11., 12.]) @ v.T
+conv = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+np.savez(d + "/m.npz", **{"g.weight": g, "s.weight": s, "g.bias": np.zeros(200), "conv.weight": conv})
+def ww_fit(evals, xmax=None, min_tail=2):  # WeightWatcher's WWFit.fit_power_law loop, transcribed
+    data = np.sort(evals[evals > 1e-5])
+    if xmax is not None: data = data[:np.argmin(np.abs(data - xmax)) + 1]
+    N = len(data); logd = np.log(data)
+    alphas = np.zeros(N - 1); Ds = np.ones(N - 1)
+    for i, xmin in enumerate(data[:N + 1 - min_tail]):
+        n = float(N - i); a = 1 + n / (np.sum(logd[i:]) - n * logd[i]); alphas[i] = a
+        if a > 1: Ds[i] = np.max(np.abs(1 - (data[i:] / xmin) ** (-a + 1) - np.arange(n) / n))
+    i = np.argmin(Ds); return alphas[i], data[i], Ds[i], N - i
+ref = {}
+for name, w in [("g.weight", g), ("s.weight", s)]:
+    ev = np.linalg.svd(w, compute_uv=False) ** 2
+    a, xmin, D, n = ww_fit(ev)
+    ref[name] = dict(alpha=a, xmin=xmin, D=D, n=int(n), lambda_max=float(ev.max()))
+ev = np.sort(np.linalg.svd(s, compute_uv=False) ** 2)
+a, xmin, D, n = ww_fit(ev, xmax=ev[-3] * 1.0000001); ref["s_xmax"] = dict(xmax=ev[-3] * 1.0000001, alpha=a, xmin=xmin, n=int(n))
+a, xmin, D, n = ww_fit(ev, min_tail=60); ref["s_tail"] = dict(alpha=a, xmin=xmin, n=int(n))
+pooled = np.concatenate([np.linalg.svd(conv[:, :, i, j].astype(np.float64), compute_uv=False) ** 2 for i in range(3) for j in range(3)])
+a, xmin, D, n = ww_fit(pooled); ref["conv.weight"] = dict(alpha=a, xmin=xmin, D=D, n=int(n), lambda_max=float(pooled.max()))
+# safetensors by hand: F32, BF16 (top half of the f32 bits) and F16
+w32 = (rng.standard_normal((300, 100)) / 10).astype(np.float32)
+bf = (w32.view(np.uint32) >> 16).astype(np.uint16)
+h16 = w32.astype(np.float16)
+blobs = [("f32", "F32", w32.tobytes()), ("bf16", "BF16", bf.tobytes()), ("f16", "F16", h16.tobytes())]
+hdr, off = {}, 0
+for name, dt, b in blobs:
+    hdr[name] = {"dtype": dt, "shape": [300, 100], "data_offsets": [off, off + len(b)]}; off += len(b)
+h = json.dumps(hdr).encode(); h += b" " * (-len(h) % 8)
+open(d + "/h.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(b for _, _, b in blobs))
+ref["bf16"] = float(np.linalg.svd((bf.astype(np.uint32) << 16).view(np.float32).astype(np.float64), compute_uv=False).max() ** 2)
+ref["f16"] = float(np.linalg.svd(h16.astype(np.float64), compute_uv=False).max() ** 2)
+json.dump(ref, open(d + "/ref.json", "w"))
+PYEOF
+then
+  if "$bin" analyze "$tmp/m.npz" --quiet --json "$tmp/an.json" --csv "$tmp/an.csv" >"$tmp/an.txt" 2>"$tmp/err" &&
+     "$py" - "$tmp/an.json" "$tmp/ref.json" "$tmp/an.csv" <<'PYEOF' 2>>"$tmp/err"
+import csv, json, sys
+d = json.load(open(sys.argv[1])); ref = json.load(open(sys.argv[2]))
+L = {l["name"]: l for l in d["layers"]}
+assert set(L) == {"g.weight", "s.weight", "conv.weight"}, list(L)
+for name, r in ref.items():
+    if name not in L: continue
+    l = L[name]
+    assert abs(l["alpha"] - r["alpha"]) < 1e-6 * r["alpha"], (name, l["alpha"], r["alpha"])
+    assert abs(l["xmin"] - r["xmin"]) < 1e-9 * r["xmin"] and l["num_pl_spikes"] == r["n"], (name, l["xmin"], r)
+    assert abs(l["D"] - r["D"]) < 1e-9 and abs(l["lambda_max"] - r["lambda_max"]) < 1e-9 * r["lambda_max"], (name, l, r)
+assert L["g.weight"]["phase"] == "random-like", L["g.weight"]["phase_reason"]
+assert L["s.weight"]["phase"] == "bulk+spikes" and L["s.weight"]["mp_num_spikes"] == 5, L["s.weight"]
+assert L["conv.weight"]["num_evals"] == 288 and L["conv.weight"]["kind"] == "conv2d"
+s = d["summary"]; assert s["num_layers"] == 3 and s["phases"]["random-like"] >= 1, s
+assert [x["name"] for x in d["skipped"]] == ["g.bias"], d["skipped"]
+rows = list(csv.DictReader(open(sys.argv[3]))); assert len(rows) == 3 and rows[0]["name"] == "g.weight", rows[0]
+PYEOF
+  then ok "analyze npz: alpha, xmin, D equal WeightWatcher's fitter on numpy's SVD; phases; CSV"
+  else bad "analyze npz" "$(cat "$tmp/err")"; fi
+  if "$bin" analyze "$tmp/h.safetensors" --json >"$tmp/h.json" 2>"$tmp/err" &&
+     "$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1])); r = json.load(open(sys.argv[2])); L = {l['name']: l for l in d['layers']}
+assert abs(L['bf16']['lambda_max'] - r['bf16']) < 1e-9 * r['bf16'], (L['bf16']['lambda_max'], r['bf16'])
+assert abs(L['f16']['lambda_max'] - r['f16']) < 1e-9 * r['f16'], (L['f16']['lambda_max'], r['f16'])
+assert L['f32']['N'] == 300 and L['f32']['M'] == 100 and L['f32']['Q'] == 3.0" "$tmp/h.json" "$tmp/ref.json" 2>>"$tmp/err"
+  then ok "analyze safetensors F32/BF16/F16 (JSON to stdout)"; else bad "analyze safetensors" "$(cat "$tmp/err")"; fi
+  xm=$("$py" -c "import json, sys; print(repr(json.load(open(sys.argv[1]))['s_xmax']['xmax']))" "$tmp/ref.json")
+  if "$bin" analyze "$tmp/m.npz" --layers '^s\.weight$' --xmax "$xm" --quiet --json "$tmp/xm.json" >/dev/null 2>"$tmp/err" &&
+     "$bin" analyze "$tmp/m.npz" --layers '^s\.weight$' --min-tail 60 --quiet --json "$tmp/mt.json" >/dev/null 2>>"$tmp/err" &&
+     "$bin" analyze "$tmp/m.npz" --layers '^s\.weight$' --fix-fingers --quiet --json "$tmp/ff.json" >/dev/null 2>>"$tmp/err" &&
+     "$py" -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+for f, key in [(sys.argv[2], 's_xmax'), (sys.argv[3], 's_tail')]:
+    l = json.load(open(f))['layers'][0]; e = r[key]
+    assert abs(l['alpha'] - e['alpha']) < 1e-6 * e['alpha'] and l['num_pl_spikes'] == e['n'], (key, l['alpha'], e)
+ff = json.load(open(sys.argv[4]))['layers'][0]; assert ff['num_fingers'] >= 0 and ff['alpha'] is not None
+" "$tmp/ref.json" "$tmp/xm.json" "$tmp/mt.json" "$tmp/ff.json" 2>>"$tmp/err"
+  then ok "analyze --xmax, --min-tail agree with the transcribed fitter; --fix-fingers runs"; else bad "analyze --xmax/--min-tail" "$(cat "$tmp/err")"; fi
+  if "$bin" analyze "$tmp/m.npz" --layers '^conv' --per-slice --min-evals 5 --randomize --quiet --json "$tmp/ps.json" >/dev/null 2>"$tmp/err" &&
+     "$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1])); n = [l['name'] for l in d['layers']]
+assert n == ['conv.weight[%d,%d]' % (i, j) for i in range(3) for j in range(3)], n
+assert all(l['rand_distance'] is not None and l['rand_num_traps'] == 0 for l in d['layers'])" "$tmp/ps.json" 2>>"$tmp/err"
+  then ok "analyze --layers --per-slice --randomize"; else bad "analyze --per-slice" "$(cat "$tmp/err")"; fi
+  if command -v gnuplot >/dev/null 2>&1; then
+    mkdir -p "$tmp/plots"
+    if "$bin" analyze "$tmp/m.npz" --quiet --plots "$tmp/plots" >/dev/null 2>"$tmp/err" &&
+       "$py" -c "
+import struct, sys, zlib
+for f in sys.argv[1:]:
+    b = open(f, 'rb').read(); assert b[:8] == b'\x89PNG\r\n\x1a\n' and b[12:16] == b'IHDR', f
+    assert struct.unpack('>II', b[16:24]) == (1200, 480), f
+    pos, idat = 8, b''
+    while pos < len(b):
+        n, = struct.unpack('>I', b[pos:pos + 4])
+        if b[pos + 4:pos + 8] == b'IDAT': idat += b[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    assert len(zlib.decompress(idat)) > 1200 * 480, f" "$tmp/plots/s.weight.png" "$tmp/plots/conv.weight.png" 2>>"$tmp/err" &&
+       [ "$(ls "$tmp/plots" | wc -l)" -eq 3 ]
+    then ok "analyze --plots (one gnuplot PNG per layer)"; else bad "analyze --plots" "$(cat "$tmp/err") $(ls "$tmp/plots")"; fi
+  else bad "analyze --plots" "gnuplot is not installed (scripts/setup.sh installs gnuplot-nox)"; fi
+else bad "analyze: numpy fixtures" "$(cat "$tmp/err")"; fi
+expect_error "analyze: --plots into a missing directory" "$tmp/e24" "$bin" analyze "$tmp/d.safetensors" --plots "$tmp/nodir" --json "$tmp/e24.json"
+if "$bin" analyze "$tmp/d.safetensors" --quiet >"$tmp/an2.txt" 2>"$tmp/err" && grep -q "too-small" "$tmp/an2.txt"
+then ok "analyze an onsager model file (64 x 16: too-small)"; else bad "analyze model file" "$(cat "$tmp/err" "$tmp/an2.txt")"; fi
+head -c 100 "$tmp/d.safetensors" >"$tmp/trunc.safetensors"
+expect_error "analyze: missing file" "$tmp/e20" "$bin" analyze "$tmp/none.safetensors" --json "$tmp/e20.json"
+expect_error "analyze: truncated file, no outputs" "$tmp/e21" "$bin" analyze "$tmp/trunc.safetensors" --json "$tmp/e21.json" --csv "$tmp/e21.csv"
+expect_error "analyze: bad regex" "$tmp/e22" "$bin" analyze "$tmp/d.safetensors" --layers '(' --json "$tmp/e22.json"
+expect_error "analyze: no layer matches" "$tmp/e23" "$bin" analyze "$tmp/d.safetensors" --layers nothing --csv "$tmp/e23.csv"
+expect_error "analyze: bad --esd" "" "$bin" analyze "$tmp/d.safetensors" --esd qr
+
 # pictures: PNG files of the right size (read back by Python's zlib, independently of the writer)
 png_size() { "$py" -c "
 import struct, sys, zlib

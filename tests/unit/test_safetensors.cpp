@@ -22,32 +22,17 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/io/safetensors.hpp"
+#include "test_files.hpp"
 
 namespace onsager {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory for the running test.
-std::string test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path p =
-      fs::path(ONSAGER_TEST_TMP) / "safetensors" / (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+using testing::read_bytes;
+using testing::write_bytes;
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+std::string test_dir() { return testing::test_dir("safetensors"); }
 
 std::string le64(std::uint64_t v) {
   std::string s;

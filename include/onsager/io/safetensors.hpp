@@ -65,6 +65,9 @@ class SafetensorsFile {
   std::vector<double> read_f64(std::string_view name) const;
   /// The tensor's bytes as stored (little-endian, possibly unaligned); valid while this object lives.
   std::span<const std::byte> raw(std::string_view name) const;
+  /// Drops the tensor's whole pages from this process's resident set (madvise MADV_DONTNEED on the read-only
+  /// mapping; the data stays readable from the file), so a model larger than memory streams through.
+  void release_pages(std::string_view name) const;
 
  private:
   const TensorInfo& require(std::string_view name) const;

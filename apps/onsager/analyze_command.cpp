@@ -1,0 +1,141 @@
+// onsager analyze MODEL: the spectral diagnostics of a trained model's layers (docs/analyze.md).
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "onsager/core/error.hpp"
+#include "onsager/core/file.hpp"
+#include "onsager/core/parallel.hpp"
+#include "onsager/core/progress.hpp"
+#include "onsager/io/tensor_source.hpp"
+#include "onsager/plot/esd_plot.hpp"
+#include "onsager/spectral/analyze.hpp"
+
+namespace onsager::cli {
+namespace {
+
+struct AnalyzeArgs {
+  std::string model, layers, csv, esd = "gram", conv_layout = "oihw", plots;
+  std::size_t min_evals = 10, min_tail = 2;
+  double xmax = 0;
+  bool per_slice = false, randomize = false, fix_fingers = false, quiet = false, no_mp = false;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  JsonOutput json;
+  CLI::Option* xmax_option = nullptr;
+};
+
+std::string fmt_num(double v, int prec = 2) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, prec) : "-"; }
+
+std::string shape_text(const std::vector<std::int64_t>& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? "x" : "") + std::to_string(s[i]);
+  return out;
+}
+
+void print_table(const AnalyzeReport& r) {
+  std::size_t wname = 5, wshape = 5;
+  for (const auto& l : r.layers) {
+    wname = std::max(wname, l.spec.name.size());
+    wshape = std::max(wshape, shape_text(l.spec.shape).size());
+  }
+  wname = std::min<std::size_t>(wname, 60);
+  fmt::print("{:<{}}  {:<{}}  {:>6}  {:>5}  {:>6}  {:>10}  {:>5}  {:>5}  {:>6}  {:>6}  {}\n", "layer", wname, "shape",
+             wshape, "M", "Q", "alpha", "lambda_max", "D", "tail", "spikes", "stable", "phase");
+  for (const auto& l : r.layers) {
+    std::string name = l.spec.name;
+    if (name.size() > wname) name = "..." + name.substr(name.size() - wname + 3);
+    fmt::print("{:<{}}  {:<{}}  {:>6}  {:>5}  {:>6}  {:>10.4g}  {:>5}  {:>5}  {:>6}  {:>6}  {}\n", name, wname,
+               shape_text(l.spec.shape), wshape, l.M, fmt_num(l.Q), l.powerlaw.valid ? fmt_num(l.powerlaw.alpha) : "-",
+               l.metrics.lambda_max, l.powerlaw.valid ? fmt_num(l.powerlaw.D, 3) : "-", l.powerlaw.num_pl_spikes,
+               l.mp.num_spikes, fmt_num(l.metrics.stable_rank, 1), to_string(l.phase.phase));
+  }
+  const auto& s = r.summary;
+  fmt::print("\n{} layers, {} with a valid fit: mean alpha {}, alpha_weighted {}, log_spectral_norm {}\n", s.num_layers,
+             s.num_valid, fmt_num(s.alpha), fmt_num(s.alpha_weighted), fmt_num(s.log_spectral_norm));
+  std::string phases;
+  for (const auto& [p, n] : s.phase_counts)
+    if (n > 0) phases += fmt::format("{}{} {}", phases.empty() ? "" : ", ", n, to_string(p));
+  fmt::print("phases: {}\n", phases);
+  if (!r.skipped.empty()) fmt::print("skipped {} tensors (1-D, non-float or too small; see --json)\n", r.skipped.size());
+}
+
+void run_analyze(const AnalyzeArgs& a) {
+  set_num_threads(a.threads);
+  AnalyzeOptions o;
+  o.selection.regex = a.layers;
+  o.selection.min_evals = a.min_evals;
+  o.selection.per_slice = a.per_slice;
+  ONSAGER_CHECK(a.conv_layout == "oihw" || a.conv_layout == "hwio",
+                "analyze: --conv-layout must be 'oihw' (PyTorch) or 'hwio' (Keras) (got '{}')", a.conv_layout);
+  o.selection.conv_layout = a.conv_layout == "oihw" ? ConvLayout::oihw : ConvLayout::hwio;
+  o.esd_method = esd_method_from_string(a.esd);
+  ONSAGER_CHECK(a.min_tail >= 2, "analyze: --min-tail must be >= 2 (got {})", a.min_tail);
+  o.powerlaw.min_tail = a.min_tail;
+  if (a.xmax_option->count() > 0) {
+    ONSAGER_CHECK(std::isfinite(a.xmax) && a.xmax > 0, "analyze: --xmax must be > 0 (got {})", a.xmax);
+    o.powerlaw.xmax = a.xmax;
+  }
+  o.powerlaw.clip_xmax = a.fix_fingers;
+  o.randomize = a.randomize;
+  o.seed = a.seed;
+  o.keep_evals = !a.plots.empty();
+  // Validate every output destination before the (possibly long) analysis.
+  if (!a.plots.empty()) {
+    ONSAGER_CHECK(std::filesystem::is_directory(a.plots), "analyze: --plots {}: no such directory", a.plots);
+    ONSAGER_CHECK(gnuplot_available(), "analyze: --plots needs gnuplot (apt-get install gnuplot-nox)");
+  }
+  const auto source = open_tensor_source(a.model);
+  Progress progress("analyze", plan_layers(source->tensors(), o.selection).layers.size(), !a.quiet);
+  const AnalyzeReport report =
+      analyze(*source, a.model, o, [&](std::size_t, std::size_t, const LayerResult*) { progress.advance(); });
+  progress.finish();
+  const bool with_mp = !a.no_mp;
+  const nlohmann::json j = to_json(report, with_mp);
+  if (!a.plots.empty())
+    for (const auto& l : report.layers)
+      write_esd_plot(l, (std::filesystem::path(a.plots) / plot_file_name(l.spec.name)).string());
+  if (!a.csv.empty()) write_file_atomic(a.csv, to_csv(report, with_mp));
+  if (!a.json.to_stdout()) print_table(report);
+  emit_json(a.json, j);
+}
+
+}  // namespace
+
+void register_analyze_command(CLI::App& app) {
+  auto a = std::make_shared<AnalyzeArgs>();
+  auto* cmd = app.add_subcommand("analyze", "Spectral diagnostics of a trained model's layers (ESD, power law, MP, phases)");
+  cmd->add_option("model", a->model,
+                  "Model: .safetensors file, Hugging Face directory (sharded or not), .npy or .npz")
+      ->required()
+      ->type_name("MODEL");
+  cmd->add_option("--layers", a->layers, "Analyse only tensors whose name matches this regular expression")
+      ->type_name("REGEX");
+  cmd->add_option("--min-evals", a->min_evals, "Skip layers with fewer eigenvalues")->capture_default_str();
+  cmd->add_flag("--per-slice", a->per_slice, "One ESD per conv slice W[:, :, i, j] instead of pooling them");
+  cmd->add_option("--conv-layout", a->conv_layout, "Conv weight layout: oihw (PyTorch) or hwio (Keras)")
+      ->capture_default_str();
+  a->xmax_option = cmd->add_option("--xmax", a->xmax, "Fit the power law only to eigenvalues up to (the one nearest) VALUE")
+      ->type_name("VALUE");
+  cmd->add_option("--min-tail", a->min_tail, "Smallest power-law tail (points) a candidate xmin may leave")
+      ->capture_default_str();
+  cmd->add_flag("--fix-fingers", a->fix_fingers, "clip_xmax finger fix: drop up to 10 outlying top eigenvalues when "
+                                                 "that lowers alpha by more than 1");
+  cmd->add_flag("--randomize", a->randomize, "Also analyse each layer with its entries shuffled (correlation traps)");
+  cmd->add_option("--seed", a->seed, "Seed of --randomize's shuffle")->capture_default_str();
+  cmd->add_option("--esd", a->esd, "ESD route: gram (Gram matrix + dsyevd) or svd (BDCSVD)")->capture_default_str();
+  cmd->add_flag("--no-mp", a->no_mp, "Leave the Marchenko-Pastur fields out of the JSON/CSV");
+  add_json_option(cmd, a->json);
+  cmd->add_option("--csv", a->csv, "Write one line per layer to FILE")->type_name("FILE");
+  cmd->add_option("--plots", a->plots, "Write one PNG per layer (ESD, power law, MP density) into DIR (gnuplot)")
+      ->type_name("DIR");
+  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");
+  cmd->callback([a] { run_analyze(*a); });
+}
+
+}  // namespace onsager::cli

@@ -1,0 +1,94 @@
+#pragma once
+// The `onsager analyze` pipeline: plan the layers of a model, compute each layer's ESD (in parallel over
+// layers, one tensor in memory per thread), fit the power law and the Marchenko–Pastur bulk, compute the
+// metrics, optionally the randomised baseline, and classify the phase. Results are in layer order and do
+// not depend on the thread count.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "onsager/io/tensor_source.hpp"
+#include "onsager/spectral/esd.hpp"
+#include "onsager/spectral/layers.hpp"
+#include "onsager/spectral/marchenko_pastur.hpp"
+#include "onsager/spectral/metrics.hpp"
+#include "onsager/spectral/phase.hpp"
+#include "onsager/spectral/powerlaw.hpp"
+
+namespace onsager {
+
+struct AnalyzeOptions {
+  LayerSelection selection;
+  EsdMethod esd_method = EsdMethod::gram;
+  PowerLawOptions powerlaw;
+  double min_eval = 1e-5;   ///< eigenvalues ≤ this are dropped before the tail fit (WeightWatcher's rule)
+  bool randomize = false;   ///< also analyse each layer with its entries shuffled
+  std::uint64_t seed = 0;   ///< the shuffle's seed
+  bool keep_evals = false;  ///< keep the ESDs in the results (for plots)
+};
+
+/// The randomised baseline of a layer (entries of each matrix shuffled, ESD recomputed).
+struct RandomizedResult {
+  double lambda_max = 0;
+  std::size_t num_traps = 0;  ///< correlation traps: spikes of the shuffled ESD beyond its MP bulk + √Δ_TW
+  double mp_sigma = 0;
+  double distance = 0;        ///< Jensen–Shannon distance between the histograms of log10 λ (0 = same, 1 = disjoint)
+  std::vector<double> evals;  ///< kept with keep_evals
+};
+
+struct LayerResult {
+  LayerSpec spec;
+  std::size_t N = 0, M = 0, num_evals = 0;
+  double Q = 1;
+  std::size_t num_fit_evals = 0;  ///< eigenvalues > min_eval, the ones the power law sees
+  SpectralMetrics metrics;
+  PowerLawFit powerlaw;
+  MarchenkoPasturFit mp;
+  PhaseDecision phase;
+  std::optional<RandomizedResult> randomized;
+  std::vector<double> evals;  ///< ascending; kept with keep_evals
+  /// A valid power-law fit on a layer large enough to trust (the ones the summary averages).
+  bool valid_fit() const { return powerlaw.valid && phase.phase != Phase::too_small; }
+};
+
+struct AnalyzeSummary {
+  std::size_t num_layers = 0, num_valid = 0;
+  double alpha = 0, alpha_weighted = 0, log_norm = 0, log_spectral_norm = 0, log_alpha_norm = 0, stable_rank = 0,
+         entropy = 0, D = 0;  ///< means over layers with a valid fit (NaN when none)
+  std::vector<std::pair<Phase, std::size_t>> phase_counts;  ///< every phase, in kAllPhases order
+};
+
+struct AnalyzeReport {
+  std::string source, format;
+  std::vector<LayerResult> layers;
+  std::vector<SkippedTensor> skipped;
+  AnalyzeSummary summary;
+};
+
+/// Analyses one matrix set: the ESD of `matrices` (each rows x cols, pooled) and everything derived from it.
+/// Used by analyze() and directly by tests.
+LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
+                             const AnalyzeOptions& options);
+
+/// Analyses every layer of `source`; all-zero layers (e.g. fresh optimizer state) are listed as skipped.
+/// `on_layer(done, total, layer)` is called (serialised) as each layer finishes (layer is null when skipped).
+/// Throws onsager::Error on unreadable tensors or when no tensor is a layer.
+AnalyzeReport analyze(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& options,
+                      const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer = {});
+
+/// Means and phase counts over `layers`.
+AnalyzeSummary summarize(const std::vector<LayerResult>& layers);
+
+/// The JSON report: {"source", "format", "layers": [...], "skipped": [...], "summary": {...}}; the MP fields are
+/// included with `with_mp`, the randomised ones when the layer has them. NaN becomes null.
+nlohmann::json to_json(const AnalyzeReport& report, bool with_mp);
+
+/// One CSV line per layer with a header line; the same fields as the JSON layers.
+std::string to_csv(const AnalyzeReport& report, bool with_mp);
+
+}  // namespace onsager

@@ -1,0 +1,537 @@
+// .npy headers are Python dict literals; .npz files are zip archives. Both are parsed by hand here because
+// the formats are small and the checks matter: each claimed size is compared with the bytes present first.
+
+#include "onsager/io/npy.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <bit>
+#include <filesystem>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "onsager/core/error.hpp"
+#include "onsager/core/file.hpp"
+#include "onsager/io/safetensors.hpp"
+
+namespace onsager {
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "the .npy/.npz readers assume a little-endian host");
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return s;
+}
+
+std::string shown(std::string_view s) {
+  if (s.size() <= 60) return std::string(s);
+  return std::string(s.substr(0, 57)) + "...";
+}
+
+// A Python literal in an .npy header: a string, a boolean or a tuple/list of non-negative integers.
+struct PyValue {
+  enum class Kind { string, boolean, ints } kind = Kind::string;
+  std::string text;
+  bool flag = false;
+  std::vector<std::uint64_t> ints;
+};
+
+class NpyHeaderParser {
+ public:
+  NpyHeaderParser(std::string_view s, const std::string& path) : s_(s), path_(path) {}
+
+  // Returns the dict's entries; throws on anything that is not a flat dict of supported literals.
+  std::vector<std::pair<std::string, PyValue>> parse_dict() {
+    std::vector<std::pair<std::string, PyValue>> out;
+    expect('{');
+    while (true) {
+      skip_ws();
+      if (peek() == '}') break;
+      PyValue k = value();
+      if (k.kind != PyValue::Kind::string) bad("a dict key is not a string");
+      expect(':');
+      out.emplace_back(k.text, value());
+      skip_ws();
+      if (peek() == ',') {
+        ++i_;
+        continue;
+      }
+      if (peek() != '}') bad("expected ',' or '}'");
+    }
+    ++i_;
+    return out;
+  }
+
+ private:
+  [[noreturn]] void bad(std::string_view what) const {
+    ONSAGER_FAIL("{}: cannot parse the .npy header ({} at offset {}): {}", path_, what, i_, shown(trim(s_)));
+  }
+  void skip_ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+  void expect(char c) {
+    skip_ws();
+    if (peek() != c) bad(fmt::format("expected '{}'", c));
+    ++i_;
+  }
+  PyValue value() {
+    skip_ws();
+    PyValue v;
+    const char c = peek();
+    if (c == '\'' || c == '"') {
+      ++i_;
+      const auto end = s_.find(c, i_);
+      if (end == std::string_view::npos) bad("unterminated string");
+      v.text = std::string(s_.substr(i_, end - i_));
+      i_ = end + 1;
+      return v;
+    }
+    if (s_.substr(i_, 4) == "True" || s_.substr(i_, 5) == "False") {
+      v.kind = PyValue::Kind::boolean;
+      v.flag = c == 'T';
+      i_ += v.flag ? 4 : 5;
+      return v;
+    }
+    if (c == '(' || c == '[') {
+      const char close = c == '(' ? ')' : ']';
+      ++i_;
+      v.kind = PyValue::Kind::ints;
+      while (true) {
+        skip_ws();
+        if (peek() == close) break;
+        if (v.ints.size() >= 64) bad("more than 64 dimensions");
+        std::uint64_t n = 0;
+        const auto r = std::from_chars(s_.data() + i_, s_.data() + s_.size(), n);
+        if (r.ec == std::errc::result_out_of_range) bad("a dimension does not fit in 64 bits");
+        if (r.ec != std::errc()) bad("expected a non-negative integer");
+        i_ = static_cast<std::size_t>(r.ptr - s_.data());
+        v.ints.push_back(n);
+        skip_ws();
+        if (peek() == ',') ++i_;
+        else if (peek() != close) bad(fmt::format("expected ',' or '{}'", close));
+      }
+      ++i_;
+      return v;
+    }
+    bad("unsupported value");
+  }
+
+  std::string_view s_;
+  const std::string& path_;
+  std::size_t i_ = 0;
+};
+
+template <class T, class Out>
+void copy_le(const char* src, Out* dst, std::size_t n) {
+  for (std::size_t k = 0; k < n; ++k) {
+    T v;
+    std::memcpy(&v, src + k * sizeof(T), sizeof(T));
+    dst[k] = static_cast<Out>(v);
+  }
+}
+
+template <class Out>
+void convert_values(const NpyHeader& h, const char* src, Out* dst) {
+  const std::size_t n = h.numel;
+  switch (h.dtype) {
+    case NpyDType::f2:
+      for (std::size_t k = 0; k < n; ++k) {
+        std::uint16_t v;
+        std::memcpy(&v, src + 2 * k, 2);
+        dst[k] = static_cast<Out>(half_to_float(v));
+      }
+      break;
+    case NpyDType::f4: copy_le<float>(src, dst, n); break;
+    case NpyDType::f8: copy_le<double>(src, dst, n); break;
+    case NpyDType::i4: copy_le<std::int32_t>(src, dst, n); break;
+    case NpyDType::i8: copy_le<std::int64_t>(src, dst, n); break;
+    case NpyDType::u1: copy_le<std::uint8_t>(src, dst, n); break;
+    case NpyDType::b1:
+      for (std::size_t k = 0; k < n; ++k) dst[k] = src[k] != 0 ? Out{1} : Out{0};
+      break;
+  }
+}
+
+std::uint16_t le16(const unsigned char* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
+std::uint32_t le32(const unsigned char* p) {
+  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
+}
+std::uint64_t le64(const unsigned char* p) { return std::uint64_t{le32(p)} | (std::uint64_t{le32(p + 4)} << 32); }
+
+void put16(std::string& s, std::uint16_t v) {
+  for (int i = 0; i < 2; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+void put32(std::string& s, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+std::string npy_f64_bytes(std::span<const std::uint64_t> shape, std::span<const double> values) {
+  std::uint64_t n = 1;
+  for (auto d : shape) n *= d;
+  ONSAGER_CHECK(n == values.size(), "write npy: shape {} holds {} values, {} given", shape_to_string(shape), n,
+                values.size());
+  std::string header =
+      fmt::format("{{'descr': '<f8', 'fortran_order': False, 'shape': {}, }}", shape_to_string(shape));
+  const std::size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header.push_back('\n');
+  ONSAGER_CHECK(header.size() < 65536, "write npy: shape {} gives too long a header", shape_to_string(shape));
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  put16(bytes, static_cast<std::uint16_t>(header.size()));
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
+  return bytes;
+}
+
+}  // namespace
+
+std::string shape_to_string(std::span<const std::uint64_t> shape) {
+  std::string s = "(";
+  for (std::size_t k = 0; k < shape.size(); ++k) s += (k ? ", " : "") + std::to_string(shape[k]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+NpyHeader parse_npy_header_prefix(std::string_view bytes, std::uint64_t total_size, const std::string& name) {
+  constexpr std::string_view magic("\x93NUMPY", 6);
+  ONSAGER_CHECK(bytes.size() >= 10 && bytes.substr(0, 6) == magic, "{}: not a NumPy .npy file (no \\x93NUMPY magic)",
+                name);
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  const unsigned major = b[6], minor = b[7];
+  std::size_t header_len = 0, start = 0;
+  if (major == 1) {
+    header_len = le16(b + 8);
+    start = 10;
+  } else if (major == 2 || major == 3) {
+    ONSAGER_CHECK(bytes.size() >= 12, "{}: truncated .npy header", name);
+    header_len = le32(b + 8);
+    start = 12;
+  } else {
+    ONSAGER_FAIL("{}: .npy format version {}.{} is not supported (1.0, 2.0 and 3.0 are)", name, major, minor);
+  }
+  ONSAGER_CHECK(header_len <= bytes.size() - start, "{}: truncated .npy header (it claims {} bytes, {} follow)", name,
+                header_len, bytes.size() - start);
+  const std::string_view text(bytes.data() + start, header_len);
+  const auto entries = NpyHeaderParser(text, name).parse_dict();
+  const PyValue* descr = nullptr;
+  const PyValue* fortran = nullptr;
+  const PyValue* shape = nullptr;
+  for (const auto& [k, v] : entries) {
+    if (k == "descr") descr = &v;
+    else if (k == "fortran_order") fortran = &v;
+    else if (k == "shape") shape = &v;
+  }
+  ONSAGER_CHECK(descr && fortran && shape, "{}: the .npy header lacks 'descr', 'fortran_order' or 'shape': {}", name,
+                shown(trim(text)));
+  ONSAGER_CHECK(descr->kind == PyValue::Kind::string && fortran->kind == PyValue::Kind::boolean &&
+                    shape->kind == PyValue::Kind::ints,
+                "{}: malformed .npy header: {}", name, shown(trim(text)));
+  NpyHeader h;
+  h.descr = descr->text;
+  const std::string& dt = h.descr;
+  if (dt == "<f2") h.dtype = NpyDType::f2, h.item_size = 2;
+  else if (dt == "<f4") h.dtype = NpyDType::f4, h.item_size = 4;
+  else if (dt == "<f8") h.dtype = NpyDType::f8, h.item_size = 8;
+  else if (dt == "|u1" || dt == "<u1" || dt == "u1") h.dtype = NpyDType::u1, h.item_size = 1;
+  else if (dt == "|b1" || dt == "<b1" || dt == "b1") h.dtype = NpyDType::b1, h.item_size = 1;
+  else if (dt == "<i4") h.dtype = NpyDType::i4, h.item_size = 4;
+  else if (dt == "<i8") h.dtype = NpyDType::i8, h.item_size = 8;
+  else if (!dt.empty() && dt[0] == '>')
+    ONSAGER_FAIL("{}: big-endian data ('{}') is not supported; save it little-endian (a.astype('<{}'))", name, dt,
+                 dt.substr(1));
+  else
+    ONSAGER_FAIL("{}: dtype '{}' is not supported; use float16, float32, float64, uint8, bool, int32 or int64", name,
+                 dt);
+  ONSAGER_CHECK(!fortran->flag, "{}: Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)",
+                name);
+  h.shape = shape->ints;
+  h.data_offset = start + header_len;
+  const std::uint64_t payload = total_size - h.data_offset;
+  bool overflow = false;
+  for (std::uint64_t v : h.shape) overflow |= __builtin_mul_overflow(h.numel, v, &h.numel);
+  std::uint64_t need = 0;
+  overflow |= __builtin_mul_overflow(h.numel, std::uint64_t{h.item_size}, &need);
+  ONSAGER_CHECK(!overflow && need <= payload,
+                "{}: truncated .npy file: shape {} of '{}' needs {} bytes of data but {} follow", name,
+                shape_to_string(h.shape), dt, overflow ? std::string("more than 2^64") : std::to_string(need), payload);
+  ONSAGER_CHECK(need == payload, "{}: {} unexpected bytes after the .npy data (shape {} of '{}')", name, payload - need,
+                shape_to_string(h.shape), dt);
+  return h;
+}
+
+NpyHeader parse_npy_header(std::string_view bytes, const std::string& name) {
+  return parse_npy_header_prefix(bytes, bytes.size(), name);
+}
+
+void npy_convert(const NpyHeader& h, const char* data, float* out) { convert_values(h, data, out); }
+void npy_convert(const NpyHeader& h, const char* data, double* out) { convert_values(h, data, out); }
+
+NpyArray parse_npy(std::string_view bytes, const std::string& name) {
+  const NpyHeader h = parse_npy_header(bytes, name);
+  NpyArray a;
+  a.shape = h.shape;
+  a.descr = h.descr;
+  a.values.resize(h.numel);
+  npy_convert(h, bytes.data() + h.data_offset, a.values.data());
+  return a;
+}
+
+NpyArray read_npy_array(const std::string& path) { return parse_npy(read_file(path), path); }
+
+void write_npy_f64(const std::string& path, std::span<const std::uint64_t> shape, std::span<const double> values) {
+  write_file_atomic(path, npy_f64_bytes(shape, values));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// .npz: the end-of-central-directory record (ZIP64 when present) gives the central directory; each entry
+// gives a member's sizes, method and local header offset (ZIP64 extra field when a value is 0xFFFFFFFF).
+
+namespace {
+
+constexpr std::uint64_t kMaxNpzMembers = 1'000'000;
+
+struct FileReader {
+  std::ifstream in;
+  const std::string& path;
+  std::uint64_t size;
+  std::string read(std::uint64_t offset, std::uint64_t n, std::string_view what) {
+    ONSAGER_CHECK(offset <= size && n <= size - offset, "{}: corrupt .npz: {} lies outside the file ({} bytes at {}, file {} bytes)",
+                  path, what, n, offset, size);
+    std::string s(n, '\0');
+    in.seekg(static_cast<std::streamoff>(offset));
+    in.read(s.data(), static_cast<std::streamsize>(n));
+    ONSAGER_CHECK(in.good(), "{}: read error at byte {}", path, offset);
+    return s;
+  }
+};
+
+FileReader open_reader(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  ONSAGER_CHECK(!ec, "{}: cannot open ({})", path, ec.message());
+  FileReader r{std::ifstream(path, std::ios::binary), path, size};
+  ONSAGER_CHECK(r.in.good(), "{}: cannot open", path);
+  return r;
+}
+
+}  // namespace
+
+NpzFile::NpzFile(const std::string& path) : path_(path) {
+  FileReader r = open_reader(path);
+  file_size_ = r.size;
+  ONSAGER_CHECK(r.size >= 22, "{}: not an .npz (zip) file: {} bytes is too short", path, r.size);
+  // The end-of-central-directory record lies in the last 22 + 65535 bytes.
+  const std::uint64_t tail_len = std::min<std::uint64_t>(r.size, 22 + 65535);
+  const std::string tail = r.read(r.size - tail_len, tail_len, "the end record");
+  const auto* t = reinterpret_cast<const unsigned char*>(tail.data());
+  std::int64_t eocd = -1;
+  for (std::int64_t k = static_cast<std::int64_t>(tail_len) - 22; k >= 0; --k)
+    if (le32(t + k) == 0x06054b50) {
+      eocd = k;
+      break;
+    }
+  ONSAGER_CHECK(eocd >= 0, "{}: not an .npz (zip) file: no end-of-central-directory record", path);
+  std::uint64_t entries = le16(t + eocd + 10);
+  std::uint64_t cd_size = le32(t + eocd + 12);
+  std::uint64_t cd_offset = le32(t + eocd + 16);
+  const std::uint64_t eocd_pos = r.size - tail_len + static_cast<std::uint64_t>(eocd);
+  if ((entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) && eocd_pos >= 20) {
+    const std::string loc = r.read(eocd_pos - 20, 20, "the ZIP64 locator");
+    const auto* l = reinterpret_cast<const unsigned char*>(loc.data());
+    ONSAGER_CHECK(le32(l) == 0x07064b50, "{}: corrupt .npz: ZIP64 values without a ZIP64 locator", path);
+    const std::string rec = r.read(le64(l + 8), 56, "the ZIP64 end record");
+    const auto* z = reinterpret_cast<const unsigned char*>(rec.data());
+    ONSAGER_CHECK(le32(z) == 0x06064b50, "{}: corrupt .npz: bad ZIP64 end record", path);
+    entries = le64(z + 32);
+    cd_size = le64(z + 40);
+    cd_offset = le64(z + 48);
+  }
+  ONSAGER_CHECK(entries <= kMaxNpzMembers && entries * 46 <= cd_size,
+                "{}: corrupt .npz: {} entries cannot fit a {}-byte central directory", path, entries, cd_size);
+  const std::string cd = r.read(cd_offset, cd_size, "the central directory");
+  const auto* c = reinterpret_cast<const unsigned char*>(cd.data());
+  std::size_t pos = 0;
+  std::set<std::string> seen;
+  for (std::uint64_t e = 0; e < entries; ++e) {
+    ONSAGER_CHECK(pos + 46 <= cd.size() && le32(c + pos) == 0x02014b50, "{}: corrupt .npz: bad central directory entry {}",
+                  path, e);
+    NpzMember m;
+    const std::uint16_t flags = le16(c + pos + 8);
+    m.method = le16(c + pos + 10);
+    m.crc32 = le32(c + pos + 16);
+    m.compressed_size = le32(c + pos + 20);
+    m.size = le32(c + pos + 24);
+    const std::size_t name_len = le16(c + pos + 28), extra_len = le16(c + pos + 30), comment_len = le16(c + pos + 32);
+    m.local_header_offset = le32(c + pos + 42);
+    ONSAGER_CHECK(pos + 46 + name_len + extra_len + comment_len <= cd.size(),
+                  "{}: corrupt .npz: central directory entry {} runs past its end", path, e);
+    std::string file_name(cd.data() + pos + 46, name_len);
+    // ZIP64 extra field: the 64-bit values, in this order, for the 32-bit fields that are 0xFFFFFFFF.
+    for (std::size_t x = pos + 46 + name_len; x + 4 <= pos + 46 + name_len + extra_len;) {
+      const std::uint16_t id = le16(c + x), len = le16(c + x + 2);
+      ONSAGER_CHECK(x + 4 + len <= pos + 46 + name_len + extra_len, "{}: corrupt .npz: bad extra field in '{}'", path,
+                    file_name);
+      if (id == 0x0001) {
+        std::size_t q = x + 4;
+        auto take = [&](std::uint64_t& v) {
+          if (v != 0xFFFFFFFF) return;
+          ONSAGER_CHECK(q + 8 <= x + 4 + len, "{}: corrupt .npz: short ZIP64 field in '{}'", path, file_name);
+          v = le64(c + q);
+          q += 8;
+        };
+        take(m.size);
+        take(m.compressed_size);
+        take(m.local_header_offset);
+      }
+      x += 4 + len;
+    }
+    pos += 46 + name_len + extra_len + comment_len;
+    ONSAGER_CHECK((flags & 1) == 0, "{}: member '{}' is encrypted", path, file_name);
+    ONSAGER_CHECK(m.method == 0 || m.method == 8,
+                  "{}: member '{}' uses zip compression method {}; only stored (0) and deflated (8) are supported", path,
+                  file_name, m.method);
+    ONSAGER_CHECK(m.local_header_offset <= r.size && m.compressed_size <= r.size - m.local_header_offset,
+                  "{}: corrupt .npz: member '{}' ({} bytes at {}) lies outside the file", path, file_name,
+                  m.compressed_size, m.local_header_offset);
+    ONSAGER_CHECK(m.method != 0 || m.size == m.compressed_size, "{}: corrupt .npz: stored member '{}' has two sizes",
+                  path, file_name);
+    // Deflate expands at most ~1032:1; a larger claim is a lie that would make us allocate too much.
+    ONSAGER_CHECK(m.method != 8 || m.size / 1032 <= m.compressed_size + 1,
+                  "{}: corrupt .npz: member '{}' claims {} bytes from {} compressed", path, file_name, m.size,
+                  m.compressed_size);
+    if (file_name.size() > 4 && file_name.ends_with(".npy")) file_name.resize(file_name.size() - 4);
+    m.name = file_name;
+    ONSAGER_CHECK(seen.insert(m.name).second, "{}: corrupt .npz: member '{}' appears twice", path, m.name);
+    members_.push_back(std::move(m));
+  }
+}
+
+std::string NpzFile::member_bytes(const NpzMember& m, std::uint64_t max_bytes) const {
+  FileReader r = open_reader(path_);
+  ONSAGER_CHECK(r.size == file_size_, "{}: the file changed while it was being read", path_);
+  const std::string local = r.read(m.local_header_offset, 30, "a local header");
+  const auto* l = reinterpret_cast<const unsigned char*>(local.data());
+  ONSAGER_CHECK(le32(l) == 0x04034b50, "{}: corrupt .npz: no local header for member '{}'", path_, m.name);
+  const std::uint64_t data_at = m.local_header_offset + 30 + le16(l + 26) + le16(l + 28);
+  const std::uint64_t want = std::min(max_bytes, m.size);
+  if (m.method == 0) return r.read(data_at, want, fmt::format("member '{}'", m.name));
+  const std::string packed = r.read(data_at, m.compressed_size, fmt::format("member '{}'", m.name));
+  // The output grows with what the stream actually yields, so a size the header lies about cannot make us
+  // allocate more than the data inflates to.
+  std::string out;
+  z_stream zs{};
+  ONSAGER_CHECK(inflateInit2(&zs, -15) == Z_OK, "{}: cannot initialise zlib", path_);
+  std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, inflateEnd);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
+  std::uint64_t in_left = packed.size(), done = 0;
+  int rc = Z_OK;
+  while (done < want && rc != Z_STREAM_END) {
+    if (out.size() == done) out.resize(std::min<std::uint64_t>(want, std::max<std::uint64_t>(2 * done, 1 << 20)));
+    const auto in_chunk = static_cast<uInt>(std::min<std::uint64_t>(in_left, 1u << 30));
+    zs.avail_in = in_chunk;
+    const auto out_chunk = static_cast<uInt>(std::min<std::uint64_t>(out.size() - done, 1u << 30));
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + done);
+    zs.avail_out = out_chunk;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    ONSAGER_CHECK(rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR, "{}: corrupt deflate data in member '{}' ({})",
+                  path_, m.name, zs.msg ? zs.msg : "error");
+    const std::uint64_t used = in_chunk - zs.avail_in, made = out_chunk - zs.avail_out;
+    in_left -= used;
+    done += made;
+    ONSAGER_CHECK(used > 0 || made > 0, "{}: truncated deflate data in member '{}'", path_, m.name);
+  }
+  out.resize(done);
+  ONSAGER_CHECK(done == want, "{}: member '{}' inflates to {} bytes, its header says {}", path_, m.name, done, m.size);
+  return out;
+}
+
+NpyHeader NpzFile::header(const NpzMember& m) const {
+  // The first 64 KiB hold any header NumPy writes; the claimed data size is checked against the member's.
+  const std::string head = member_bytes(m, std::min<std::uint64_t>(m.size, 1 << 16));
+  const std::string name = fmt::format("{}:{}", path_, m.name);
+  return parse_npy_header_prefix(head, m.size, name);
+}
+
+NpyArray NpzFile::read(const NpzMember& m) const {
+  const std::string bytes = member_bytes(m, m.size);
+  const auto crc = crc32_z(crc32_z(0, nullptr, 0), reinterpret_cast<const Bytef*>(bytes.data()), bytes.size());
+  ONSAGER_CHECK(crc == m.crc32, "{}: member '{}' fails its CRC-32 check (corrupt file)", path_, m.name);
+  return parse_npy(bytes, fmt::format("{}:{}", path_, m.name));
+}
+
+void write_npz(const std::string& path, const std::vector<NpzArrayToWrite>& arrays, bool compress) {
+  std::string out, cd;
+  std::set<std::string> names;
+  for (const auto& a : arrays) {
+    ONSAGER_CHECK(!a.name.empty() && names.insert(a.name).second, "write npz: array names must be unique and non-empty ('{}')",
+                  a.name);
+    const std::string npy = npy_f64_bytes(a.shape, a.values);
+    const std::string file_name = a.name + ".npy";
+    std::string data = npy;
+    std::uint16_t method = 0;
+    if (compress) {
+      z_stream zs{};
+      ONSAGER_CHECK(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK,
+                    "write npz: cannot initialise zlib");
+      std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, deflateEnd);
+      data.assign(deflateBound(&zs, npy.size()), '\0');
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(npy.data()));
+      zs.avail_in = static_cast<uInt>(npy.size());
+      zs.next_out = reinterpret_cast<Bytef*>(data.data());
+      zs.avail_out = static_cast<uInt>(data.size());
+      ONSAGER_CHECK(deflate(&zs, Z_FINISH) == Z_STREAM_END, "write npz: deflate failed");
+      data.resize(zs.total_out);
+      method = 8;
+    }
+    ONSAGER_CHECK(npy.size() < 0xFFFFFFFFu && out.size() < 0xFFFFFFFFu, "write npz: archives over 4 GiB are not supported");
+    const auto crc = static_cast<std::uint32_t>(crc32_z(0, reinterpret_cast<const Bytef*>(npy.data()), npy.size()));
+    const auto offset = static_cast<std::uint32_t>(out.size());
+    auto common = [&](std::string& s) {
+      put16(s, 20);  // version needed
+      put16(s, 0);   // flags
+      put16(s, method);
+      put16(s, 0);  // time
+      put16(s, 0x21);  // date 1980-01-01
+      put32(s, crc);
+      put32(s, static_cast<std::uint32_t>(data.size()));
+      put32(s, static_cast<std::uint32_t>(npy.size()));
+      put16(s, static_cast<std::uint16_t>(file_name.size()));
+      put16(s, 0);  // extra
+    };
+    put32(out, 0x04034b50);
+    common(out);
+    out += file_name;
+    out += data;
+    put32(cd, 0x02014b50);
+    put16(cd, 20);  // made by
+    common(cd);
+    put16(cd, 0);  // comment
+    put16(cd, 0);  // disk
+    put16(cd, 0);  // internal attributes
+    put32(cd, 0);  // external attributes
+    put32(cd, offset);
+    cd += file_name;
+  }
+  const auto cd_offset = static_cast<std::uint32_t>(out.size());
+  out += cd;
+  put32(out, 0x06054b50);
+  put16(out, 0);
+  put16(out, 0);
+  put16(out, static_cast<std::uint16_t>(arrays.size()));
+  put16(out, static_cast<std::uint16_t>(arrays.size()));
+  put32(out, static_cast<std::uint32_t>(cd.size()));
+  put32(out, cd_offset);
+  put16(out, 0);
+  write_file_atomic(path, out);
+}
+
+}  // namespace onsager

@@ -1,0 +1,115 @@
+#include "onsager/plot/esd_plot.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "onsager/core/error.hpp"
+
+namespace onsager {
+namespace {
+
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace
+
+bool gnuplot_available() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+std::string plot_file_name(const std::string& layer_name) {
+  std::string s;
+  for (char c : layer_name) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
+  return s + ".png";
+}
+
+void write_esd_plot(const LayerResult& r, const std::string& png_path) {
+  ONSAGER_CHECK(!r.evals.empty(), "plot: layer {} kept no eigenvalues", r.spec.name);
+  ONSAGER_CHECK(gnuplot_available(), "plot: gnuplot is not installed (apt-get install gnuplot-nox)");
+  std::vector<double> pos;
+  for (double v : r.evals)
+    if (v > 1e-5) pos.push_back(v);
+  ONSAGER_CHECK(pos.size() >= 2, "plot: layer {} has fewer than two eigenvalues above 1e-5", r.spec.name);
+  const double total = static_cast<double>(pos.size());
+  // Left panel: log-binned density of λ.
+  const int bins = std::clamp(static_cast<int>(std::sqrt(total)), 10, 80);
+  const double lo = std::log10(pos.front()), hi = std::log10(pos.back()) + 1e-12;
+  std::string loglog;
+  for (int b = 0; b < bins; ++b) {
+    const double a = std::pow(10.0, lo + (hi - lo) * b / bins), c = std::pow(10.0, lo + (hi - lo) * (b + 1) / bins);
+    const auto n = std::count_if(pos.begin(), pos.end(), [&](double v) { return v >= a && (v < c || b == bins - 1); });
+    if (n > 0) loglog += fmt::format("{:.10g} {:.10g}\n", std::sqrt(a * c), static_cast<double>(n) / total / (c - a));
+  }
+  // The fitted power law as a density of the whole ESD: (tail fraction) (α-1)/xmin (x/xmin)^-α on [xmin, xmax].
+  std::string pl;
+  const auto& f = r.powerlaw;
+  if (f.valid) {
+    const double frac = static_cast<double>(f.num_pl_spikes) / total;
+    for (int k = 0; k <= 50; ++k) {
+      const double x = f.xmin * std::pow(f.xmax / f.xmin, k / 50.0);
+      pl += fmt::format("{:.10g} {:.10g}\n", x, frac * (f.alpha - 1) / f.xmin * std::pow(x / f.xmin, -f.alpha));
+    }
+  }
+  // Right panel: histogram of the mean-1 ESD and the MP density (σ fitted), zoomed on the bulk.
+  const double scale = r.mp.scale;
+  const double xmax_lin = std::max(r.mp.lambda_plus * 2.5, 1e-9);
+  const int lbins = 80;
+  std::string hist, mp;
+  for (int b = 0; b < lbins; ++b) {
+    const double a = xmax_lin * b / lbins, c = xmax_lin * (b + 1) / lbins;
+    const auto n = std::count_if(r.evals.begin(), r.evals.end(), [&](double v) { return v / scale >= a && v / scale < c; });
+    hist += fmt::format("{:.10g} {:.10g}\n", (a + c) / 2, static_cast<double>(n) / static_cast<double>(r.evals.size()) / (c - a));
+  }
+  for (int k = 0; k <= 400; ++k) {
+    const double x = xmax_lin * k / 400.0;
+    mp += fmt::format("{:.10g} {:.10g}\n", x, mp_density(x, r.Q, r.mp.sigma));
+  }
+  const std::string tmp = png_path + ".tmp." + std::to_string(::getpid());
+  std::string script = fmt::format(
+      "$LOGLOG << EOD\n{}EOD\n$PL << EOD\n{}EOD\n$HIST << EOD\n{}EOD\n$MP << EOD\n{}EOD\n"
+      "set terminal pngcairo size 1200,480 font ',10'\nset output {}\nset multiplot layout 1,2 title {}\n"
+      "set logscale xy\nset xlabel 'eigenvalue {{/Symbol l}}'\nset ylabel 'density'\nset key top right\n"
+      "set title {}\n",
+      loglog, pl, hist, mp, quoted(tmp),
+      quoted(fmt::format("{}  ({} x {}, Q = {:.2f})  phase: {}", r.spec.name, r.N, r.M, r.Q, to_string(r.phase.phase))),
+      quoted(f.valid ? fmt::format("ESD and power law: alpha = {:.2f}, D = {:.3f}, tail {} eigenvalues", f.alpha, f.D,
+                                   f.num_pl_spikes)
+                     : std::string("ESD (no power-law fit)")));
+  if (f.valid) {
+    script += fmt::format("set arrow from {0:.10g}, graph 0 to {0:.10g}, graph 1 nohead dt 2 lc rgb 'red'\n", f.xmin);
+    script += fmt::format("set label 'xmin' at {:.10g}, graph 0.95 offset 0.5,0 tc rgb 'red'\n", f.xmin);
+    script += "plot $LOGLOG with points pt 7 ps 0.8 lc rgb '#1f77b4' title 'ESD', "
+              "$PL with lines lw 2 lc rgb 'red' title 'power law'\n";
+  } else {
+    script += "plot $LOGLOG with points pt 7 ps 0.8 lc rgb '#1f77b4' title 'ESD'\n";
+  }
+  script += "unset arrow\nunset label\nunset logscale\nset xlabel 'eigenvalue / mean eigenvalue'\n";
+  script += fmt::format("set title {}\n",
+                        quoted(fmt::format("MP fit: sigma = {:.3f}, lambda+ = {:.3f}, {} spikes", r.mp.sigma,
+                                           r.mp.lambda_plus, r.mp.num_spikes)));
+  script += fmt::format("set xrange [0:{:.10g}]\nset arrow from {:.10g}, graph 0 to {:.10g}, graph 1 nohead dt 2 lc rgb 'black'\n",
+                        xmax_lin, r.mp.lambda_plus, r.mp.lambda_plus);
+  script += "set style fill solid 0.5\nplot $HIST with boxes lc rgb '#1f77b4' title 'ESD', "
+            "$MP with lines lw 2 lc rgb 'orange' title 'Marchenko-Pastur'\nunset multiplot\nset output\n";
+  std::FILE* p = ::popen("gnuplot 2>&1", "w");
+  ONSAGER_CHECK(p != nullptr, "plot: cannot start gnuplot");
+  std::fwrite(script.data(), 1, script.size(), p);
+  const int status = ::pclose(p);
+  if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) || !std::filesystem::exists(tmp)) {
+    std::remove(tmp.c_str());
+    ONSAGER_FAIL("plot: gnuplot failed on layer {} (exit status {})", r.spec.name, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  }
+  ONSAGER_CHECK(std::rename(tmp.c_str(), png_path.c_str()) == 0, "plot: cannot write {}", png_path);
+}
+
+}  // namespace onsager

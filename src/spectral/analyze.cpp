@@ -1,0 +1,293 @@
+#include "onsager/spectral/analyze.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "onsager/core/error.hpp"
+#include "onsager/core/random.hpp"
+
+namespace onsager {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::vector<double> pooled_esd(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
+                               EsdMethod method) {
+  std::vector<double> evals;
+  evals.reserve(spec.m() * matrices.size());
+  for (const auto& w : matrices) {
+    const std::vector<double> e = esd(w, spec.rows, spec.cols, method);
+    evals.insert(evals.end(), e.begin(), e.end());
+  }
+  std::sort(evals.begin(), evals.end());
+  return evals;
+}
+
+// Jensen–Shannon distance (base 2, so in [0, 1]) between the histograms of log10 λ of two ESDs.
+double js_distance(const std::vector<double>& a, const std::vector<double>& b, double min_eval) {
+  std::vector<double> la, lb;
+  for (double v : a)
+    if (v > min_eval) la.push_back(std::log10(v));
+  for (double v : b)
+    if (v > min_eval) lb.push_back(std::log10(v));
+  if (la.empty() || lb.empty()) return la.empty() && lb.empty() ? 0.0 : 1.0;
+  const double lo = std::min(*std::min_element(la.begin(), la.end()), *std::min_element(lb.begin(), lb.end()));
+  const double hi = std::max(*std::max_element(la.begin(), la.end()), *std::max_element(lb.begin(), lb.end()));
+  constexpr int kBins = 100;
+  const double width = hi > lo ? (hi - lo) / kBins : 1.0;
+  std::vector<double> pa(kBins, 0), pb(kBins, 0);
+  for (double v : la) pa[std::min(kBins - 1, static_cast<int>((v - lo) / width))] += 1.0 / static_cast<double>(la.size());
+  for (double v : lb) pb[std::min(kBins - 1, static_cast<int>((v - lo) / width))] += 1.0 / static_cast<double>(lb.size());
+  double js = 0;
+  for (int k = 0; k < kBins; ++k) {
+    const double m = (pa[k] + pb[k]) / 2;
+    if (pa[k] > 0) js += 0.5 * pa[k] * std::log2(pa[k] / m);
+    if (pb[k] > 0) js += 0.5 * pb[k] * std::log2(pb[k] / m);
+  }
+  return std::sqrt(std::max(0.0, js));
+}
+
+double mean_of(const std::vector<LayerResult>& layers, double (*get)(const LayerResult&)) {
+  double s = 0;
+  std::size_t n = 0;
+  for (const auto& l : layers)
+    if (l.valid_fit() && std::isfinite(get(l))) s += get(l), ++n;
+  return n ? s / static_cast<double>(n) : kNaN;
+}
+
+nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+}  // namespace
+
+LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
+                             const AnalyzeOptions& o) {
+  ONSAGER_CHECK(!matrices.empty(), "analyze: layer {} has no matrices", spec.name);
+  LayerResult r;
+  r.spec = spec;
+  r.N = spec.n();
+  r.M = spec.m();
+  r.Q = static_cast<double>(r.N) / static_cast<double>(r.M);
+  std::vector<double> evals = pooled_esd(spec, matrices, o.esd_method);
+  r.num_evals = evals.size();
+  std::vector<double> tail;
+  for (double v : evals)
+    if (v > o.min_eval) tail.push_back(v);
+  r.num_fit_evals = tail.size();
+  r.powerlaw = fit_power_law(tail, o.powerlaw);
+  const double alpha = r.powerlaw.valid ? r.powerlaw.alpha : kNaN;
+  ONSAGER_CHECK(evals.back() > 0, "analyze: layer {} is all zeros; nothing to analyse", spec.name);
+  r.metrics = spectral_metrics(evals, r.M, alpha);
+  r.mp = fit_marchenko_pastur(evals, r.Q, r.M);
+  r.phase = classify_phase(r.M, r.num_evals, r.metrics.rank_loss, evals.back() / r.mp.scale, r.mp, r.powerlaw);
+  if (o.randomize) {
+    RandomizedResult rr;
+    std::vector<std::vector<double>> shuffled = matrices;
+    for (std::size_t s = 0; s < shuffled.size(); ++s) {
+      Rng rng(stream_seed(o.seed, spec.tensor, spec.slices.empty() ? s : spec.slices[s]));
+      auto& w = shuffled[s];
+      for (std::size_t i = w.size(); i > 1; --i) std::swap(w[i - 1], w[rng.below(i)]);
+    }
+    rr.evals = pooled_esd(spec, shuffled, o.esd_method);
+    const MarchenkoPasturFit rmp = fit_marchenko_pastur(rr.evals, r.Q, r.M);
+    rr.lambda_max = rr.evals.back();
+    rr.num_traps = rmp.num_spikes;
+    rr.mp_sigma = rmp.sigma;
+    rr.distance = js_distance(evals, rr.evals, o.min_eval);
+    if (!o.keep_evals) rr.evals.clear();
+    r.randomized = std::move(rr);
+  }
+  if (o.keep_evals) r.evals = std::move(evals);
+  return r;
+}
+
+AnalyzeSummary summarize(const std::vector<LayerResult>& layers) {
+  AnalyzeSummary s;
+  s.num_layers = layers.size();
+  for (const auto& l : layers) s.num_valid += l.valid_fit();
+  s.alpha = mean_of(layers, [](const LayerResult& l) { return l.powerlaw.alpha; });
+  s.alpha_weighted = mean_of(layers, [](const LayerResult& l) { return l.metrics.alpha_weighted; });
+  s.log_norm = mean_of(layers, [](const LayerResult& l) { return l.metrics.log_norm; });
+  s.log_spectral_norm = mean_of(layers, [](const LayerResult& l) { return l.metrics.log_spectral_norm; });
+  s.log_alpha_norm = mean_of(layers, [](const LayerResult& l) { return l.metrics.log_alpha_norm; });
+  s.stable_rank = mean_of(layers, [](const LayerResult& l) { return l.metrics.stable_rank; });
+  s.entropy = mean_of(layers, [](const LayerResult& l) { return l.metrics.entropy; });
+  s.D = mean_of(layers, [](const LayerResult& l) { return l.powerlaw.D; });
+  for (Phase p : kAllPhases) {
+    std::size_t n = 0;
+    for (const auto& l : layers) n += l.phase.phase == p;
+    s.phase_counts.emplace_back(p, n);
+  }
+  return s;
+}
+
+AnalyzeReport analyze(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& o,
+                      const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer) {
+  AnalyzeReport report;
+  report.source = source_name;
+  report.format = source.format();
+  LayerPlan plan = plan_layers(source.tensors(), o.selection);
+  report.skipped = std::move(plan.skipped);
+  if (plan.layers.empty()) {
+    ONSAGER_CHECK(!report.skipped.empty() || o.selection.regex.empty(),
+                  "analyze: {}: --layers '{}' matches none of its {} tensors", source_name, o.selection.regex,
+                  source.tensors().size());
+    ONSAGER_FAIL("analyze: {}: no layer to analyse among its {} tensors ({} skipped: 1-D, non-float or fewer than "
+                 "--min-evals eigenvalues)",
+                 source_name, source.tensors().size(), report.skipped.size());
+  }
+  const std::size_t total = plan.layers.size();
+  // Layers grouped by tensor (per-slice layers share one): each tensor is read once, by one thread.
+  std::vector<std::vector<std::size_t>> groups;
+  for (std::size_t k = 0; k < total; ++k) {
+    if (k == 0 || plan.layers[k].tensor != plan.layers[k - 1].tensor) groups.emplace_back();
+    groups.back().push_back(k);
+  }
+  std::vector<std::optional<LayerResult>> results(total);
+  std::exception_ptr error;
+  std::mutex mu;
+  std::size_t done = 0;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    {
+      std::lock_guard lock(mu);
+      if (error) continue;
+    }
+    std::size_t current = groups[g].front();
+    try {
+      std::vector<double> values = source.read(source.tensors().at(plan.layers[current].tensor));
+      for (std::size_t k : groups[g]) {
+        current = k;
+        const LayerSpec& spec = plan.layers[k];
+        std::vector<std::vector<double>> matrices;
+        if (spec.shape.size() == 2) matrices.push_back(std::move(values));  // dense: the tensor is the matrix
+        else
+          for (std::size_t sl : spec.slices) matrices.push_back(layer_matrix(values, spec, sl, o.selection.conv_layout));
+        bool all_zero = true;
+        for (const auto& w : matrices)
+          for (double v : w) all_zero &= v == 0;
+        std::optional<LayerResult> r;
+        if (!all_zero) r = analyze_matrices(spec, matrices, o);
+        std::lock_guard lock(mu);
+        results[k] = std::move(r);
+        ++done;
+        if (on_layer) on_layer(done, total, results[k] ? &*results[k] : nullptr);
+      }
+    } catch (const Error& e) {
+      std::lock_guard lock(mu);
+      if (!error) error = std::make_exception_ptr(Error(fmt::format("{} (layer {})", e.what(), plan.layers[current].name)));
+    } catch (...) {
+      std::lock_guard lock(mu);
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  for (std::size_t k = 0; k < total; ++k) {
+    if (results[k]) report.layers.push_back(std::move(*results[k]));
+    else report.skipped.push_back({plan.layers[k].name, "all zeros"});
+  }
+  ONSAGER_CHECK(!report.layers.empty(), "analyze: {}: every layer is all zeros", source_name);
+  report.summary = summarize(report.layers);
+  return report;
+}
+
+nlohmann::json to_json(const AnalyzeReport& report, bool with_mp) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerResult& l : report.layers) {
+    const bool pl = l.powerlaw.valid;
+    nlohmann::json j = {{"name", l.spec.name},
+                        {"kind", l.spec.kind},
+                        {"shape", l.spec.shape},
+                        {"N", l.N},
+                        {"M", l.M},
+                        {"Q", l.Q},
+                        {"slices", l.spec.slices.size()},
+                        {"num_evals", l.num_evals},
+                        {"lambda_max", l.metrics.lambda_max},
+                        {"alpha", pl ? num(l.powerlaw.alpha) : nullptr},
+                        {"xmin", pl ? num(l.powerlaw.xmin) : nullptr},
+                        {"xmax", pl ? num(l.powerlaw.xmax) : nullptr},
+                        {"D", pl ? num(l.powerlaw.D) : nullptr},
+                        {"sigma", pl ? num(l.powerlaw.sigma) : nullptr},
+                        {"num_pl_spikes", l.powerlaw.num_pl_spikes},
+                        {"num_fingers", l.powerlaw.num_fingers},
+                        {"alpha_weighted", num(l.metrics.alpha_weighted)},
+                        {"log_norm", num(l.metrics.log_norm)},
+                        {"log_spectral_norm", num(l.metrics.log_spectral_norm)},
+                        {"log_alpha_norm", num(l.metrics.log_alpha_norm)},
+                        {"stable_rank", num(l.metrics.stable_rank)},
+                        {"entropy", num(l.metrics.entropy)},
+                        {"matrix_rank", l.metrics.matrix_rank},
+                        {"rank_loss", l.metrics.rank_loss},
+                        {"valid_fit", l.valid_fit()},
+                        {"phase", to_string(l.phase.phase)},
+                        {"phase_reason", l.phase.reason}};
+    if (with_mp) {
+      j["mp_sigma"] = num(l.mp.sigma);
+      j["mp_bulk_min"] = num(l.mp.lambda_minus * l.mp.scale);
+      j["mp_bulk_max"] = num(l.mp.lambda_plus * l.mp.scale);
+      j["mp_tw_margin"] = num(l.mp.tw_margin);
+      j["mp_num_spikes"] = l.mp.num_spikes;
+      j["mp_softrank"] = num(l.mp.softrank);
+      j["mp_ks"] = num(l.mp.ks);
+    }
+    if (l.randomized) {
+      j["rand_lambda_max"] = num(l.randomized->lambda_max);
+      j["rand_num_traps"] = l.randomized->num_traps;
+      j["rand_mp_sigma"] = num(l.randomized->mp_sigma);
+      j["rand_distance"] = num(l.randomized->distance);
+    }
+    layers.push_back(std::move(j));
+  }
+  nlohmann::json skipped = nlohmann::json::array();
+  for (const auto& s : report.skipped) skipped.push_back({{"name", s.name}, {"reason", s.reason}});
+  const AnalyzeSummary& s = report.summary;
+  nlohmann::json counts = nlohmann::json::object();
+  for (const auto& [p, n] : s.phase_counts) counts[std::string(to_string(p))] = n;
+  nlohmann::json summary = {{"num_layers", s.num_layers},       {"num_valid", s.num_valid},
+                            {"alpha", num(s.alpha)},             {"alpha_weighted", num(s.alpha_weighted)},
+                            {"log_norm", num(s.log_norm)},       {"log_spectral_norm", num(s.log_spectral_norm)},
+                            {"log_alpha_norm", num(s.log_alpha_norm)}, {"stable_rank", num(s.stable_rank)},
+                            {"entropy", num(s.entropy)},         {"D", num(s.D)},
+                            {"phases", counts}};
+  return {{"source", report.source}, {"format", report.format}, {"layers", layers}, {"skipped", skipped},
+          {"summary", summary}};
+}
+
+std::string to_csv(const AnalyzeReport& report, bool with_mp) {
+  const nlohmann::json j = to_json(report, with_mp);
+  std::string out;
+  if (j["layers"].empty()) return out;
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j["layers"][0].items()) keys.push_back(k);
+  // nlohmann orders keys alphabetically; put the name first.
+  std::stable_partition(keys.begin(), keys.end(), [](const std::string& k) { return k == "name"; });
+  for (std::size_t i = 0; i < keys.size(); ++i) out += (i ? "," : "") + keys[i];
+  out += "\n";
+  for (const auto& l : j["layers"]) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const auto& v = l[keys[i]];
+      std::string cell;
+      if (v.is_null()) cell = "";
+      else if (v.is_string()) cell = v.get<std::string>();
+      else if (v.is_array()) {
+        for (std::size_t d = 0; d < v.size(); ++d) cell += (d ? "x" : "") + v[d].dump();
+      } else cell = v.dump();
+      if (cell.find_first_of(",\"\n") != std::string::npos) {
+        std::string q = "\"";
+        for (char c : cell) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+        cell = q + "\"";
+      }
+      out += (i ? "," : "") + cell;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace onsager
