@@ -31,7 +31,6 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libpng-dev libstb-dev liblbfgs-dev gnuplot-nox
   python3 python3-numpy python3-sklearn
   npm dataset-fashion-mnist
-  gnuplot-nox
 )
 
 missing=()
