@@ -1,6 +1,9 @@
-// onsager analyze MODEL: the spectral diagnostics of a trained model's layers (docs/analyze.md).
+// onsager analyze MODEL: the spectral diagnostics of a trained model's layers (docs/analyze.md); onsager inspect
+// FILE: the tensors of a model file and which analysis layer each becomes, without computing anything.
 
+#include <array>
 #include <cmath>
+#include <map>
 #include <filesystem>
 #include <memory>
 
@@ -64,15 +67,23 @@ void print_table(const AnalyzeReport& r) {
   if (!r.skipped.empty()) fmt::print("skipped {} tensors (1-D, non-float or too small; see --json)\n", r.skipped.size());
 }
 
+// The layer-selection flags shared by analyze and inspect.
+LayerSelection selection(const std::string& layers, std::size_t min_evals, bool per_slice,
+                         const std::string& conv_layout, const char* where) {
+  LayerSelection sel;
+  sel.regex = layers;
+  sel.min_evals = min_evals;
+  sel.per_slice = per_slice;
+  ONSAGER_CHECK(conv_layout == "oihw" || conv_layout == "hwio",
+                "{}: --conv-layout must be 'oihw' (PyTorch) or 'hwio' (Keras) (got '{}')", where, conv_layout);
+  sel.conv_layout = conv_layout == "oihw" ? ConvLayout::oihw : ConvLayout::hwio;
+  return sel;
+}
+
 void run_analyze(const AnalyzeArgs& a) {
   set_num_threads(a.threads);
   AnalyzeOptions o;
-  o.selection.regex = a.layers;
-  o.selection.min_evals = a.min_evals;
-  o.selection.per_slice = a.per_slice;
-  ONSAGER_CHECK(a.conv_layout == "oihw" || a.conv_layout == "hwio",
-                "analyze: --conv-layout must be 'oihw' (PyTorch) or 'hwio' (Keras) (got '{}')", a.conv_layout);
-  o.selection.conv_layout = a.conv_layout == "oihw" ? ConvLayout::oihw : ConvLayout::hwio;
+  o.selection = selection(a.layers, a.min_evals, a.per_slice, a.conv_layout, "analyze");
   o.esd_method = esd_method_from_string(a.esd);
   ONSAGER_CHECK(a.min_tail >= 2, "analyze: --min-tail must be >= 2 (got {})", a.min_tail);
   o.powerlaw.min_tail = a.min_tail;
@@ -104,7 +115,88 @@ void run_analyze(const AnalyzeArgs& a) {
   emit_json(a.json, j);
 }
 
+struct InspectArgs {
+  std::string model, layers, conv_layout = "oihw";
+  std::size_t min_evals = 10;
+  bool per_slice = false;
+  JsonOutput json;
+};
+
+// What analyze would make of one tensor: its layers (several with --per-slice) or why it is skipped.
+std::string becomes_text(const std::vector<const LayerSpec*>& layers, const std::string& skipped) {
+  if (layers.empty()) return "skipped: " + (skipped.empty() ? std::string("not a layer") : skipped);
+  const LayerSpec& l = *layers.front();
+  const std::string matrix = fmt::format("{}x{}", l.n(), l.m());
+  std::size_t evals = 0;
+  for (const auto* x : layers) evals += x->num_evals();
+  if (layers.size() > 1) return fmt::format("{}: {} layers of one {} slice each ({} eigenvalues)", l.kind, layers.size(), matrix, evals);
+  if (l.slices.size() > 1)
+    return fmt::format("{}: {} slices of {} pooled ({} eigenvalues)", l.kind, l.slices.size(), matrix, evals);
+  return fmt::format("{} layer {} (Q {:.2f}, {} eigenvalues)", l.kind, matrix,
+                     static_cast<double>(l.n()) / static_cast<double>(l.m()), evals);
+}
+
+void run_inspect(const InspectArgs& a) {
+  const auto source = open_tensor_source(a.model);
+  const LayerPlan plan =
+      plan_layers(source->tensors(), selection(a.layers, a.min_evals, a.per_slice, a.conv_layout, "inspect"));
+  std::map<std::string, std::string> skipped;
+  for (const auto& s : plan.skipped) skipped[s.name] = s.reason;
+  nlohmann::json tensors = nlohmann::json::array();
+  std::vector<std::array<std::string, 4>> rows;
+  std::size_t num_layers = 0;
+  for (const TensorEntry& t : source->tensors()) {
+    std::vector<const LayerSpec*> layers;
+    for (const auto& l : plan.layers)
+      if (l.tensor == t.index) layers.push_back(&l);
+    num_layers += layers.size();
+    const auto it = skipped.find(t.name);
+    const std::string reason = it == skipped.end() ? "" : it->second;
+    nlohmann::json jl = nlohmann::json::array();
+    for (const auto* l : layers)
+      jl.push_back({{"name", l->name}, {"kind", l->kind}, {"N", l->n()}, {"M", l->m()}, {"slices", l->slices.size()},
+                    {"num_evals", l->num_evals()}});
+    tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"layers", jl},
+                       {"skipped", layers.empty() ? nlohmann::json(reason.empty() ? "not a layer" : reason)
+                                                  : nlohmann::json(nullptr)}});
+    rows.push_back({t.name, t.dtype, shape_text(t.shape), becomes_text(layers, reason)});
+  }
+  const nlohmann::json j = {{"file", a.model}, {"format", source->format()}, {"num_tensors", source->tensors().size()},
+                            {"num_layers", num_layers}, {"tensors", tensors}};
+  if (!a.json.to_stdout()) {
+    fmt::print("file   {} ({}, {} tensors, {} analysis layers)\n", a.model, source->format(), source->tensors().size(),
+               num_layers);
+    std::array<std::size_t, 3> w{6, 5, 5};
+    for (const auto& r : rows)
+      for (std::size_t c = 0; c < 3; ++c) w[c] = std::max(w[c], r[c].size());
+    w[0] = std::min<std::size_t>(w[0], 60);
+    fmt::print("{:<{}}  {:<{}}  {:<{}}  {}\n", "tensor", w[0], "dtype", w[1], "shape", w[2], "becomes");
+    for (const auto& r : rows) fmt::print("{:<{}}  {:<{}}  {:<{}}  {}\n", r[0], w[0], r[1], w[1], r[2], w[2], r[3]);
+  }
+  emit_json(a.json, j);
+}
+
 }  // namespace
+
+void register_inspect_command(CLI::App& app) {
+  auto a = std::make_shared<InspectArgs>();
+  auto* cmd = app.add_subcommand(
+      "inspect",
+      "List the tensors of a model file (name, dtype, shape) and what 'onsager analyze' will make of each:\n"
+      "a dense, embedding or conv layer (with its matrix shape and eigenvalue count) or the reason it is skipped.\n"
+      "Nothing is computed and no tensor values are read.\n"
+      "Example: onsager inspect model.safetensors --per-slice");
+  cmd->add_option("model", a->model, "safetensors file, Hugging Face directory or index, .npy or .npz")
+      ->required()
+      ->type_name("FILE");
+  cmd->add_option("--layers", a->layers, "Only tensors whose name matches this regular expression become layers");
+  cmd->add_option("--min-evals", a->min_evals, "Layers with fewer eigenvalues are skipped")->capture_default_str();
+  cmd->add_flag("--per-slice", a->per_slice, "One layer per conv slice instead of pooling them");
+  cmd->add_option("--conv-layout", a->conv_layout, "Conv weight layout: oihw (PyTorch) or hwio (Keras)")
+      ->capture_default_str();
+  add_json_option(cmd, a->json);
+  cmd->callback([a] { run_inspect(*a); });
+}
 
 void register_analyze_command(CLI::App& app) {
   auto a = std::make_shared<AnalyzeArgs>();

@@ -24,5 +24,6 @@ void emit_json(const JsonOutput& out, const nlohmann::json& j);
 void register_data_commands(CLI::App& app);
 void register_rbm_commands(CLI::App& app);
 void register_analyze_command(CLI::App& app);
+void register_inspect_command(CLI::App& app);
 
 }  // namespace onsager::cli

@@ -186,6 +186,23 @@ d = json.load(open(sys.argv[1])); n = [l['name'] for l in d['layers']]
 assert n == ['conv.weight[%d,%d]' % (i, j) for i in range(3) for j in range(3)], n
 assert all(l['rand_distance'] is not None and l['rand_num_traps'] == 0 for l in d['layers'])" "$tmp/ps.json" 2>>"$tmp/err"
   then ok "analyze --layers --per-slice --randomize"; else bad "analyze --per-slice" "$(cat "$tmp/err")"; fi
+  # inspect: the layers analyze will make, without computing (its layer names must be analyze's)
+  if "$bin" inspect "$tmp/m.npz" --json "$tmp/in.json" >"$tmp/in.txt" 2>"$tmp/err" &&
+     "$bin" inspect "$tmp/m.npz" --per-slice --min-evals 5 --json >"$tmp/in2.json" 2>>"$tmp/err" &&
+     "$bin" analyze "$tmp/m.npz" --quiet --json "$tmp/an3.json" >/dev/null 2>>"$tmp/err" &&
+     grep -q "conv2d: 9 slices of 64x32 pooled (288 eigenvalues)" "$tmp/in.txt" &&
+     "$py" -c "
+import json, sys
+d, p, a = (json.load(open(f)) for f in sys.argv[1:4])
+t = {x['name']: x for x in d['tensors']}
+assert d['format'] == 'npz' and d['num_tensors'] == 4 and d['num_layers'] == 3, d
+assert t['g.weight']['layers'] == [{'name': 'g.weight', 'kind': 'dense', 'N': 400, 'M': 200, 'slices': 1, 'num_evals': 200}], t
+assert t['conv.weight']['layers'][0]['num_evals'] == 288 and t['conv.weight']['shape'] == [64, 32, 3, 3], t
+assert t['g.bias']['layers'] == [] and t['g.bias']['skipped'], t
+assert sorted(l['name'] for x in d['tensors'] for l in x['layers']) == sorted(l['name'] for l in a['layers']), a['layers']
+assert len([l for x in p['tensors'] for l in x['layers'] if l['name'].startswith('conv.weight[')]) == 9, p" \
+       "$tmp/in.json" "$tmp/in2.json" "$tmp/an3.json" 2>>"$tmp/err"
+  then ok "inspect lists the layers analyze makes (pooled and per slice)"; else bad "inspect" "$(cat "$tmp/err" "$tmp/in.txt")"; fi
   if command -v gnuplot >/dev/null 2>&1; then
     mkdir -p "$tmp/plots"
     if "$bin" analyze "$tmp/m.npz" --quiet --plots "$tmp/plots" >/dev/null 2>"$tmp/err" &&
@@ -209,6 +226,7 @@ if "$bin" analyze "$tmp/d.safetensors" --quiet >"$tmp/an2.txt" 2>"$tmp/err" && g
 then ok "analyze an onsager model file (64 x 16: too-small)"; else bad "analyze model file" "$(cat "$tmp/err" "$tmp/an2.txt")"; fi
 head -c 100 "$tmp/d.safetensors" >"$tmp/trunc.safetensors"
 expect_error "analyze: missing file" "$tmp/e20" "$bin" analyze "$tmp/none.safetensors" --json "$tmp/e20.json"
+expect_error "inspect: truncated file" "$tmp/e25" "$bin" inspect "$tmp/trunc.safetensors" --json "$tmp/e25.json"
 expect_error "analyze: truncated file, no outputs" "$tmp/e21" "$bin" analyze "$tmp/trunc.safetensors" --json "$tmp/e21.json" --csv "$tmp/e21.csv"
 expect_error "analyze: bad regex" "$tmp/e22" "$bin" analyze "$tmp/d.safetensors" --layers '(' --json "$tmp/e22.json"
 expect_error "analyze: no layer matches" "$tmp/e23" "$bin" analyze "$tmp/d.safetensors" --layers nothing --csv "$tmp/e23.csv"
