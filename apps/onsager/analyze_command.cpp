@@ -21,6 +21,11 @@
 namespace onsager::cli {
 namespace {
 
+constexpr const char* kModelFileHelp =
+    "Model file or directory: safetensors (single, sharded or a Hugging Face directory), .npy, .npz, .onnx, "
+    "PyTorch .pt/.pth/.bin (or pytorch_model.bin.index.json), TensorFlow.js model.json or weights manifest, "
+    "Keras .h5";
+
 struct AnalyzeArgs {
   std::string model, layers, csv, esd = "gram", conv_layout = "oihw", plots;
   std::size_t min_evals = 10, min_tail = 2;
@@ -156,10 +161,18 @@ void run_inspect(const InspectArgs& a) {
     for (const auto* l : layers)
       jl.push_back({{"name", l->name}, {"kind", l->kind}, {"N", l->n()}, {"M", l->m()}, {"slices", l->slices.size()},
                     {"num_evals", l->num_evals()}});
-    tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"layers", jl},
-                       {"skipped", layers.empty() ? nlohmann::json(reason.empty() ? "not a layer" : reason)
-                                                  : nlohmann::json(nullptr)}});
-    rows.push_back({t.name, t.dtype, shape_text(t.shape), becomes_text(layers, reason)});
+    nlohmann::json jt = {{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"layers", jl},
+                         {"skipped", layers.empty() ? nlohmann::json(reason.empty() ? "not a layer" : reason)
+                                                    : nlohmann::json(nullptr)}};
+    jt["op"] = t.op.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.op);
+    jt["stored_shape"] = t.stored_shape.empty() ? t.shape : t.stored_shape;
+    jt["stored_layout"] = t.stored_layout.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.stored_layout);
+    tensors.push_back(std::move(jt));
+    std::string shape = shape_text(t.shape);
+    if (!t.stored_shape.empty()) shape += fmt::format(" (stored {} {})", shape_text(t.stored_shape), t.stored_layout);
+    std::string becomes = becomes_text(layers, reason);
+    if (!t.op.empty()) becomes = t.op + " weight; " + becomes;
+    rows.push_back({t.name, t.dtype, shape, becomes});
   }
   const nlohmann::json j = {{"file", a.model}, {"format", source->format()}, {"num_tensors", source->tensors().size()},
                             {"num_layers", num_layers}, {"tensors", tensors}};
@@ -186,7 +199,7 @@ void register_inspect_command(CLI::App& app) {
       "a dense, embedding or conv layer (with its matrix shape and eigenvalue count) or the reason it is skipped.\n"
       "Nothing is computed and no tensor values are read.\n"
       "Example: onsager inspect model.safetensors --per-slice");
-  cmd->add_option("model", a->model, "safetensors file, Hugging Face directory or index, .npy or .npz")
+  cmd->add_option("model", a->model, kModelFileHelp)
       ->required()
       ->type_name("FILE");
   cmd->add_option("--layers", a->layers, "Only tensors whose name matches this regular expression become layers");
@@ -201,8 +214,7 @@ void register_inspect_command(CLI::App& app) {
 void register_analyze_command(CLI::App& app) {
   auto a = std::make_shared<AnalyzeArgs>();
   auto* cmd = app.add_subcommand("analyze", "Spectral diagnostics of a trained model's layers (ESD, power law, MP, phases)");
-  cmd->add_option("model", a->model,
-                  "Model: .safetensors file, Hugging Face directory (sharded or not), .npy or .npz")
+  cmd->add_option("model", a->model, kModelFileHelp)
       ->required()
       ->type_name("MODEL");
   cmd->add_option("--layers", a->layers, "Analyse only tensors whose name matches this regular expression")

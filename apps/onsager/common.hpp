@@ -25,5 +25,6 @@ void register_data_commands(CLI::App& app);
 void register_rbm_commands(CLI::App& app);
 void register_analyze_command(CLI::App& app);
 void register_inspect_command(CLI::App& app);
+void register_convert_command(CLI::App& app);
 
 }  // namespace onsager::cli

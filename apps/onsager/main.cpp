@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   onsager::cli::register_rbm_commands(app);
   onsager::cli::register_analyze_command(app);
   onsager::cli::register_inspect_command(app);
+  onsager::cli::register_convert_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

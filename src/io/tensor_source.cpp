@@ -2,12 +2,17 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cctype>
+#include <initializer_list>
 #include <map>
+
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
+#include "onsager/io/model_formats.hpp"
 #include "onsager/io/npy.hpp"
 #include "onsager/io/safetensors.hpp"
 
@@ -19,7 +24,10 @@ namespace fs = std::filesystem;
 bool is_floating(DType d) { return d == DType::f64 || d == DType::f32 || d == DType::f16 || d == DType::bf16; }
 
 TensorEntry entry_of(const TensorInfo& t, std::size_t index) {
-  return {t.name, t.shape, std::string(to_string(t.dtype)), is_floating(t.dtype), index};
+  TensorEntry e;
+  e.name = t.name, e.shape = t.shape, e.dtype = std::string(to_string(t.dtype));
+  e.floating = is_floating(t.dtype), e.index = index;
+  return e;
 }
 
 class SafetensorsSource : public TensorSource {
@@ -111,7 +119,10 @@ class NpySource : public TensorSource {
     const auto size = fs::file_size(path, ec);
     ONSAGER_CHECK(!ec, "{}: cannot open ({})", path, ec.message());
     const NpyHeader h = parse_npy_header_prefix(head, size, path);
-    entries_.push_back({fs::path(path).stem().string(), signed_shape(h.shape, path), h.descr, npy_floating(h.dtype), 0});
+    TensorEntry e;
+    e.name = fs::path(path).stem().string(), e.shape = signed_shape(h.shape, path), e.dtype = h.descr;
+    e.floating = npy_floating(h.dtype);
+    entries_.push_back(std::move(e));
   }
   const std::vector<TensorEntry>& tensors() const override { return entries_; }
   std::vector<double> read(const TensorEntry&) const override { return read_npy_array(path_).values; }
@@ -127,7 +138,10 @@ class NpzSource : public TensorSource {
   explicit NpzSource(const std::string& path) : file_(path) {
     for (const NpzMember& m : file_.members()) {
       const NpyHeader h = file_.header(m);
-      entries_.push_back({m.name, signed_shape(h.shape, path), h.descr, npy_floating(h.dtype), entries_.size()});
+      TensorEntry e;
+      e.name = m.name, e.shape = signed_shape(h.shape, path), e.dtype = h.descr;
+      e.floating = npy_floating(h.dtype), e.index = entries_.size();
+      entries_.push_back(std::move(e));
     }
   }
   const std::vector<TensorEntry>& tensors() const override { return entries_; }
@@ -148,6 +162,46 @@ std::string first_bytes(const std::string& path, std::size_t n) {
   return s;
 }
 
+bool has_extension(const std::string& path, std::initializer_list<const char*> exts) {
+  std::string e = fs::path(path).extension().string();
+  for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* x : exts)
+    if (e == x) return true;
+  return false;
+}
+
+/// The name of a zip archive's first member (from its local header), or "" when it cannot be read.
+std::string first_zip_member(const std::string& head) {
+  if (head.size() < 30) return {};
+  const auto u16 = [&](std::size_t at) {
+    return static_cast<std::size_t>(static_cast<unsigned char>(head[at])) |
+           static_cast<std::size_t>(static_cast<unsigned char>(head[at + 1])) << 8;
+  };
+  const std::size_t len = u16(26);
+  if (head.size() < 30 + len) return {};
+  return head.substr(30, len);
+}
+
+/// A JSON index of shards: safetensors shards, or PyTorch ones (pytorch_model.bin.index.json)?
+bool index_names_pytorch_shards(const std::string& index_path) {
+  std::error_code ec;
+  const auto size = fs::file_size(index_path, ec);
+  if (ec || size > 100'000'000) return false;
+  const nlohmann::json j = nlohmann::json::parse(read_file(index_path), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) return false;
+  for (const auto& [name, file] : j["weight_map"].items()) {
+    if (!file.is_string()) return false;
+    const std::string f = file.get<std::string>();
+    return !f.ends_with(".safetensors");
+  }
+  return false;
+}
+
+std::unique_ptr<TensorSource> open_index(const std::string& index_path) {
+  if (index_names_pytorch_shards(index_path)) return open_pytorch_sharded_source(index_path);
+  return std::make_unique<ShardedSource>(index_path);
+}
+
 }  // namespace
 
 std::unique_ptr<TensorSource> open_tensor_source(const std::string& path) {
@@ -162,15 +216,85 @@ std::unique_ptr<TensorSource> open_tensor_source(const std::string& path) {
         return std::make_unique<ShardedSource>(e.path().string());
     if (fs::exists(dir / "model.safetensors", ec))
       return std::make_unique<SafetensorsSource>((dir / "model.safetensors").string());
-    ONSAGER_FAIL("{}: a directory without model.safetensors or a *.safetensors.index.json", path);
+    if (fs::exists(dir / "pytorch_model.bin.index.json", ec))
+      return open_pytorch_sharded_source((dir / "pytorch_model.bin.index.json").string());
+    if (fs::exists(dir / "pytorch_model.bin", ec)) return open_pytorch_source((dir / "pytorch_model.bin").string());
+    if (fs::exists(dir / "model.json", ec)) return open_tfjs_source((dir / "model.json").string());
+    if (fs::exists(dir / "model.onnx", ec)) return open_onnx_source((dir / "model.onnx").string());
+    ONSAGER_FAIL(
+        "{}: a directory without model.safetensors, a *.safetensors.index.json, pytorch_model.bin(.index.json), "
+        "model.json or model.onnx",
+        path);
   }
-  const std::string head = first_bytes(path, 8);
+  const std::string head = first_bytes(path, 512);
   if (head.starts_with("\x93NUMPY")) return std::make_unique<NpySource>(path);
-  if (head.starts_with("PK\x03\x04") || head.starts_with("PK\x05\x06")) return std::make_unique<NpzSource>(path);
-  if (path.ends_with(".json")) return std::make_unique<ShardedSource>(path);
-  if (path.ends_with(".npy") || path.ends_with(".npz"))
+  if (head.starts_with(std::string_view("\x89HDF\r\n\x1a\n", 8))) return open_keras_h5_source(path);
+  if (head.starts_with("PK\x03\x04") || head.starts_with("PK\x05\x06")) {
+    if (has_extension(path, {".npz"})) return std::make_unique<NpzSource>(path);
+    const std::string first = first_zip_member(head);
+    if (first.ends_with(".npy")) return std::make_unique<NpzSource>(path);
+    // torch.save writes "<archive>/data.pkl" first (older versions "<archive>/version"); let the reader judge.
+    if (first.ends_with("data.pkl") || first.ends_with("/version") || first.ends_with(".data/version") ||
+        has_extension(path, {".pt", ".pth", ".bin", ".ckpt"}))
+      return open_pytorch_source(path);
+    return std::make_unique<NpzSource>(path);
+  }
+  // A pickle (protocol 2+) at the start: PyTorch's legacy (pre-1.6) format; the reader explains.
+  if (head.starts_with("\x80") && has_extension(path, {".pt", ".pth", ".bin", ".ckpt", ".pkl"}))
+    return open_pytorch_source(path);
+  if (has_extension(path, {".onnx"})) return open_onnx_source(path);
+  if (has_extension(path, {".h5", ".hdf5"})) return open_keras_h5_source(path);
+  if (has_extension(path, {".pt", ".pth", ".bin", ".ckpt"})) return open_pytorch_source(path);
+  if (has_extension(path, {".json"})) {
+    if (path.ends_with(".index.json")) return open_index(path);
+    const auto size = fs::file_size(path, ec);
+    if (!ec && size <= 100'000'000) {
+      const nlohmann::json j = nlohmann::json::parse(read_file(path), nullptr, false);
+      if (j.is_object() && j.contains("weight_map")) return open_index(path);
+    }
+    return open_tfjs_source(path);
+  }
+  if (has_extension(path, {".npy", ".npz"}))
     ONSAGER_FAIL("{}: not a NumPy {} file (bad magic bytes)", path, path.substr(path.size() - 4));
   return std::make_unique<SafetensorsSource>(path);
+}
+
+std::vector<double> permute_axes(const std::vector<double>& values, const std::vector<std::int64_t>& stored_shape,
+                                 const std::vector<int>& perm) {
+  const std::size_t rank = stored_shape.size();
+  ONSAGER_CHECK(perm.size() == rank, "permute_axes: {} axes for a rank-{} tensor", perm.size(), rank);
+  std::vector<bool> seen(rank, false);
+  for (int p : perm) {
+    ONSAGER_CHECK(p >= 0 && static_cast<std::size_t>(p) < rank && !seen[static_cast<std::size_t>(p)],
+                  "permute_axes: {} is not a permutation of 0..{}", fmt::join(perm, ","), rank - 1);
+    seen[static_cast<std::size_t>(p)] = true;
+  }
+  std::size_t numel = 1;
+  for (auto d : stored_shape) numel *= static_cast<std::size_t>(d);
+  ONSAGER_CHECK(values.size() == numel, "permute_axes: {} values for {} elements", values.size(), numel);
+  if (rank < 2) return values;
+  // Strides of the stored tensor, then walk the output in C order, carrying the input offset.
+  std::vector<std::size_t> in_stride(rank, 1), out_dim(rank), step(rank);
+  for (std::size_t i = rank - 1; i > 0; --i) in_stride[i - 1] = in_stride[i] * static_cast<std::size_t>(stored_shape[i]);
+  for (std::size_t i = 0; i < rank; ++i) {
+    out_dim[i] = static_cast<std::size_t>(stored_shape[static_cast<std::size_t>(perm[i])]);
+    step[i] = in_stride[static_cast<std::size_t>(perm[i])];
+  }
+  std::vector<double> out(numel);
+  std::vector<std::size_t> idx(rank, 0);
+  std::size_t src = 0;
+  for (std::size_t k = 0; k < numel; ++k) {
+    out[k] = values[src];
+    for (std::size_t a = rank; a-- > 0;) {
+      if (++idx[a] < out_dim[a]) {
+        src += step[a];
+        break;
+      }
+      src -= step[a] * (out_dim[a] - 1);
+      idx[a] = 0;
+    }
+  }
+  return out;
 }
 
 }  // namespace onsager

@@ -167,7 +167,7 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
         std::vector<std::vector<double>> matrices;
         if (spec.shape.size() == 2) matrices.push_back(std::move(values));  // dense: the tensor is the matrix
         else
-          for (std::size_t sl : spec.slices) matrices.push_back(layer_matrix(values, spec, sl, o.selection.conv_layout));
+          for (std::size_t sl : spec.slices) matrices.push_back(layer_matrix(values, spec, sl));
         bool all_zero = true;
         for (const auto& w : matrices)
           for (double v : w) all_zero &= v == 0;

@@ -52,12 +52,13 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
     LayerSpec l;
     l.tensor = t.index;
     l.shape = t.shape;
+    l.layout = t.canonical ? ConvLayout::oihw : sel.conv_layout;
     const auto d = [&](std::size_t i) { return static_cast<std::size_t>(t.shape[i]); };
     std::size_t num_slices = 1;
     if (rank == 2) {
       l.kind = contains_embed(t.name) ? "embedding" : "dense";
       l.rows = d(0), l.cols = d(1);
-    } else if (sel.conv_layout == ConvLayout::oihw) {
+    } else if (l.layout == ConvLayout::oihw) {
       l.kind = rank == 3 ? "conv1d" : "conv2d";
       l.rows = d(0), l.cols = d(1);
       num_slices = rank == 3 ? d(2) : d(2) * d(3);
@@ -81,7 +82,7 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
         one.slices = {s};
         if (rank == 3) one.name = fmt::format("{}[{}]", t.name, s);
         else {
-          const std::size_t inner = sel.conv_layout == ConvLayout::oihw ? d(3) : d(1);
+          const std::size_t inner = l.layout == ConvLayout::oihw ? d(3) : d(1);
           one.name = fmt::format("{}[{},{}]", t.name, s / inner, s % inner);
         }
         plan.layers.push_back(std::move(one));
@@ -95,8 +96,7 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
   return plan;
 }
 
-std::vector<double> layer_matrix(std::span<const double> values, const LayerSpec& layer, std::size_t slice,
-                                 ConvLayout layout) {
+std::vector<double> layer_matrix(std::span<const double> values, const LayerSpec& layer, std::size_t slice) {
   const std::size_t rows = layer.rows, cols = layer.cols;
   const std::size_t num_slices = values.size() / (rows * cols);
   ONSAGER_CHECK(values.size() == rows * cols * num_slices && slice < num_slices,
@@ -105,7 +105,7 @@ std::vector<double> layer_matrix(std::span<const double> values, const LayerSpec
   std::vector<double> w(rows * cols);
   if (layer.shape.size() == 2) {
     std::copy(values.begin(), values.end(), w.begin());
-  } else if (layout == ConvLayout::oihw) {
+  } else if (layer.layout == ConvLayout::oihw) {
     // element (o, i, s) of the (out, in, slices) view lies at (o * in + i) * slices + s
     for (std::size_t o = 0; o < rows; ++o)
       for (std::size_t i = 0; i < cols; ++i) w[o * cols + i] = values[(o * cols + i) * num_slices + slice];

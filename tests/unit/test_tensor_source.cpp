@@ -291,7 +291,7 @@ TEST(Layers, ConvSlicesMatchDirectIndexing) {
   const LayerPlan p = plan_layers(t, {});
   for (std::size_t a = 0; a < kh; ++a)
     for (std::size_t b = 0; b < kw; ++b) {
-      const auto m = layer_matrix(v, p.layers[0], a * kw + b, ConvLayout::oihw);
+      const auto m = layer_matrix(v, p.layers[0], a * kw + b);
       for (std::size_t r = 0; r < o; ++r)
         for (std::size_t c = 0; c < i; ++c)
           EXPECT_EQ(m[r * i + c], static_cast<double>(((r * i + c) * kh + a) * kw + b));
@@ -302,7 +302,7 @@ TEST(Layers, ConvSlicesMatchDirectIndexing) {
   EXPECT_EQ(p1.layers[0].slices.size(), 6u);
   const std::vector<double> v1(v.begin(), v.begin() + 5 * 4 * 6);
   for (std::size_t a = 0; a < 6; ++a) {
-    const auto m1 = layer_matrix(v1, p1.layers[0], a, ConvLayout::oihw);
+    const auto m1 = layer_matrix(v1, p1.layers[0], a);
     for (std::size_t r = 0; r < o; ++r)
       for (std::size_t c = 0; c < i; ++c) EXPECT_EQ(m1[r * i + c], static_cast<double>((r * i + c) * 6 + a));
   }
@@ -313,7 +313,7 @@ TEST(Layers, ConvSlicesMatchDirectIndexing) {
   ASSERT_EQ(k.layers.size(), 1u);
   EXPECT_EQ(k.layers[0].rows, 4u);
   EXPECT_EQ(k.layers[0].cols, 5u);
-  const auto m = layer_matrix(v, k.layers[0], 4, ConvLayout::hwio);
+  const auto m = layer_matrix(v, k.layers[0], 4);
   EXPECT_EQ(m[0], 4.0 * 20);
 }
 

@@ -1,8 +1,15 @@
 #pragma once
 // A model's tensors, whatever file they come in: a safetensors file (onsager's own model files included),
 // a sharded Hugging Face directory (model.safetensors.index.json and its shards), a NumPy .npy file (one
-// tensor, named after the file) or an .npz archive. Files are opened and validated up front; tensor values
-// are read on request, one tensor at a time, so a model larger than memory streams through.
+// tensor, named after the file) or an .npz archive, an ONNX model, a PyTorch checkpoint (zip archive, single
+// or sharded by pytorch_model.bin.index.json), a TensorFlow.js model (model.json or a weights manifest, with
+// its binary shards) or a Keras HDF5 file. Files are opened and validated up front; tensor values are read on
+// request, one tensor at a time, so a model larger than memory streams through. No reader executes anything
+// a file contains.
+//
+// Layouts: where a file says what a tensor is (an ONNX Conv or Gemm input, a Keras/TF.js kernel), the reader
+// returns it in PyTorch's layout (DESIGN.md §6: dense out x in, conv (out, in, kh, kw) or (out, in, k)),
+// records the stored shape and layout, and marks it `canonical` so --conv-layout does not apply to it.
 
 #include <cstdint>
 #include <memory>
@@ -17,6 +24,11 @@ struct TensorEntry {
   std::string dtype;      ///< as the file names it: "F32", "BF16", "<f4", ...
   bool floating = false;  ///< a floating-point dtype (only those can be layers)
   std::size_t index = 0;  ///< position in tensors()
+  /// The shape as stored when the reader moved axes into PyTorch's layout; empty when `shape` is as stored.
+  std::vector<std::int64_t> stored_shape;
+  std::string stored_layout;  ///< how the file lays it out when moved ("HWIO", "in x out", ...); else empty
+  bool canonical = false;     ///< shape and values are in PyTorch's layout because the file says what it is
+  std::string op;             ///< what uses the tensor, where the file says ("Conv", "Gemm", "Dense", ...)
 };
 
 class TensorSource {
@@ -26,12 +38,19 @@ class TensorSource {
   virtual const std::vector<TensorEntry>& tensors() const = 0;
   /// The tensor's values as doubles, C order. Safe to call from several threads at once.
   virtual std::vector<double> read(const TensorEntry& t) const = 0;
-  /// "safetensors", "safetensors (3 shards)", "npy" or "npz".
+  /// "safetensors", "safetensors (3 shards)", "npy", "npz", "onnx", "pytorch", "tfjs", "keras-h5", ...
   virtual std::string format() const = 0;
 };
 
-/// Opens `path`: a directory (sharded or single-file Hugging Face layout), an index .json, a .npy, an .npz or a
-/// safetensors file (recognised by content, not only by extension). Throws onsager::Error naming the file.
+/// Opens `path`: a directory (sharded or single-file Hugging Face layout, a PyTorch index, a TF.js model.json),
+/// an index .json, a .npy, an .npz, an .onnx, a PyTorch zip checkpoint, a TF.js model.json or weights
+/// manifest, a Keras .h5 or a safetensors file (recognised by content where the format has a signature).
+/// Throws onsager::Error naming the file.
 std::unique_ptr<TensorSource> open_tensor_source(const std::string& path);
+
+/// `values` (C order, shape `stored_shape`) with its axes permuted: axis i of the result is axis perm[i] of
+/// the input. Used by readers to move a tensor into PyTorch's layout.
+std::vector<double> permute_axes(const std::vector<double>& values, const std::vector<std::int64_t>& stored_shape,
+                                 const std::vector<int>& perm);
 
 }  // namespace onsager

@@ -4,7 +4,7 @@
 //   4-D conv weights, PyTorch (out, in, kh, kw) by default or Keras (kh, kw, in, out): kh·kw matrices
 //   W[:, :, i, j], their eigenvalues pooled into one ESD (WeightWatcher's pool=True) or, per slice, one
 //   layer each; 3-D conv weights (out, in, k) or (k, in, out) likewise with k slices.
-// Skipped: rank 0, 1 (biases, norms), onsager's "train_state.*" optimizer buffers, ranks above 4, non-floating dtypes,, tensors the --layers regex does
+// Skipped: rank 0, 1 (biases, norms), onsager's "train_state.*" optimizer buffers, ranks above 4, non-floating dtypes, tensors the --layers regex does
 // not match, and layers whose ESD would hold fewer than min_evals eigenvalues. There is no size cap.
 
 #include <algorithm>
@@ -31,6 +31,7 @@ struct LayerSpec {
   std::string kind;    ///< "dense", "embedding", "conv1d" or "conv2d"
   std::size_t tensor = 0;  ///< index into TensorSource::tensors()
   std::vector<std::int64_t> shape;  ///< the tensor's shape
+  ConvLayout layout = ConvLayout::oihw;  ///< --conv-layout, or oihw for tensors a reader put into PyTorch's layout
   std::size_t rows = 0, cols = 0;   ///< each matrix's shape as stored
   std::vector<std::size_t> slices;  ///< the slice indices this layer pools (one entry for dense layers)
   std::size_t n() const { return std::max(rows, cols); }
@@ -51,8 +52,8 @@ struct LayerPlan {
 /// Plans the layers of `tensors`; throws onsager::Error on an invalid regex.
 LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelection& selection);
 
-/// Matrix `slice` of a layer (rows x cols, row-major) cut from the tensor's values (C order).
-std::vector<double> layer_matrix(std::span<const double> values, const LayerSpec& layer, std::size_t slice,
-                                 ConvLayout layout);
+/// Matrix `slice` of a layer (rows x cols, row-major) cut from the tensor's values (C order), in the
+/// layer's layout.
+std::vector<double> layer_matrix(std::span<const double> values, const LayerSpec& layer, std::size_t slice);
 
 }  // namespace onsager

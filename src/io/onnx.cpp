@@ -1,0 +1,10 @@
+#include "onsager/core/error.hpp"
+#include "onsager/io/model_formats.hpp"
+
+namespace onsager {
+
+std::unique_ptr<TensorSource> open_onnx_source(const std::string& path) {
+  ONSAGER_FAIL("{}: ONNX files are not supported yet", path);
+}
+
+}  // namespace onsager
