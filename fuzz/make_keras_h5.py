@@ -39,16 +39,17 @@ def save_attr(obj, name, data):
         obj.attrs[name] = data
 
 
-# Layer: (name, class_name, [(weight_name, array)]).  PERM[class, var] is the move into PyTorch's layout.
+# Layer: (name, class_name, [(weight_name, array)]).  PERM[class, rank] is the move into PyTorch's layout
+# (LSTM: by variable name).
 PERM = {
-    ("Dense", "kernel"): ((1, 0), "in x out"),
-    ("Conv1D", "kernel"): ((2, 1, 0), "k x in x out"),
-    ("Conv2D", "kernel"): ((3, 2, 0, 1), "HWIO"),
-    ("Conv2DTranspose", "kernel"): ((2, 3, 0, 1), "HWOI"),
-    ("DepthwiseConv2D", "depthwise_kernel"): ((3, 2, 0, 1), "kh x kw x in x mult"),
-    ("LSTM", "kernel"): ((1, 0), "in x gates*units"),
-    ("LSTM", "recurrent_kernel"): ((1, 0), "units x gates*units"),
-    ("Embedding", "embeddings"): (None, None),
+    ("Dense", 2): ((1, 0), "in x out"),
+    ("Conv1D", 3): ((2, 1, 0), "k x in x out"),
+    ("Conv2D", 4): ((3, 2, 0, 1), "HWIO"),
+    ("Conv2DTranspose", 4): ((2, 3, 0, 1), "HWOI"),
+    ("DepthwiseConv2D", 4): ((3, 2, 0, 1), "kh x kw x in x mult"),
+    ("LSTM", 2, "kernel"): ((1, 0), "in x gates*units"),
+    ("LSTM", 2, "recurrent_kernel"): ((1, 0), "units x gates*units"),
+    ("Embedding", 2): (None, None),
 }
 GUESS = {2: ((1, 0), "in x out", "Dense"), 3: ((2, 1, 0), "k x in x out", "Conv1D"),
          4: ((3, 2, 0, 1), "HWIO", "Conv2D")}
@@ -75,7 +76,7 @@ def expectations(path, layers, have_config, group_prefix, classes):
             for w, _ in weights:
                 arr = f[f"{group_prefix}{name}/{w}"][()]
                 tname = w[:-2] if w.endswith(":0") else w
-                if "/" not in tname:
+                if sum((x[:-2] if x.endswith(":0") else x) == tname for _, _, ws in layers for x, _ in ws) > 1:
                     tname = f"{name}/{tname}"
                 var = tname.split("/")[-1]
                 inner = tname.split("/")[:-1]
@@ -86,8 +87,9 @@ def expectations(path, layers, have_config, group_prefix, classes):
                 perm = None
                 if have_config and c:
                     e["op"] = c
-                    if (c, var) in PERM:
-                        perm, e["stored_layout"] = PERM[(c, var)]
+                    key = (c, arr.ndim, var) if (c, arr.ndim, var) in PERM else (c, arr.ndim)
+                    if key in PERM:
+                        perm, e["stored_layout"] = PERM[key]
                         e["canonical"] = True
                     e["canonical"] = e["canonical"] or arr.ndim <= 1
                 elif not have_config and var == "kernel" and arr.ndim in GUESS:
@@ -139,6 +141,7 @@ def main():
                               ("conv1d/bias:0", rand((5,), np.float16))]),
         ("flatten", "Flatten", []),
         ("dense", "Dense", [("dense/kernel:0", rand((6, 5), np.float64)), ("dense/bias:0", rand((5,), np.float64))]),
+        ("dense_2", "Dense", [("dense_2_W:0", rand((7, 3), np.float32)), ("dense_2_b:0", rand((3,), np.float32))]),
         ("sequential", "Sequential", [("embedding/embeddings:0", rand((10, 4), np.float32)),
                                       ("lstm/lstm_cell/kernel:0", rand((4, 12), np.float32)),
                                       ("lstm/lstm_cell/recurrent_kernel:0", rand((3, 12), np.float32)),

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -320,8 +321,8 @@ std::optional<DatasetInfo> inspect_dataset(const File& f, hid_t d, const std::st
     info.shape.push_back(static_cast<std::int64_t>(std::min<hsize_t>(dims[static_cast<std::size_t>(i)], INT64_MAX)));
     const hsize_t dim = dims[static_cast<std::size_t>(i)];
     if (dim != 0 && numel > limit / dim)
-      f.fail(fmt::format("{} claims shape [{}...] (more elements than a {}-byte file can hold)", what,
-                         fmt::join(info.shape, ", "), f.size));
+      f.fail(fmt::format("{} claims shape [{}{}] (more elements than a {}-byte file can hold)", what,
+                         fmt::join(info.shape, ", "), i + 1 < rank ? ", ..." : "", f.size));
     numel *= dim;
   }
   if (numel != 0 && tsize > limit / numel)
@@ -379,28 +380,34 @@ struct Layout {
   std::string stored;     ///< how Keras stores it
 };
 
+/// The layout of a weight of Keras class `cls`, told by its rank (a layer has one tensor of each rank > 1, except
+/// RNN kernels, which share one layout, and separable convolutions, told apart by the variable name).
 std::optional<Layout> keras_layout(const std::string& cls, const std::string& var, std::size_t rank) {
-  const bool kernel = var == "kernel";
-  if (cls == "Dense" && kernel && rank == 2) return Layout{{1, 0}, "in x out"};
-  if ((cls == "Conv1D" || cls == "Convolution1D") && kernel && rank == 3) return Layout{{2, 1, 0}, "k x in x out"};
-  if ((cls == "Conv2D" || cls == "Convolution2D") && kernel && rank == 4) return Layout{{3, 2, 0, 1}, "HWIO"};
-  if ((cls == "Conv3D" || cls == "Convolution3D") && kernel && rank == 5) return Layout{{4, 3, 0, 1, 2}, "DHWIO"};
-  if ((cls == "Conv1DTranspose" || cls == "Convolution1DTranspose") && kernel && rank == 3)
-    return Layout{{1, 2, 0}, "k x out x in"};
-  if ((cls == "Conv2DTranspose" || cls == "Convolution2DTranspose") && kernel && rank == 4)
+  auto is = [&](std::initializer_list<const char*> names) {
+    return std::any_of(names.begin(), names.end(), [&](const char* n) { return cls == n; });
+  };
+  if (is({"Dense"}) && rank == 2) return Layout{{1, 0}, "in x out"};
+  if (is({"Conv1D", "Convolution1D"}) && rank == 3) return Layout{{2, 1, 0}, "k x in x out"};
+  if (is({"Conv2D", "Convolution2D"}) && rank == 4) return Layout{{3, 2, 0, 1}, "HWIO"};
+  if (is({"Conv3D", "Convolution3D"}) && rank == 5) return Layout{{4, 3, 0, 1, 2}, "DHWIO"};
+  if (is({"Conv1DTranspose", "Convolution1DTranspose"}) && rank == 3) return Layout{{1, 2, 0}, "k x out x in"};
+  if (is({"Conv2DTranspose", "Convolution2DTranspose", "Deconvolution2D"}) && rank == 4)
     return Layout{{2, 3, 0, 1}, "HWOI"};
-  if ((cls == "Conv3DTranspose" || cls == "Convolution3DTranspose") && kernel && rank == 5)
+  if (is({"Conv3DTranspose", "Convolution3DTranspose", "Deconvolution3D"}) && rank == 5)
     return Layout{{3, 4, 0, 1, 2}, "DHWOI"};
-  const bool depthwise_cls = cls == "DepthwiseConv2D" || cls == "SeparableConv2D" || cls == "SeparableConvolution2D";
-  const bool depthwise1_cls = cls == "DepthwiseConv1D" || cls == "SeparableConv1D" || cls == "SeparableConvolution1D";
-  if (depthwise_cls && var == "depthwise_kernel" && rank == 4) return Layout{{3, 2, 0, 1}, "kh x kw x in x mult"};
-  if (depthwise1_cls && var == "depthwise_kernel" && rank == 3) return Layout{{2, 1, 0}, "k x in x mult"};
-  if (depthwise_cls && var == "pointwise_kernel" && rank == 4) return Layout{{3, 2, 0, 1}, "HWIO"};
-  if (depthwise1_cls && var == "pointwise_kernel" && rank == 3) return Layout{{2, 1, 0}, "k x in x out"};
-  if (cls == "Embedding" && var == "embeddings" && rank == 2) return Layout{{}, ""};
-  const bool rnn = cls == "LSTM" || cls == "GRU" || cls == "SimpleRNN" || cls == "CuDNNLSTM" || cls == "CuDNNGRU";
-  if (rnn && kernel && rank == 2) return Layout{{1, 0}, "in x gates*units"};
-  if (rnn && var == "recurrent_kernel" && rank == 2) return Layout{{1, 0}, "units x gates*units"};
+  if (is({"DepthwiseConv2D"}) && rank == 4) return Layout{{3, 2, 0, 1}, "kh x kw x in x mult"};
+  if (is({"DepthwiseConv1D"}) && rank == 3) return Layout{{2, 1, 0}, "k x in x mult"};
+  if (is({"SeparableConv2D", "SeparableConvolution2D"}) && rank == 4) {
+    if (var == "depthwise_kernel") return Layout{{3, 2, 0, 1}, "kh x kw x in x mult"};
+    if (var == "pointwise_kernel") return Layout{{3, 2, 0, 1}, "HWIO"};
+  }
+  if (is({"SeparableConv1D", "SeparableConvolution1D"}) && rank == 3) {
+    if (var == "depthwise_kernel") return Layout{{2, 1, 0}, "k x in x mult"};
+    if (var == "pointwise_kernel") return Layout{{2, 1, 0}, "k x in x out"};
+  }
+  if (is({"Embedding"}) && rank == 2) return Layout{{}, ""};
+  if (is({"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "LSTMCell", "GRUCell", "SimpleRNNCell"}) && rank == 2)
+    return var == "recurrent_kernel" ? Layout{{1, 0}, "units x gates*units"} : Layout{{1, 0}, "in x gates*units"};
   return std::nullopt;
 }
 
@@ -537,17 +544,29 @@ class Builder {
   std::vector<TensorEntry> entries;
   std::vector<Item> items;
 
+  /// Tensor names: the weight names without ":0"; a name that occurs more than once gets its layer's name in
+  /// front ("dense_1/kernel"), and one still repeated a "#2", "#3", ... suffix.
+  void finish() {
+    std::map<std::string, int> count;
+    for (const auto& e : entries) ++count[e.name];
+    std::set<std::string> used;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      auto& name = entries[i].name;
+      if (count[name] > 1 && !layers_[i].empty()) name = layers_[i] + "/" + name;
+      const std::string base = name;
+      for (int k = 2; used.count(name) != 0; ++k) name = fmt::format("{}#{}", base, k);
+      used.insert(name);
+    }
+  }
+
   /// A dataset at `dataset` (path from the root) named `weight` ("dense/kernel:0") in layer `layer`.
   void add(const std::string& dataset, const std::string& layer, std::string weight, const DatasetInfo& info) {
     if (entries.size() >= kMaxObjects) f_.fail(fmt::format("more than {} tensors", kMaxObjects));
     if (weight.size() > 2 && weight.ends_with(":0")) weight.resize(weight.size() - 2);
     auto parts = split_path(weight);
     const std::string var = parts.back();
-    std::string name = weight;
-    if (parts.size() == 1 && !layer.empty()) name = layer + "/" + weight;
-    if (used_.count(name) != 0 && !layer.empty() && !name.starts_with(layer + "/")) name = layer + "/" + name;
-    for (int k = 2; used_.count(name) != 0; ++k) name = fmt::format("{}#{}", weight, k);
-    used_.insert(name);
+    const std::string name = weight;
+    layers_.push_back(layer);
 
     // The Keras class: the innermost path component that names a layer, else the layer's own group.
     std::string cls;
@@ -591,7 +610,7 @@ class Builder {
   const File& f_;
   std::map<std::string, std::string> classes_;
   bool have_config_;
-  std::set<std::string> used_;
+  std::vector<std::string> layers_;
 };
 
 /// Keras's structure: `group` (at `group_path`, "" for the root) lists its layers in `layer_names`.
@@ -669,8 +688,8 @@ std::unique_ptr<TensorSource> open_keras_h5_source(const std::string& path) {
     if (!fapl.valid() || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0)
       f.fail("cannot set up HDF5" + hdf5_reason());
     f.id = Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
+    if (!f.id.valid()) f.fail("not a readable HDF5 file" + hdf5_reason());
   }
-  if (!f.id.valid()) f.fail("not a readable HDF5 file" + hdf5_reason());
   Handle root(H5Gopen2(f.id.get(), "/", H5P_DEFAULT), H5Gclose);
   if (!root.valid()) f.fail("cannot open the root group" + hdf5_reason());
 
@@ -711,6 +730,7 @@ std::unique_ptr<TensorSource> open_keras_h5_source(const std::string& path) {
     format = "hdf5";
   }
   root.reset();
+  b.finish();
   return std::make_unique<KerasH5Source>(std::move(f), std::move(b.entries), std::move(b.items), format);
 }
 

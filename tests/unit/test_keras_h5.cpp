@@ -77,8 +77,8 @@ TEST(KerasH5, WholeModelLayoutsAndCounts) {
   const std::string dir = make_fixtures(false);
   if (dir.empty()) GTEST_SKIP() << "/usr/bin/python3 with h5py is not available";
   auto s = open_keras_h5_source(dir + "/whole.h5");
-  // 13 weights in layer_names order; the optimizer's Adam/iter is not a model weight.
-  ASSERT_EQ(s->tensors().size(), 13u);
+  // 15 weights in layer_names order; the optimizer's Adam/iter is not a model weight.
+  ASSERT_EQ(s->tensors().size(), 15u);
   const auto& conv = s->tensors()[0];
   EXPECT_EQ(conv.name, "conv2d/kernel");
   EXPECT_EQ(conv.stored_shape, (std::vector<std::int64_t>{3, 3, 2, 4}));
@@ -92,6 +92,10 @@ TEST(KerasH5, WholeModelLayoutsAndCounts) {
       EXPECT_TRUE(t.canonical);
       EXPECT_TRUE(t.stored_shape.empty());
       EXPECT_EQ(t.shape, (std::vector<std::int64_t>{10, 4}));
+    } else if (t.name == "dense_2_W") {  // Keras 1 names: the layout comes from the class and the rank
+      EXPECT_EQ(t.op, "Dense");
+      EXPECT_EQ(t.shape, (std::vector<std::int64_t>{3, 7}));
+      EXPECT_EQ(t.stored_layout, "in x out");
     } else if (t.name == "counter/steps") {
       EXPECT_FALSE(t.floating);
       EXPECT_EQ(s->read(t), (std::vector<double>{0, 1, 2, 3, 4, 5}));
