@@ -4,6 +4,7 @@ to each FILE.h5 a FILE.expect.json: h5py's own view of every weight (names in fi
 and the values in PyTorch's layout (NumPy's transpose of what h5py reads back), for onsager's tests.
 
     /usr/bin/python3 fuzz/make_keras_h5.py OUTDIR [--hostile]
+    /usr/bin/python3 fuzz/make_keras_h5.py --corpus fuzz/corpus/keras_h5    (the fuzzer's seed files, < 16 KB)
 
 --hostile also writes malformed-but-HDF5-valid files (bad_*.h5) that the reader must refuse with one error.
 Keras's attribute conventions: string lists are NumPy arrays of bytes (fixed-length HDF5 strings), split into
@@ -126,7 +127,31 @@ def keras_config(layers, nested):
                                                     "output_layers": []}}
 
 
+def write_corpus(out):
+    os.makedirs(out, exist_ok=True)
+    cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Conv2D", "config": {"name": "c"}}, {"class_name": "Dense", "config": {"name": "d"}}]}}
+    with h5py.File(os.path.join(out, "whole.h5"), "w") as f:
+        f.attrs["model_config"] = json.dumps(cfg).encode("utf8")
+        mw = f.create_group("model_weights")
+        write_layers(mw, [("c", "Conv2D", [("c/kernel:0", rand((2, 2, 1, 2), np.float32))]),
+                          ("d", "Dense", [("d/kernel:0", rand((3, 2), np.float16))])])
+    with h5py.File(os.path.join(out, "weights.h5"), "w") as f:
+        write_layers(f, [("d", "Dense", [("d/kernel:0", rand((3, 2), np.float64)), ("d/bias:0", rand((2,), np.float32))])])
+    with h5py.File(os.path.join(out, "fixed_strings.h5"), "w") as f:  # h5py 2.x / np.array: fixed-length strings
+        f.attrs["layer_names"] = np.array([b"d"])
+        g = f.create_group("d")
+        g.attrs["weight_names"] = np.array([b"d/kernel:0"])
+        g.create_dataset("d/kernel:0", data=rand((2, 3), np.float32))
+    with h5py.File(os.path.join(out, "plain.h5"), "w") as f:
+        f.create_dataset("a/kernel", data=rand((3, 2), np.float32), compression="gzip", shuffle=True)
+        f.create_dataset("b", data=np.arange(4, dtype=np.int16))
+
+
 def main():
+    if sys.argv[1] == "--corpus":
+        write_corpus(sys.argv[2])
+        return
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     nested = [("embedding", "Embedding"), ("lstm", "LSTM")]
