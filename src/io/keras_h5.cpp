@@ -20,6 +20,7 @@
 #include <initializer_list>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -173,7 +174,122 @@ struct File {
     return cur;
   }
 
+  // --- Checks libhdf5 1.10.8 omits (docs/format-keras-h5.md, "Known libhdf5 crashes"). Before any attribute of an
+  // object is touched, its version-1 object header (what h5py and Keras write) is parsed here: every attribute
+  // message's name/datatype/dataspace sizes must lie within the message, and every variable-length string must
+  // refer to an existing global-heap object at least as long as the string. Without these checks a flipped byte
+  // makes libhdf5 read out of bounds (H5O attribute decoding, H5HG_read) or allocate and clear up to 4 GB.
+
+  mutable std::set<haddr_t> checked_objects;
+  mutable std::map<haddr_t, std::map<std::uint64_t, std::uint64_t>> heap_objects;  // collection -> index -> size
+  std::uint64_t base = 0;                    ///< userblock size: file addresses are relative to it
+  std::size_t sizeof_addr = 8, sizeof_size = 8;
+
+  std::string raw(std::uint64_t at, std::uint64_t n, const std::string& what) const {
+    if (at > size || n > size - at) fail(fmt::format("{} lies beyond the end of the file", what));
+    std::ifstream in(path, std::ios::binary);
+    std::string out(static_cast<std::size_t>(n), '\0');
+    in.seekg(static_cast<std::streamoff>(at));
+    in.read(out.data(), static_cast<std::streamsize>(n));
+    if (!in) fail(fmt::format("cannot read {}", what));
+    return out;
+  }
+  static std::uint64_t le(const std::string& b, std::size_t off, std::size_t n) {
+    std::uint64_t v = 0;
+    for (std::size_t i = n; i-- > 0;) v = (v << 8) | static_cast<unsigned char>(b[off + i]);
+    return v;
+  }
+
+  void check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length,
+                         const std::string& what) const {
+    auto it = heap_objects.find(collection);
+    if (it == heap_objects.end()) {
+      const std::size_t head = 8 + sizeof_size;
+      const std::string h = raw(base + collection, head, what + ": global heap");
+      if (h.compare(0, 4, "GCOL") != 0 || h[4] != 1) fail(fmt::format("{}: no global heap collection at {}", what, collection));
+      const std::uint64_t csize = le(h, 8, sizeof_size);
+      if (csize < head) fail(fmt::format("{}: global heap collection at {} has size {}", what, collection, csize));
+      const std::string c = raw(base + collection, csize, what + ": global heap collection");
+      std::map<std::uint64_t, std::uint64_t> objects;
+      for (std::uint64_t p = head; p + 8 + sizeof_size <= csize;) {
+        const std::uint64_t idx = le(c, p, 2);
+        const std::uint64_t osize = le(c, p + 8, sizeof_size);
+        const std::uint64_t body = p + 8 + sizeof_size;
+        if (idx == 0) break;  // the free space: the rest of the collection
+        if (osize > csize - body) fail(fmt::format("{}: global heap object {} overruns its collection", what, idx));
+        objects[idx] = osize;
+        p = body + ((osize + 7) & ~std::uint64_t{7});
+      }
+      it = heap_objects.emplace(collection, std::move(objects)).first;
+    }
+    const auto obj = it->second.find(index);
+    if (obj == it->second.end())
+      fail(fmt::format("{} refers to global heap object {} that does not exist", what, index));
+    if (length > obj->second)
+      fail(fmt::format("{} claims a {}-byte string in a {}-byte heap object", what, length, obj->second));
+  }
+
+  void check_attribute_message(const std::string& m, std::size_t off, std::size_t msize, const std::string& obj_what) const {
+    const std::string what = "attribute message of " + obj_what;
+    if (msize < 8) fail(what + " is truncated");
+    const unsigned version = static_cast<unsigned char>(m[off]);
+    if (version < 1 || version > 3) fail(fmt::format("{} has unknown version {}", what, version));
+    const bool shared = version >= 2 && (static_cast<unsigned char>(m[off + 1]) & 3) != 0;
+    const std::uint64_t name_sz = le(m, off + 2, 2), dt_sz = le(m, off + 4, 2), ds_sz = le(m, off + 6, 2);
+    auto pad = [&](std::uint64_t n) { return version == 1 ? (n + 7) & ~std::uint64_t{7} : n; };
+    const std::uint64_t dt = (version == 3 ? 9 : 8) + pad(name_sz), ds = dt + pad(dt_sz), data = ds + pad(ds_sz);
+    if (data > msize) fail(fmt::format("{}: name, datatype and dataspace ({} bytes) overrun the {}-byte message", what, data, msize));
+    if (shared || dt_sz < 8 || (static_cast<unsigned char>(m[off + dt]) & 0x0f) != 9 ||
+        (static_cast<unsigned char>(m[off + dt + 1]) & 0x0f) != 1)
+      return;  // not a variable-length string: libhdf5 reads no heap for it
+    // The string's base type (a 1-byte character): its size scales libhdf5's conversion buffer.
+    if (dt_sz < 16 || le(m, off + dt + 12, 4) != 1) fail(what + ": a variable-length string of characters that are not 1 byte");
+    if (ds_sz < 4) fail(what + ": dataspace is truncated");
+    const unsigned ds_version = static_cast<unsigned char>(m[off + ds]);
+    const unsigned rank = static_cast<unsigned char>(m[off + ds + 1]);
+    const std::uint64_t dims_at = ds + (ds_version == 1 ? 8 : 4);
+    if (rank > 32 || dims_at + std::uint64_t{rank} * sizeof_size > ds + ds_sz) fail(what + ": dataspace overruns");
+    std::uint64_t n = (ds_version >= 2 && static_cast<unsigned char>(m[off + ds + 3]) == 2) ? 0 : 1;
+    for (unsigned i = 0; i < rank && n > 0; ++i) {
+      const std::uint64_t d = le(m, off + dims_at + i * sizeof_size, sizeof_size);
+      n = d > msize ? msize + 1 : n * d;
+      if (n > msize) fail(what + ": more strings than the message holds");
+    }
+    const std::uint64_t element = 4 + sizeof_addr + 4;
+    if (n * element > msize - data) fail(what + ": string references overrun the message");
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::size_t e = off + data + i * element;
+      const std::uint64_t length = le(m, e, 4);
+      if (length == 0) continue;
+      check_heap_object(le(m, e + 4, sizeof_addr), le(m, e + 4 + sizeof_addr, 4), length, "a string attribute of " + obj_what);
+    }
+  }
+
+  /// Checks the attribute messages of `obj` (once per object) when its header is in format version 1.
+  void check_attributes(hid_t obj) const {
+    H5O_info_t info{};
+    if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0) fail("cannot read an object header" + hdf5_reason());
+    if (!checked_objects.insert(info.addr).second) return;
+    const std::string what = fmt::format("the object header at {}", info.addr);
+    const std::string prefix = raw(base + info.addr, 16, what);
+    if (prefix[0] != 1) return;  // version 2 ("OHDR"): checksummed, verified by libhdf5
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> chunks = {{base + info.addr + 16, le(prefix, 8, 4)}};
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      if (c >= 64) fail(what + " has more than 64 continuation chunks");
+      const std::string m = raw(chunks[c].first, chunks[c].second, what);
+      for (std::size_t p = 0; p + 8 <= m.size();) {
+        const std::uint64_t type = le(m, p, 2), msize = le(m, p + 2, 2);
+        if (msize > m.size() - p - 8) fail(what + ": a message overruns its chunk");
+        if (type == 0x10 && msize >= sizeof_addr + sizeof_size)
+          chunks.emplace_back(base + le(m, p + 8, sizeof_addr), le(m, p + 8 + sizeof_addr, sizeof_size));
+        if (type == 0x0c) check_attribute_message(m, p + 8, msize, what);
+        p += 8 + msize;
+      }
+    }
+  }
+
   bool has_attribute(hid_t obj, const std::string& name) const {
+    check_attributes(obj);
     const htri_t r = H5Aexists(obj, name.c_str());
     if (r < 0) fail(fmt::format("cannot look up attribute {}{}", quote(name), hdf5_reason()));
     return r > 0;
@@ -182,6 +298,7 @@ struct File {
   /// The strings of attribute `name` (fixed or variable length, scalar or 1-D); an empty numeric array (as
   /// Keras writes for a layer without weights) is an empty list.
   std::vector<std::string> read_strings(hid_t obj, const std::string& name) const {
+    check_attributes(obj);
     Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
     if (!attr.valid()) fail(fmt::format("cannot open attribute {}{}", quote(name), hdf5_reason()));
     Handle type(H5Aget_type(attr.get()), H5Tclose);
@@ -692,6 +809,16 @@ std::unique_ptr<TensorSource> open_keras_h5_source(const std::string& path) {
   }
   Handle root(H5Gopen2(f.id.get(), "/", H5P_DEFAULT), H5Gclose);
   if (!root.valid()) f.fail("cannot open the root group" + hdf5_reason());
+  {
+    Handle fcpl(H5Fget_create_plist(f.id.get()), H5Pclose);
+    hsize_t userblock = 0;
+    if (!fcpl.valid() || H5Pget_userblock(fcpl.get(), &userblock) < 0 ||
+        H5Pget_sizes(fcpl.get(), &f.sizeof_addr, &f.sizeof_size) < 0)
+      f.fail("cannot read the superblock's settings" + hdf5_reason());
+    if (f.sizeof_addr < 2 || f.sizeof_addr > 8 || f.sizeof_size < 2 || f.sizeof_size > 8)
+      f.fail(fmt::format("unsupported address/length sizes {}/{}", f.sizeof_addr, f.sizeof_size));
+    f.base = userblock;
+  }
 
   std::map<std::string, std::string> classes;
   bool have_config = false;
