@@ -211,14 +211,20 @@ struct File {
       if (csize < head) fail(fmt::format("{}: global heap collection at {} has size {}", what, collection, csize));
       const std::string c = raw(base + collection, csize, what + ": global heap collection");
       std::map<std::uint64_t, std::uint64_t> objects;
-      for (std::uint64_t p = head; p + 8 + sizeof_size <= csize;) {
+      // The walk of libhdf5's H5HG__cache_heap_deserialize, which trusts every size: an object (index > 0) takes
+      // its header plus its size rounded up to 8, a free-space record (index 0) its size; a size 0 there would
+      // make libhdf5 loop for ever, a size past the end read beyond the collection.
+      for (std::uint64_t p = head; p < csize && p + 8 + sizeof_size <= csize;) {
         const std::uint64_t idx = le(c, p, 2);
         const std::uint64_t osize = le(c, p + 8, sizeof_size);
-        const std::uint64_t body = p + 8 + sizeof_size;
-        if (idx == 0) break;  // the free space: the rest of the collection
-        if (osize > csize - body) fail(fmt::format("{}: global heap object {} overruns its collection", what, idx));
-        objects[idx] = osize;
-        p = body + ((osize + 7) & ~std::uint64_t{7});
+        const std::uint64_t hdr = 8 + sizeof_size;
+        if (idx > 0 && osize > csize - p - hdr)
+          fail(fmt::format("{}: global heap object {} overruns its collection", what, idx));
+        const std::uint64_t need = idx > 0 ? hdr + ((osize + 7) & ~std::uint64_t{7}) : osize;
+        if (need == 0 || need > csize - p)
+          fail(fmt::format("{}: global heap collection at {} has a malformed free-space record", what, collection));
+        if (idx > 0) objects[idx] = osize;
+        p += need;
       }
       it = heap_objects.emplace(collection, std::move(objects)).first;
     }
