@@ -25,7 +25,13 @@ std::unique_ptr<TensorSource> open_pytorch_sharded_source(const std::string& ind
 /// (a JSON array of {paths, weights}), with its binary shards; uint8/uint16 quantised and float16 weights.
 std::unique_ptr<TensorSource> open_tfjs_source(const std::string& path);
 
-/// A Keras HDF5 file (.h5): a whole-model file (model_weights group) or a weights-only file.
+/// A Keras HDF5 file (.h5, docs/format-keras-h5.md) read with libhdf5: a whole-model file (`model_weights` and
+/// `model_config`) or a weights-only file, each layer's `weight_names` in `layer_names` order, named without ":0";
+/// with neither `layer_names` attribute, every numeric dataset. float16/32/64 are floating, integers are not.
+/// Kernels are moved into PyTorch's layout by their Keras class in model_config (Dense, ConvND,
+/// ConvNDTranspose, DepthwiseConv2D, SeparableConv, LSTM/GRU; Embedding as is), without one by TF's conventions
+/// for tensors named *kernel*. Only hard links are followed; dataset sizes are checked against the file (chunked
+/// data: at most 1024x its stored bytes) before reading. Thread-safe: every HDF5 call runs under one mutex.
 std::unique_ptr<TensorSource> open_keras_h5_source(const std::string& path);
 
 }  // namespace onsager
