@@ -167,6 +167,7 @@ struct File {
         fail(fmt::format("{}: cannot read link {}{}", what, quote(part), hdf5_reason()));
       if (link.type != H5L_TYPE_HARD)
         fail(fmt::format("{}: {} is a soft or external link (onsager follows only hard links)", what, quote(rel)));
+      check_header(link.u.address);
       Handle next(H5Oopen(cur.get(), part.c_str(), H5P_DEFAULT), H5Oclose);
       if (!next.valid()) fail(fmt::format("cannot open {} {}{}", what, quote(rel), hdf5_reason()));
       cur = std::move(next);
@@ -271,27 +272,57 @@ struct File {
     }
   }
 
-  /// Checks the attribute messages of `obj` (once per object) when its header is in format version 1.
+  /// Checks the object header at `addr` (once per object) before libhdf5 loads it: every chunk (the first and each
+  /// continuation) must lie inside the file, since libhdf5 allocates a chunk's claimed size before reading it; in
+  /// a version-1 header (what h5py writes) also every attribute message (check_attribute_message).
+  void check_header(haddr_t addr) const {
+    if (!checked_objects.insert(addr).second) return;
+    const std::string what = fmt::format("the object header at {}", addr);
+    if (addr >= size) fail(what + " lies beyond the end of the file");
+    const std::string prefix = raw(base + addr, std::min<std::uint64_t>(32, size - base - addr), what);
+    struct Chunk { std::uint64_t at, len; };
+    std::vector<Chunk> chunks;
+    bool v1 = false, crt_order = false;
+    if (prefix.size() >= 16 && prefix[0] == 1) {
+      v1 = true;
+      chunks.push_back({base + addr + 16, le(prefix, 8, 4)});
+    } else if (prefix.size() >= 8 && prefix.compare(0, 4, "OHDR") == 0) {
+      const unsigned flags = static_cast<unsigned char>(prefix[5]);
+      crt_order = (flags & 0x04) != 0;
+      std::size_t pos = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
+      const std::size_t width = std::size_t{1} << (flags & 3);
+      if (pos + width > prefix.size()) fail(what + " is truncated");
+      chunks.push_back({base + addr + pos + width, le(prefix, pos, width)});
+    } else {
+      return;  // not a header libhdf5 will accept: it refuses the signature or version itself
+    }
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      if (c >= 64) fail(what + " has more than 64 continuation chunks");
+      const std::string m = raw(chunks[c].at, chunks[c].len, what + " (a chunk of " + std::to_string(chunks[c].len) +
+                                                                 " bytes)");
+      std::size_t p = 0, end = m.size();
+      if (!v1 && c > 0) {  // "OCHK" ... checksum
+        if (m.size() < 8 || m.compare(0, 4, "OCHK") != 0) return;  // libhdf5 refuses it
+        p = 4;
+        end -= 4;
+      }
+      const std::size_t head = v1 ? 8 : (crt_order ? 6 : 4);
+      while (p + head <= end) {
+        const std::uint64_t type = v1 ? le(m, p, 2) : le(m, p, 1);
+        const std::uint64_t msize = v1 ? le(m, p + 2, 2) : le(m, p + 1, 2);
+        if (msize > end - p - head) fail(what + ": a message overruns its chunk");
+        if (type == 0x10 && msize >= sizeof_addr + sizeof_size)
+          chunks.push_back({base + le(m, p + head, sizeof_addr), le(m, p + head + sizeof_addr, sizeof_size)});
+        if (v1 && type == 0x0c) check_attribute_message(m, p + head, msize, what);
+        p += head + msize;
+      }
+    }
+  }
+
   void check_attributes(hid_t obj) const {
     H5O_info_t info{};
     if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0) fail("cannot read an object header" + hdf5_reason());
-    if (!checked_objects.insert(info.addr).second) return;
-    const std::string what = fmt::format("the object header at {}", info.addr);
-    const std::string prefix = raw(base + info.addr, 16, what);
-    if (prefix[0] != 1) return;  // version 2 ("OHDR"): checksummed, verified by libhdf5
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> chunks = {{base + info.addr + 16, le(prefix, 8, 4)}};
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-      if (c >= 64) fail(what + " has more than 64 continuation chunks");
-      const std::string m = raw(chunks[c].first, chunks[c].second, what);
-      for (std::size_t p = 0; p + 8 <= m.size();) {
-        const std::uint64_t type = le(m, p, 2), msize = le(m, p + 2, 2);
-        if (msize > m.size() - p - 8) fail(what + ": a message overruns its chunk");
-        if (type == 0x10 && msize >= sizeof_addr + sizeof_size)
-          chunks.emplace_back(base + le(m, p + 8, sizeof_addr), le(m, p + 8 + sizeof_addr, sizeof_size));
-        if (type == 0x0c) check_attribute_message(m, p + 8, msize, what);
-        p += 8 + msize;
-      }
-    }
+    check_header(info.addr);
   }
 
   bool has_attribute(hid_t obj, const std::string& name) const {
