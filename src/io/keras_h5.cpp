@@ -272,13 +272,47 @@ struct File {
     }
   }
 
+  /// Before H5Fopen, which loads the root group's object header: finds the superblock (at 0, 512, 1024, ...),
+  /// takes the address sizes, base address and root header address from it and checks that header.
+  void check_superblock() {
+    for (std::uint64_t at = 0; at + 8 <= size; at = at == 0 ? 512 : at * 2) {
+      const std::string sig = raw(at, 8, "the superblock");
+      if (sig != std::string("\x89HDF\r\n\x1a\n", 8)) continue;
+      const std::string sb = raw(at, std::min<std::uint64_t>(128, size - at), "the superblock");
+      if (sb.size() < 16) return;
+      const unsigned version = static_cast<unsigned char>(sb[8]);
+      const bool old = version <= 1;
+      sizeof_addr = static_cast<unsigned char>(sb[old ? 13 : 9]);
+      sizeof_size = static_cast<unsigned char>(sb[old ? 14 : 10]);
+      if (version > 3 || sizeof_addr < 2 || sizeof_addr > 8 || sizeof_size < 2 || sizeof_size > 8) return;  // libhdf5 refuses
+      const std::size_t fields = old ? (version == 0 ? 24 : 28) : 12;
+      const std::size_t root_at = old ? fields + 5 * sizeof_addr : fields + 3 * sizeof_addr;
+      if (root_at + sizeof_addr > sb.size()) return;
+      base = le(sb, fields, sizeof_addr);
+      if (base > size) fail(fmt::format("the superblock's base address {} lies beyond the end of the file", base));
+      check_header(le(sb, root_at, sizeof_addr));
+      checked_objects.clear();  // checked again once libhdf5's own view of the file is known
+      return;
+    }
+  }
+
+  /// A local heap's data segment must lie inside the file: libhdf5 1.10.8 allocates and copies its claimed size
+  /// (a huge one crashed it in H5F__accum_read <- H5HL_protect <- H5G__stab_lookup).
+  void check_local_heap(std::uint64_t addr, const std::string& what) const {
+    const std::string h = raw(base + addr, 8 + 2 * sizeof_size + sizeof_addr, what + ": its local heap");
+    if (h.compare(0, 4, "HEAP") != 0) return;  // libhdf5 refuses the signature itself
+    const std::uint64_t dsize = le(h, 8, sizeof_size), daddr = le(h, 8 + 2 * sizeof_size, sizeof_addr);
+    if (daddr > size - base || dsize > size - base - daddr)
+      fail(fmt::format("{}: its local heap claims {} bytes at {}, beyond the end of the file", what, dsize, daddr));
+  }
+
   /// Checks the object header at `addr` (once per object) before libhdf5 loads it: every chunk (the first and each
   /// continuation) must lie inside the file, since libhdf5 allocates a chunk's claimed size before reading it; in
   /// a version-1 header (what h5py writes) also every attribute message (check_attribute_message).
   void check_header(haddr_t addr) const {
     if (!checked_objects.insert(addr).second) return;
     const std::string what = fmt::format("the object header at {}", addr);
-    if (addr >= size) fail(what + " lies beyond the end of the file");
+    if (addr >= size || base + addr >= size) fail(what + " lies beyond the end of the file");
     const std::string prefix = raw(base + addr, std::min<std::uint64_t>(32, size - base - addr), what);
     struct Chunk { std::uint64_t at, len; };
     std::vector<Chunk> chunks;
@@ -311,9 +345,14 @@ struct File {
         const std::uint64_t type = v1 ? le(m, p, 2) : le(m, p, 1);
         const std::uint64_t msize = v1 ? le(m, p + 2, 2) : le(m, p + 1, 2);
         if (msize > end - p - head) fail(what + ": a message overruns its chunk");
-        if (type == 0x10 && msize >= sizeof_addr + sizeof_size)
+        if (type == 0x10 && msize < sizeof_addr + sizeof_size) fail(what + ": a continuation message is truncated");
+        if (type == 0x10)
           chunks.push_back({base + le(m, p + head, sizeof_addr), le(m, p + head + sizeof_addr, sizeof_size)});
         if (v1 && type == 0x0c) check_attribute_message(m, p + head, msize, what);
+        if (type == 0x11) {  // symbol table: a version-1 group's B-tree and local heap (of names)
+          if (msize < 2 * sizeof_addr) fail(what + ": a symbol-table message is truncated");
+          check_local_heap(le(m, p + head + sizeof_addr, sizeof_addr), what);
+        }
         p += head + msize;
       }
     }
@@ -837,6 +876,7 @@ std::unique_ptr<TensorSource> open_keras_h5_source(const std::string& path) {
   File f;
   f.path = path;
   f.size = size;
+  f.check_superblock();
   {
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     if (!fapl.valid() || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0)
