@@ -246,12 +246,9 @@ struct File {
     auto pad = [&](std::uint64_t n) { return version == 1 ? (n + 7) & ~std::uint64_t{7} : n; };
     const std::uint64_t dt = (version == 3 ? 9 : 8) + pad(name_sz), ds = dt + pad(dt_sz), data = ds + pad(ds_sz);
     if (data > msize) fail(fmt::format("{}: name, datatype and dataspace ({} bytes) overrun the {}-byte message", what, data, msize));
-    if (shared || dt_sz < 8 || (static_cast<unsigned char>(m[off + dt]) & 0x0f) != 9 ||
-        (static_cast<unsigned char>(m[off + dt + 1]) & 0x0f) != 1)
-      return;  // not a variable-length string: libhdf5 reads no heap for it
-    // The string's base type (a 1-byte character): its size scales libhdf5's conversion buffer.
-    if (dt_sz < 16 || le(m, off + dt + 12, 4) != 1) fail(what + ": a variable-length string of characters that are not 1 byte");
-    if (ds_sz < 4) fail(what + ": dataspace is truncated");
+    if (shared) return;  // a committed datatype or shared dataspace: sizes not in this message
+    // libhdf5 copies npoints x the datatype's size from the message without comparing it with the message size.
+    if (dt_sz < 8 || ds_sz < 4) fail(what + ": datatype or dataspace is truncated");
     const unsigned ds_version = static_cast<unsigned char>(m[off + ds]);
     const unsigned rank = static_cast<unsigned char>(m[off + ds + 1]);
     const std::uint64_t dims_at = ds + (ds_version == 1 ? 8 : 4);
@@ -260,10 +257,14 @@ struct File {
     for (unsigned i = 0; i < rank && n > 0; ++i) {
       const std::uint64_t d = le(m, off + dims_at + i * sizeof_size, sizeof_size);
       n = d > msize ? msize + 1 : n * d;
-      if (n > msize) fail(what + ": more strings than the message holds");
+      if (n > msize) fail(what + ": more values than the message holds");
     }
-    const std::uint64_t element = 4 + sizeof_addr + 4;
-    if (n * element > msize - data) fail(what + ": string references overrun the message");
+    const bool vlen = (static_cast<unsigned char>(m[off + dt]) & 0x0f) == 9;
+    const std::uint64_t element = vlen ? 4 + sizeof_addr + 4 : le(m, off + dt + 4, 4);
+    if (element > msize || n * element > msize - data) fail(what + ": its data overruns the message");
+    if (!vlen || (static_cast<unsigned char>(m[off + dt + 1]) & 0x0f) != 1) return;  // no strings in the heap
+    // The string's base type (a 1-byte character): its size scales libhdf5's conversion buffer.
+    if (dt_sz < 16 || le(m, off + dt + 12, 4) != 1) fail(what + ": a variable-length string of characters that are not 1 byte");
     for (std::uint64_t i = 0; i < n; ++i) {
       const std::size_t e = off + data + i * element;
       const std::uint64_t length = le(m, e, 4);
