@@ -260,7 +260,9 @@ struct File {
       if (n > msize) fail(what + ": more values than the message holds");
     }
     const bool vlen = (static_cast<unsigned char>(m[off + dt]) & 0x0f) == 9;
-    const std::uint64_t element = vlen ? 4 + sizeof_addr + 4 : le(m, off + dt + 4, 4);
+    const std::uint64_t element = le(m, off + dt + 4, 4);  // what libhdf5 copies per value
+    if (vlen && element != 4 + sizeof_addr + 4)
+      fail(fmt::format("{}: a variable-length datatype of {} bytes (expected {})", what, element, 4 + sizeof_addr + 4));
     if (element > msize || n * element > msize - data) fail(what + ": its data overruns the message");
     if (!vlen || (static_cast<unsigned char>(m[off + dt + 1]) & 0x0f) != 1) return;  // no strings in the heap
     // The string's base type (a 1-byte character): its size scales libhdf5's conversion buffer.
