@@ -182,6 +182,12 @@ struct File {
   // makes libhdf5 read out of bounds (H5O attribute decoding, H5HG_read) or allocate and clear up to 4 GB.
 
   mutable std::set<haddr_t> checked_objects;
+  // HDF5 type classes (0 integer, 1 float, 3 string, 8 enum, 9 variable-length, ...) seen in version-1 headers:
+  // an object's datatype message and its attributes by name. libhdf5 1.10.8 over-reads when it copies some
+  // malformed ones (an enum copied in H5T_copy_reopen), so only numbers and strings are handed to it.
+  mutable std::map<haddr_t, unsigned> dataset_class;
+  mutable std::map<std::pair<haddr_t, std::string>, unsigned> attribute_class;
+  mutable haddr_t current_header = 0;
   mutable std::map<haddr_t, std::map<std::uint64_t, std::uint64_t>> heap_objects;  // collection -> index -> size
   std::uint64_t base = 0;                    ///< userblock size: file addresses are relative to it
   std::size_t sizeof_addr = 8, sizeof_size = 8;
@@ -246,6 +252,13 @@ struct File {
     auto pad = [&](std::uint64_t n) { return version == 1 ? (n + 7) & ~std::uint64_t{7} : n; };
     const std::uint64_t dt = (version == 3 ? 9 : 8) + pad(name_sz), ds = dt + pad(dt_sz), data = ds + pad(ds_sz);
     if (data > msize) fail(fmt::format("{}: name, datatype and dataspace ({} bytes) overrun the {}-byte message", what, data, msize));
+    if (dt_sz >= 2) {
+      std::string name = m.substr(off + (version == 3 ? 9 : 8), static_cast<std::size_t>(name_sz));
+      name.resize(std::strlen(name.c_str()));
+      const unsigned cls = static_cast<unsigned char>(m[off + dt]) & 0x0f;
+      const bool vlen_string = cls == 9 && (static_cast<unsigned char>(m[off + dt + 1]) & 0x0f) == 1;
+      attribute_class[{current_header, name}] = shared ? 99 : (cls == 9 && !vlen_string ? 98 : cls);
+    }
     if (shared) return;  // a committed datatype or shared dataspace: sizes not in this message
     // libhdf5 copies npoints x the datatype's size from the message without comparing it with the message size.
     if (dt_sz < 8 || ds_sz < 4) fail(what + ": datatype or dataspace is truncated");
@@ -314,6 +327,7 @@ struct File {
   void check_header(haddr_t addr) const {
     if (!checked_objects.insert(addr).second) return;
     const std::string what = fmt::format("the object header at {}", addr);
+    current_header = addr;
     if (addr >= size || base + addr >= size) fail(what + " lies beyond the end of the file");
     const std::string prefix = raw(base + addr, std::min<std::uint64_t>(32, size - base - addr), what);
     struct Chunk { std::uint64_t at, len; };
@@ -351,6 +365,7 @@ struct File {
         if (type == 0x10)
           chunks.push_back({base + le(m, p + head, sizeof_addr), le(m, p + head + sizeof_addr, sizeof_size)});
         if (v1 && type == 0x0c) check_attribute_message(m, p + head, msize, what);
+        if (v1 && type == 0x03 && msize >= 1) dataset_class[addr] = static_cast<unsigned char>(m[p + head]) & 0x0f;
         if (type == 0x11) {  // symbol table: a version-1 group's B-tree and local heap (of names)
           if (msize < 2 * sizeof_addr) fail(what + ": a symbol-table message is truncated");
           check_local_heap(le(m, p + head + sizeof_addr, sizeof_addr), what);
@@ -377,6 +392,13 @@ struct File {
   /// Keras writes for a layer without weights) is an empty list.
   std::vector<std::string> read_strings(hid_t obj, const std::string& name) const {
     check_attributes(obj);
+    {
+      H5O_info_t info{};
+      if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0) fail("cannot read an object header" + hdf5_reason());
+      const auto c = attribute_class.find({info.addr, name});
+      if (c != attribute_class.end() && c->second != 0 && c->second != 1 && c->second != 3 && c->second != 9)
+        fail(fmt::format("attribute {} is not a list of strings (HDF5 type class {})", quote(name), c->second));
+    }
     Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
     if (!attr.valid()) fail(fmt::format("cannot open attribute {}{}", quote(name), hdf5_reason()));
     Handle type(H5Aget_type(attr.get()), H5Tclose);
@@ -459,6 +481,16 @@ struct DatasetInfo {
 /// Returns nullopt (when `skip_unsupported`) for datasets that hold no numbers (strings, compounds, ...).
 std::optional<DatasetInfo> inspect_dataset(const File& f, hid_t d, const std::string& name, bool skip_unsupported) {
   const std::string what = "dataset " + quote(name);
+  {
+    H5O_info_t oinfo{};
+    if (H5Oget_info2(d, &oinfo, H5O_INFO_BASIC) < 0) f.fail("cannot read an object header" + hdf5_reason());
+    f.check_header(oinfo.addr);
+    const auto c = f.dataset_class.find(oinfo.addr);
+    if (c != f.dataset_class.end() && c->second != 0 && c->second != 1) {  // neither integer nor float
+      if (skip_unsupported) return std::nullopt;
+      f.fail(fmt::format("{} holds no numbers (HDF5 type class {})", what, c->second));
+    }
+  }
   Handle type(H5Dget_type(d), H5Tclose);
   Handle space(H5Dget_space(d), H5Sclose);
   Handle dcpl(H5Dget_create_plist(d), H5Pclose);
