@@ -10,9 +10,13 @@
 
 namespace onsager {
 
-/// An ONNX model (.onnx): the graph's initializers (subgraphs included) and Constant node tensors; float,
-/// float16, bfloat16 and double; raw or typed data; external data files next to the model. Conv weights and
-/// the weight inputs of Gemm/MatMul are marked with their op and put into PyTorch's layout.
+/// An ONNX model (.onnx; docs/format-onnx.md): the initializers of the graph and of every subgraph held in a
+/// node attribute (If/Loop/Scan bodies), then Constant node tensors, depth first in file order; a name repeated
+/// by a later tensor becomes name#2, name#3, .... Floating: FLOAT, DOUBLE, FLOAT16, BFLOAT16; integer and BOOL
+/// tensors are listed as non-floating; STRING/COMPLEX ones are left out. raw_data or the typed fields; external
+/// data only in the model's directory, bounds-checked on open and read lazily. Weights of Conv (as stored),
+/// ConvTranspose, Gemm, MatMul and LSTM/GRU/RNN are marked with their op and put into PyTorch's layout; a
+/// tensor whose uses disagree is returned as stored. format() is "onnx (opset N)".
 std::unique_ptr<TensorSource> open_onnx_source(const std::string& path);
 
 /// A PyTorch checkpoint saved by torch.save (the zip format of PyTorch >= 1.6: .pt, .pth, pytorch_model.bin),
