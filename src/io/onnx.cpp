@@ -260,6 +260,11 @@ class OnnxSource : public TensorSource {
       } else {
         ONSAGER_CHECK(typed == f.numel, "{}: tensor {} ({} [{}]) claims {} elements but its {} holds {}", path_, q,
                       d->name, fmt::join(f.dims, ", "), numel, typed_field(t.data_type()), typed);
+        if (d->type == TensorProto::FLOAT16 || d->type == TensorProto::BFLOAT16)
+          for (int i = 0; i < t.int32_data_size(); ++i)
+            ONSAGER_CHECK(t.int32_data(i) >= 0 && t.int32_data(i) <= 0xFFFF,
+                          "{}: tensor {}: int32_data[{}] = {} is not a 16-bit {} bit pattern", path_, q, i,
+                          t.int32_data(i), d->name);
       }
     }
     TensorEntry e;
@@ -414,11 +419,7 @@ class OnnxSource : public TensorSource {
       case TensorProto::BFLOAT16: {
         const bool half = t.data_type() == TensorProto::FLOAT16;
         for (std::size_t i = 0; i < f.numel; ++i) {
-          const std::int32_t bits = t.int32_data(static_cast<int>(i));
-          ONSAGER_CHECK(bits >= 0 && bits <= 0xFFFF,
-                        "{}: tensor {}: int32_data[{}] = {} is not a 16-bit {} bit pattern", path_, quote(name), i,
-                        bits, f.dtype->name);
-          const auto b = static_cast<std::uint16_t>(bits);
+          const auto b = static_cast<std::uint16_t>(t.int32_data(static_cast<int>(i)));  // range checked on open
           out[i] = half ? half_to_float(b) : bfloat16_to_float(b);
         }
         break;
