@@ -276,9 +276,10 @@ class OnnxSource : public TensorSource {
   }
 
   /// `name`, or `name#2`, `name#3`, ... when an earlier tensor (in another subgraph) already took it.
+  /// (The next suffix to try is kept per name, so a hostile model repeating one name n times costs O(n log n).)
   std::string unique_name(const std::string& name) {
     if (names_.insert(name).second) return name;
-    for (std::size_t k = 2;; ++k) {
+    for (std::size_t& k = next_suffix_.try_emplace(name, 2).first->second;; ++k) {
       std::string n = fmt::format("{}#{}", name, k);
       if (names_.insert(n).second) return n;
     }
@@ -492,6 +493,7 @@ class OnnxSource : public TensorSource {
   onnx::ModelProto model_;
   std::int64_t opset_ = 0;
   std::set<std::string> names_;
+  std::unordered_map<std::string, std::size_t> next_suffix_;
   std::vector<TensorEntry> entries_;
   std::vector<Found> found_;
   std::vector<std::vector<Use>> uses_;  ///< per tensor, its weight uses

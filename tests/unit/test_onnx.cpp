@@ -271,6 +271,24 @@ TEST(OnnxRead, SubgraphsConstantsAndUniqueNames) {
   EXPECT_TRUE(entry(*s, "outer_conv").canonical);
 }
 
+// A hostile model repeating one name many times: unique names in order, in near-linear time (ctest's timeout
+// catches a quadratic search: 20,000 names would take minutes).
+TEST(OnnxRead, ManyRepeatedNames) {
+  const std::string dir = test_dir();
+  auto m = new_model();
+  auto* g = m.mutable_graph();
+  constexpr int kCount = 20000;
+  for (int i = 0; i < kCount; ++i) add_init(g, "w", TensorProto::FLOAT, {1})->add_float_data(static_cast<float>(i));
+  add_init(g, "w#3", TensorProto::FLOAT, {1})->add_float_data(-1.0f);  // already taken by then: "w#3#2"
+  const auto s = open_onnx_source(save(m, dir + "/repeat.onnx"));
+  ASSERT_EQ(s->tensors().size(), static_cast<std::size_t>(kCount + 1));
+  EXPECT_EQ(s->tensors()[0].name, "w");
+  EXPECT_EQ(s->tensors()[1].name, "w#2");
+  EXPECT_EQ(s->tensors()[kCount - 1].name, "w#" + std::to_string(kCount));
+  EXPECT_EQ(s->tensors()[kCount].name, "w#3#2");
+  EXPECT_EQ(s->read(s->tensors()[kCount - 1]), (std::vector<double>{kCount - 1.0}));
+}
+
 // Reference transpose/permutation written out index by index (independent of permute_axes).
 TEST(OnnxRead, LayoutsFromTheGraph) {
   const std::string dir = test_dir();
