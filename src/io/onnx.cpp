@@ -34,7 +34,8 @@ namespace {
 namespace fs = std::filesystem;
 using onnx::TensorProto;
 
-static_assert(std::endian::native == std::endian::little, "ONNX raw_data is little-endian; this reader assumes the host is");
+static_assert(std::endian::native == std::endian::little,
+              "ONNX raw_data is little-endian; this reader assumes the host is");
 
 constexpr std::uint64_t kMaxModelBytes = INT_MAX;  // protobuf's 2 GB limit on one message
 constexpr int kMaxRank = 64;
@@ -134,9 +135,10 @@ class OnnxSource : public TensorSource {
     const auto size = static_cast<std::uint64_t>(st.st_size);
     if (size > kMaxModelBytes) {
       ::close(fd);
-      ONSAGER_FAIL("{}: {} bytes exceeds protobuf's 2 GB limit on one message (large ONNX models keep their weights "
-                   "in external data files)",
-                   path, size);
+      ONSAGER_FAIL(
+          "{}: {} bytes exceeds protobuf's 2 GB limit on one message (large ONNX models keep their weights "
+          "in external data files)",
+          path, size);
     }
     std::string bytes(size, '\0');
     std::size_t got = 0;
@@ -200,7 +202,8 @@ class OnnxSource : public TensorSource {
         if (a.type() == onnx::AttributeProto::GRAPH && a.has_g()) {
           visit(a.g(), scopes, fmt::format("{} of node {}", a.name(), quote(node.name())));
         } else if (a.type() == onnx::AttributeProto::GRAPHS) {
-          for (const auto& sub : a.graphs()) visit(sub, scopes, fmt::format("{} of node {}", a.name(), quote(node.name())));
+          for (const auto& sub : a.graphs())
+            visit(sub, scopes, fmt::format("{} of node {}", a.name(), quote(node.name())));
         }
       }
       const onnx::AttributeProto* value = nullptr;
@@ -210,7 +213,8 @@ class OnnxSource : public TensorSource {
       for (int i = 0; i < node.output_size(); ++i) {
         if (node.output(i).empty()) continue;
         long idx = -1;
-        if (value != nullptr && i == 0) idx = add(value->t(), node.output(0), fmt::format("Constant node {}", quote(node.name())));
+        if (value != nullptr && i == 0)
+          idx = add(value->t(), node.output(0), fmt::format("Constant node {}", quote(node.name())));
         scopes.back()[node.output(i)] = idx;
       }
     }
@@ -254,9 +258,8 @@ class OnnxSource : public TensorSource {
       const std::size_t typed = typed_count(t);
       if (!t.raw_data().empty()) {
         ONSAGER_CHECK(typed == 0, "{}: tensor {} holds both raw_data and typed data", path_, q);
-        ONSAGER_CHECK(t.raw_data().size() == bytes,
-                      "{}: tensor {} ({} [{}]) claims {} bytes but raw_data holds {}", path_, q, d->name,
-                      fmt::join(f.dims, ", "), bytes, t.raw_data().size());
+        ONSAGER_CHECK(t.raw_data().size() == bytes, "{}: tensor {} ({} [{}]) claims {} bytes but raw_data holds {}",
+                      path_, q, d->name, fmt::join(f.dims, ", "), bytes, t.raw_data().size());
       } else {
         ONSAGER_CHECK(typed == f.numel, "{}: tensor {} ({} [{}]) claims {} elements but its {} holds {}", path_, q,
                       d->name, fmt::join(f.dims, ", "), numel, typed_field(t.data_type()), typed);
@@ -287,23 +290,33 @@ class OnnxSource : public TensorSource {
 
   static const char* typed_field(int type) {
     switch (type) {
-      case TensorProto::FLOAT: return "float_data";
-      case TensorProto::DOUBLE: return "double_data";
-      case TensorProto::INT64: return "int64_data";
+      case TensorProto::FLOAT:
+        return "float_data";
+      case TensorProto::DOUBLE:
+        return "double_data";
+      case TensorProto::INT64:
+        return "int64_data";
       case TensorProto::UINT32:
-      case TensorProto::UINT64: return "uint64_data";
-      default: return "int32_data";
+      case TensorProto::UINT64:
+        return "uint64_data";
+      default:
+        return "int32_data";
     }
   }
 
   static std::size_t typed_count(const TensorProto& t) {
     switch (t.data_type()) {
-      case TensorProto::FLOAT: return static_cast<std::size_t>(t.float_data_size());
-      case TensorProto::DOUBLE: return static_cast<std::size_t>(t.double_data_size());
-      case TensorProto::INT64: return static_cast<std::size_t>(t.int64_data_size());
+      case TensorProto::FLOAT:
+        return static_cast<std::size_t>(t.float_data_size());
+      case TensorProto::DOUBLE:
+        return static_cast<std::size_t>(t.double_data_size());
+      case TensorProto::INT64:
+        return static_cast<std::size_t>(t.int64_data_size());
       case TensorProto::UINT32:
-      case TensorProto::UINT64: return static_cast<std::size_t>(t.uint64_data_size());
-      default: return static_cast<std::size_t>(t.int32_data_size());
+      case TensorProto::UINT64:
+        return static_cast<std::size_t>(t.uint64_data_size());
+      default:
+        return static_cast<std::size_t>(t.int32_data_size());
     }
   }
 
@@ -326,8 +339,8 @@ class OnnxSource : public TensorSource {
                   "{}: tensor {}: external data location {} is not a relative path in the model's directory", path_, q,
                   quote(*location));
     for (const auto& part : rel)
-      ONSAGER_CHECK(part != "..", "{}: tensor {}: external data location {} leaves the model's directory ('..')",
-                    path_, q, quote(*location));
+      ONSAGER_CHECK(part != "..", "{}: tensor {}: external data location {} leaves the model's directory ('..')", path_,
+                    q, quote(*location));
     External x;
     x.path = (dir_ / rel).string();
     x.offset = offset.value_or(0);
@@ -442,28 +455,47 @@ class OnnxSource : public TensorSource {
   void decode(const std::byte* p, const Found& f, std::vector<double>& out, const std::string& name) const {
     const std::size_t n = f.numel;
     switch (f.dtype->type) {
-      case TensorProto::FLOAT: for (std::size_t i = 0; i < n; ++i) out[i] = load<float>(p + 4 * i); break;
-      case TensorProto::DOUBLE: for (std::size_t i = 0; i < n; ++i) out[i] = load<double>(p + 8 * i); break;
+      case TensorProto::FLOAT:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<float>(p + 4 * i);
+        break;
+      case TensorProto::DOUBLE:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<double>(p + 8 * i);
+        break;
       case TensorProto::FLOAT16:
         for (std::size_t i = 0; i < n; ++i) out[i] = half_to_float(load<std::uint16_t>(p + 2 * i));
         break;
       case TensorProto::BFLOAT16:
         for (std::size_t i = 0; i < n; ++i) out[i] = bfloat16_to_float(load<std::uint16_t>(p + 2 * i));
         break;
-      case TensorProto::INT8: for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int8_t>(p + i); break;
-      case TensorProto::UINT8: for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint8_t>(p + i); break;
-      case TensorProto::BOOL: for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint8_t>(p + i) != 0; break;
-      case TensorProto::INT16: for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int16_t>(p + 2 * i); break;
-      case TensorProto::UINT16: for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint16_t>(p + 2 * i); break;
-      case TensorProto::INT32: for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int32_t>(p + 4 * i); break;
-      case TensorProto::UINT32: for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint32_t>(p + 4 * i); break;
+      case TensorProto::INT8:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int8_t>(p + i);
+        break;
+      case TensorProto::UINT8:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint8_t>(p + i);
+        break;
+      case TensorProto::BOOL:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint8_t>(p + i) != 0;
+        break;
+      case TensorProto::INT16:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int16_t>(p + 2 * i);
+        break;
+      case TensorProto::UINT16:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint16_t>(p + 2 * i);
+        break;
+      case TensorProto::INT32:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int32_t>(p + 4 * i);
+        break;
+      case TensorProto::UINT32:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint32_t>(p + 4 * i);
+        break;
       case TensorProto::INT64:
         for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(load<std::int64_t>(p + 8 * i));
         break;
       case TensorProto::UINT64:
         for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(load<std::uint64_t>(p + 8 * i));
         break;
-      default: ONSAGER_FAIL("{}: tensor {}: cannot decode {}", path_, quote(name), f.dtype->name);
+      default:
+        ONSAGER_FAIL("{}: tensor {}: cannot decode {}", path_, quote(name), f.dtype->name);
     }
   }
 
@@ -480,8 +512,9 @@ class OnnxSource : public TensorSource {
       got += static_cast<std::size_t>(r);
     }
     ::close(fd);
-    ONSAGER_CHECK(got == x.length, "{}: tensor {}: external data {} holds {} of the {} bytes at offset {} (file "
-                                   "truncated since it was opened?)",
+    ONSAGER_CHECK(got == x.length,
+                  "{}: tensor {}: external data {} holds {} of the {} bytes at offset {} (file "
+                  "truncated since it was opened?)",
                   path_, quote(name), x.path, got, x.length, x.offset);
     std::vector<double> out(f.numel);
     decode(reinterpret_cast<const std::byte*>(buf.data()), f, out, name);

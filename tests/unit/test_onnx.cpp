@@ -237,7 +237,7 @@ TEST(OnnxRead, SubgraphsConstantsAndUniqueNames) {
   then_a->set_name("then_branch");
   then_a->set_type(onnx::AttributeProto::GRAPH);
   auto* then_g = then_a->mutable_g();
-  add_float(then_g, "w", {3}, {5, 6, 7});  // repeats the outer name: becomes "w#2"
+  add_float(then_g, "w", {3}, {5, 6, 7});                 // repeats the outer name: becomes "w#2"
   add_node(then_g, "Conv", {"x", "outer_conv"}, {"y1"});  // an outer tensor used in the branch
   auto* else_a = iff->add_attribute();
   else_a->set_name("else_branch");
@@ -331,16 +331,17 @@ TEST(OnnxRead, LayoutsFromTheGraph) {
     std::vector<std::int64_t> shape, stored;
     bool canonical;
   };
-  for (const Want& w : std::vector<Want>{{"gemm_b0", "Gemm", "in x out", {4, 3}, {3, 4}, true},
-                                         {"gemm_b1", "Gemm", "", {4, 3}, {}, true},
-                                         {"gemm_a1", "Gemm", "in x out", {4, 3}, {3, 4}, true},
-                                         {"mm", "MatMul", "in x out", {4, 3}, {3, 4}, true},
-                                         {"conv", "Conv", "", {2, 3, 2, 2}, {}, true},
-                                         {"convt", "ConvTranspose", "in x out x kh x kw", {3, 2, 2, 2}, {2, 3, 2, 2}, true},
-                                         {"lstm_w", "LSTM", "dirs x gates*hidden x in", {8, 3, 2}, {2, 8, 3}, true},
-                                         {"lstm_r", "LSTM", "dirs x gates*hidden x hidden", {8, 2, 2}, {2, 8, 2}, true},
-                                         {"shared", "", "", {3, 4}, {}, false},
-                                         {"twice", "MatMul", "in x out", {4, 3}, {3, 4}, true}}) {
+  for (const Want& w :
+       std::vector<Want>{{"gemm_b0", "Gemm", "in x out", {4, 3}, {3, 4}, true},
+                         {"gemm_b1", "Gemm", "", {4, 3}, {}, true},
+                         {"gemm_a1", "Gemm", "in x out", {4, 3}, {3, 4}, true},
+                         {"mm", "MatMul", "in x out", {4, 3}, {3, 4}, true},
+                         {"conv", "Conv", "", {2, 3, 2, 2}, {}, true},
+                         {"convt", "ConvTranspose", "in x out x kh x kw", {3, 2, 2, 2}, {2, 3, 2, 2}, true},
+                         {"lstm_w", "LSTM", "dirs x gates*hidden x in", {8, 3, 2}, {2, 8, 3}, true},
+                         {"lstm_r", "LSTM", "dirs x gates*hidden x hidden", {8, 2, 2}, {2, 8, 2}, true},
+                         {"shared", "", "", {3, 4}, {}, false},
+                         {"twice", "MatMul", "in x out", {4, 3}, {3, 4}, true}}) {
     SCOPED_TRACE(w.name);
     const TensorEntry& e = entry(*s, w.name);
     EXPECT_EQ(e.op, w.op);
@@ -361,14 +362,17 @@ TEST(OnnxRead, LayoutsFromTheGraph) {
   const auto ct = s->read(entry(*s, "convt"));
   for (int o = 0; o < 3; ++o)
     for (int i = 0; i < 2; ++i)
-      for (int k = 0; k < 4; ++k) EXPECT_EQ(ct[static_cast<std::size_t>((o * 2 + i) * 4 + k)], conv[static_cast<std::size_t>((i * 3 + o) * 4 + k)]);
+      for (int k = 0; k < 4; ++k)
+        EXPECT_EQ(ct[static_cast<std::size_t>((o * 2 + i) * 4 + k)],
+                  conv[static_cast<std::size_t>((i * 3 + o) * 4 + k)]);
   // LSTM: out[r][c][d] = stored[d][r][c]
   const auto lw = s->read(entry(*s, "lstm_w"));
   const auto lw_in = iota(48);
   for (int r = 0; r < 8; ++r)
     for (int c = 0; c < 3; ++c)
       for (int d = 0; d < 2; ++d)
-        EXPECT_EQ(lw[static_cast<std::size_t>((r * 3 + c) * 2 + d)], lw_in[static_cast<std::size_t>((d * 8 + r) * 3 + c)]);
+        EXPECT_EQ(lw[static_cast<std::size_t>((r * 3 + c) * 2 + d)],
+                  lw_in[static_cast<std::size_t>((d * 8 + r) * 3 + c)]);
 }
 
 TEST(OnnxRead, ExternalDataReadLazily) {
@@ -479,30 +483,62 @@ TEST(OnnxMalformed, DataSizesDimsAndTypes) {
     build(m.mutable_graph());
     expect_rejected(save(m, dir + "/" + label + ".onnx"), fragment);
   };
-  one("raw_short", [](auto* g) { add_float(g, "w", {4, 3}, iota(11)); }, "'w' (FLOAT [4, 3]) claims 48 bytes but raw_data holds 44");
-  one("raw_long", [](auto* g) { add_float(g, "w", {2}, iota(3)); }, "claims 8 bytes but raw_data holds 12");
-  one("typed_short", [](auto* g) {
-    auto* t = add_init(g, "w", TensorProto::FLOAT, {3});
-    t->add_float_data(1);
-  }, "claims 3 elements but its float_data holds 1");
-  one("no_data", [](auto* g) { add_init(g, "w", TensorProto::INT64, {2}); }, "its int64_data holds 0");
-  one("both", [](auto* g) {
-    auto* t = add_float(g, "w", {1}, {1.f});
-    t->add_float_data(1);
-  }, "both raw_data and typed data");
-  one("overflow", [](auto* g) { add_float(g, "w", {1LL << 40, 1LL << 40}, {1.f}); }, "element count overflows");
-  one("bytes_overflow", [](auto* g) { add_float(g, "w", {1LL << 62}, {1.f}); }, "byte count overflows");
-  one("negative", [](auto* g) { add_float(g, "w", {2, -2}, {1.f}); }, "negative dimension");
-  one("rank", [](auto* g) { add_float(g, "w", std::vector<std::int64_t>(65, 1), {1.f}); }, "65 dimensions");
-  one("bad_type", [](auto* g) { add_init(g, "w", 99, {1}); }, "unsupported data type 99");
-  one("half_bits", [](auto* g) {
-    auto* t = add_init(g, "w", TensorProto::FLOAT16, {1});
-    t->add_int32_data(70000);
-  }, "not a 16-bit FLOAT16 bit pattern");
-  one("segment", [](auto* g) {
-    auto* t = add_float(g, "w", {1}, {1.f});
-    t->mutable_segment()->set_begin(0);
-  }, "segmented");
+  one(
+      "raw_short",
+      [](auto* g) {
+        add_float(g, "w", {4, 3}, iota(11));
+      },
+      "'w' (FLOAT [4, 3]) claims 48 bytes but raw_data holds 44");
+  one(
+      "raw_long", [](auto* g) { add_float(g, "w", {2}, iota(3)); }, "claims 8 bytes but raw_data holds 12");
+  one(
+      "typed_short",
+      [](auto* g) {
+        auto* t = add_init(g, "w", TensorProto::FLOAT, {3});
+        t->add_float_data(1);
+      },
+      "claims 3 elements but its float_data holds 1");
+  one(
+      "no_data", [](auto* g) { add_init(g, "w", TensorProto::INT64, {2}); }, "its int64_data holds 0");
+  one(
+      "both",
+      [](auto* g) {
+        auto* t = add_float(g, "w", {1}, {1.f});
+        t->add_float_data(1);
+      },
+      "both raw_data and typed data");
+  one(
+      "overflow",
+      [](auto* g) {
+        add_float(g, "w", {1LL << 40, 1LL << 40}, {1.f});
+      },
+      "element count overflows");
+  one(
+      "bytes_overflow", [](auto* g) { add_float(g, "w", {1LL << 62}, {1.f}); }, "byte count overflows");
+  one(
+      "negative",
+      [](auto* g) {
+        add_float(g, "w", {2, -2}, {1.f});
+      },
+      "negative dimension");
+  one(
+      "rank", [](auto* g) { add_float(g, "w", std::vector<std::int64_t>(65, 1), {1.f}); }, "65 dimensions");
+  one(
+      "bad_type", [](auto* g) { add_init(g, "w", 99, {1}); }, "unsupported data type 99");
+  one(
+      "half_bits",
+      [](auto* g) {
+        auto* t = add_init(g, "w", TensorProto::FLOAT16, {1});
+        t->add_int32_data(70000);
+      },
+      "not a 16-bit FLOAT16 bit pattern");
+  one(
+      "segment",
+      [](auto* g) {
+        auto* t = add_float(g, "w", {1}, {1.f});
+        t->mutable_segment()->set_begin(0);
+      },
+      "segmented");
 }
 
 TEST(OnnxMalformed, HostileExternalData) {
