@@ -394,7 +394,7 @@ class OnnxSource : public TensorSource {
       if (!agree) continue;
       const Use& u = list.front();
       TensorEntry& e = entries_[i];
-      e.canonical = e.floating;
+      e.canonical = true;
       e.op = u.op;
       if (!u.perm.empty()) {
         e.stored_shape = e.shape;

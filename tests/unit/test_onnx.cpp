@@ -318,6 +318,9 @@ TEST(OnnxRead, LayoutsFromTheGraph) {
   add_node(g, "MatMul", {"z", "twice"}, {"y10"});
   add_node(g, "Add", {"twice", "z"}, {"y11"});
 
+  add_init(g, "q8", TensorProto::INT8, {3, 2})->set_raw_data(raw(std::vector<std::int8_t>{1, 2, 3, 4, 5, -6}));
+  add_node(g, "MatMul", {"x", "q8"}, {"y12"});  // an integer weight is moved too (but is never a layer)
+
   const auto s = open_onnx_source(save(m, dir + "/layouts.onnx"));
   const auto transposed = [](const std::vector<float>& v, int rows, int cols) {  // rows x cols -> cols x rows
     std::vector<double> out;
@@ -350,6 +353,10 @@ TEST(OnnxRead, LayoutsFromTheGraph) {
     EXPECT_EQ(e.stored_shape, w.stored);
     EXPECT_EQ(e.canonical, w.canonical);
   }
+  EXPECT_EQ(entry(*s, "q8").shape, (std::vector<std::int64_t>{2, 3}));
+  EXPECT_TRUE(entry(*s, "q8").canonical);
+  EXPECT_FALSE(entry(*s, "q8").floating);
+  EXPECT_EQ(s->read(entry(*s, "q8")), (std::vector<double>{1, 3, 5, 2, 4, -6}));
   EXPECT_EQ(s->read(entry(*s, "gemm_b0")), transposed(b0, 3, 4));
   EXPECT_EQ(s->read(entry(*s, "gemm_b1")), as_stored);
   EXPECT_EQ(s->read(entry(*s, "gemm_a1")), transposed(b0, 3, 4));
