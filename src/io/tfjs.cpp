@@ -400,10 +400,12 @@ class TfjsSource : public TensorSource {
       return x;
     };
     // Quantised values as tfjs-core's decodeWeights computes them: q * scale + min in double, stored into a
-    // Float32Array (rounded to float32), or Math.round for an int32 target.
+    // Float32Array (rounded to float32), or Math.round into an Int32Array for an int32 target.
     auto dequant = [&](double q) {
       const double x = q * w.scale + w.min;
-      return w.to_int ? std::round(x) : static_cast<double>(static_cast<float>(x));
+      if (!w.to_int) return static_cast<double>(static_cast<float>(x));
+      const double r = std::floor(x);  // Math.round: halves go up (-0.5 -> 0), unlike std::round
+      return x - r >= 0.5 ? r + 1 : r;
     };
     switch (w.stored) {
       case Stored::f32:

@@ -74,7 +74,7 @@ TEST(TfjsSource, ManifestOfEveryStoredTypeAcrossShardsAndGroups) {
   const std::vector<std::uint16_t> half{0x3C00, 0xC000, 0x3555, 0x7BFF, 0x0001};
   const std::vector<std::uint8_t> q8{0, 1, 2, 128, 254, 255};
   const std::vector<std::uint16_t> q16{0, 1, 65535, 30000, 12345, 7};
-  const std::vector<std::uint8_t> qi{0, 3, 10};
+  const std::vector<std::uint8_t> qi{0, 2, 10};
   write_bytes(dir + "/g1.bin", raw(half) + raw(q8) + raw(q16) + raw(qi));
   write_bytes(dir + "/weights_manifest.json", R"([
     {"paths": ["g0-shard1of2.bin", "g0-shard2of2.bin"], "weights": [
@@ -134,7 +134,7 @@ TEST(TfjsSource, ManifestOfEveryStoredTypeAcrossShardsAndGroups) {
   EXPECT_EQ(find(*s, "d16").dtype, "uint16 (quantised float32)");
   const auto& qi_e = find(*s, "qi");
   EXPECT_FALSE(qi_e.floating);
-  EXPECT_EQ(s->read(qi_e), (std::vector<double>{-1, 0, 2}));  // Math.round(q * 0.25 - 1): -1, -0.25, 1.5
+  EXPECT_EQ(s->read(qi_e), (std::vector<double>{-1, 0, 2}));  // Math.round(q * 0.25 - 1) of -1, -0.5, 1.5
 
   // read() from several threads at once gives the same values.
   std::vector<std::thread> threads;
