@@ -401,8 +401,11 @@ class TfjsSource : public TensorSource {
     };
     // Quantised values as tfjs-core's decodeWeights computes them: q * scale + min in double, stored into a
     // Float32Array (rounded to float32), or Math.round into an Int32Array for an int32 target.
+    // The product is rounded to double before the addition, as in JavaScript: a fused multiply-add (which
+    // GCC contracts to by default on FMA hardware) gives e.g. 6.5e-18 where tfjs gives 0 (q * scale == -min).
     auto dequant = [&](double q) {
-      const double x = q * w.scale + w.min;
+      volatile double product = q * w.scale;
+      const double x = product + w.min;
       if (!w.to_int) return static_cast<double>(static_cast<float>(x));
       const double r = std::floor(x);  // Math.round: halves go up (-0.5 -> 0), unlike std::round
       return x - r >= 0.5 ? r + 1 : r;

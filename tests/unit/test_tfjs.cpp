@@ -75,7 +75,7 @@ TEST(TfjsSource, ManifestOfEveryStoredTypeAcrossShardsAndGroups) {
   const std::vector<std::uint8_t> q8{0, 1, 2, 128, 254, 255};
   const std::vector<std::uint16_t> q16{0, 1, 65535, 30000, 12345, 7};
   const std::vector<std::uint8_t> qi{0, 2, 10};
-  write_bytes(dir + "/g1.bin", raw(half) + raw(q8) + raw(q16) + raw(qi));
+  write_bytes(dir + "/g1.bin", raw(half) + raw(q8) + raw(q16) + raw(qi) + std::string(1, '\x03'));
   write_bytes(dir + "/weights_manifest.json", R"([
     {"paths": ["g0-shard1of2.bin", "g0-shard2of2.bin"], "weights": [
       {"name": "c/filters", "shape": [2, 2, 3, 4], "dtype": "float32"},
@@ -88,11 +88,13 @@ TEST(TfjsSource, ManifestOfEveryStoredTypeAcrossShardsAndGroups) {
        "quantization": {"dtype": "uint8", "scale": 0.0123, "min": -1.1}},
       {"name": "d16", "shape": [6], "dtype": "float32",
        "quantization": {"dtype": "uint16", "scale": 3.1e-5, "min": -0.7}},
-      {"name": "qi", "shape": [3], "dtype": "int32", "quantization": {"dtype": "uint8", "scale": 0.25, "min": -1}}]}
+      {"name": "qi", "shape": [3], "dtype": "int32", "quantization": {"dtype": "uint8", "scale": 0.25, "min": -1}},
+      {"name": "z", "shape": [1], "dtype": "float32",
+       "quantization": {"dtype": "uint8", "scale": 0.1, "min": -0.30000000000000004}}]}
   ])");
   const auto s = open_tensor_source(dir + "/weights_manifest.json");
   EXPECT_EQ(s->format(), "tfjs weights manifest");
-  ASSERT_EQ(s->tensors().size(), 8u);
+  ASSERT_EQ(s->tensors().size(), 9u);
 
   const auto& c = find(*s, "c/filters");
   EXPECT_EQ(c.shape, (std::vector<std::int64_t>{4, 3, 2, 2}));
@@ -124,17 +126,23 @@ TEST(TfjsSource, ManifestOfEveryStoredTypeAcrossShardsAndGroups) {
   EXPECT_EQ(d8.dtype, "uint8 (quantised float32)");
   EXPECT_EQ(d8.shape, (std::vector<std::int64_t>{2, 3}));
   EXPECT_EQ(d8.stored_layout, "in x out");
+  // tfjs-core: Float32Array[i] = q * scale + min, in doubles, product rounded before the sum (no FMA).
+  const auto tfjs_value = [](double q, double scale, double min) {
+    volatile double p = q * scale;
+    return static_cast<double>(static_cast<float>(p + min));
+  };
   const auto v8 = s->read(d8);
   for (int o = 0; o < 2; ++o)
-    for (int i = 0; i < 3; ++i)
-      EXPECT_EQ(v8[o * 3 + i], static_cast<double>(static_cast<float>(q8[i * 2 + o] * 0.0123 + -1.1)));
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(v8[o * 3 + i], tfjs_value(q8[i * 2 + o], 0.0123, -1.1));
   const auto v16 = s->read(find(*s, "d16"));
-  for (std::size_t i = 0; i < 6; ++i)
-    EXPECT_EQ(v16[i], static_cast<double>(static_cast<float>(q16[i] * 3.1e-5 + -0.7)));
+  for (std::size_t i = 0; i < 6; ++i) EXPECT_EQ(v16[i], tfjs_value(q16[i], 3.1e-5, -0.7));
   EXPECT_EQ(find(*s, "d16").dtype, "uint16 (quantised float32)");
   const auto& qi_e = find(*s, "qi");
   EXPECT_FALSE(qi_e.floating);
   EXPECT_EQ(s->read(qi_e), (std::vector<double>{-1, 0, 2}));  // Math.round(q * 0.25 - 1) of -1, -0.5, 1.5
+
+  // 3 * 0.1 rounds to 0.30000000000000004 = -min: tfjs gives exactly 0 (a fused multiply-add would not).
+  EXPECT_EQ(s->read(find(*s, "z")), std::vector<double>{0.0});
 
   // read() from several threads at once gives the same values.
   std::vector<std::thread> threads;
