@@ -462,7 +462,8 @@ class TfjsSource : public TensorSource {
     std::uint64_t count = 1;
     for (const json& d : *shape) {
       ONSAGER_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<std::int64_t>() >= 0),
-                    "{}: weight {}: shape {} must hold non-negative integers", path_, qn, shape->dump());
+                    "{}: weight {}: shape must hold non-negative integers (found {})", path_, qn,
+                    d.is_number() ? d.dump() : kind(d));
       const std::uint64_t v = d.get<std::uint64_t>();
       ONSAGER_CHECK(v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
                         !__builtin_mul_overflow(count, v, &count) &&

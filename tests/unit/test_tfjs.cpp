@@ -402,6 +402,12 @@ TEST(TfjsSource, TruncatedManifestTextNeverCrashes) {
       EXPECT_NE(std::string(e.what()).find("cut.json"), std::string::npos) << e.what();
     }
   }
+  // The shard cut at every length, or one byte too long: refused when opened, naming the manifest.
+  const std::string shard = testing::read_bytes(dir + "/ok.bin");
+  for (std::size_t cut = 0; cut <= shard.size(); ++cut) {
+    write_bytes(dir + "/ok.bin", cut == shard.size() ? shard + "x" : shard.substr(0, cut));
+    expect_error(dir + "/full.json", cut == shard.size() ? "shard too long" : "shards hold");
+  }
 }
 
 }  // namespace
