@@ -196,14 +196,14 @@ std::map<std::string, std::string> graph_consumers(const json& topology) {
     if (const auto attr = n.find("attr"); attr != n.end() && attr->is_object())
       if (const auto tb = attr->find("transpose_b"); tb != attr->end() && tb->is_object())
         if (const auto b = tb->find("b"); b != tb->end() && b->is_boolean() && b->get<bool>()) o += " (transpose_b)";
-    for (std::size_t i = 0; i < in->size(); ++i) {
-      if (!(*in)[i].is_string()) continue;
-      std::string s = (*in)[i].get<std::string>();
-      if (s.starts_with("^")) continue;
-      if (const auto c = s.find(':'); c != std::string::npos) s.resize(c);
-      // The filter of a convolution and the b of a MatMul are their second input.
-      if (i == 1) out.emplace(s, o);
-    }
+    // The filter of a convolution and the b of a MatMul are their second input; a Gather's table its first.
+    const bool gather = o == "GatherV2" || o == "ResourceGather" || o == "Gather";
+    const std::size_t i = gather ? 0 : 1;
+    if (i >= in->size() || !(*in)[i].is_string()) continue;
+    std::string s = (*in)[i].get<std::string>();
+    if (s.starts_with("^")) continue;
+    if (const auto c = s.find(':'); c != std::string::npos) s.resize(c);
+    out.emplace(s, o);
   }
   return out;
 }

@@ -227,21 +227,65 @@ TEST(TfjsSource, LayersModelUsesTheTopologyForLayouts) {
   EXPECT_EQ(s->read(me), std::vector<double>(other.begin(), other.end()));
 }
 
+TEST(TfjsSource, OlderLayersModelWithWrappersAndNestedModels) {
+  // tensorflowjs_converter's older layout: no "format", modelTopology.model_config; a functional model holding
+  // a nested Sequential, SeparableConv2D, LSTM and TimeDistributed(Dense).
+  const std::string dir = test_dir();
+  const auto dwk = iota_f(3 * 3 * 2 * 1), pwk = iota_f(1 * 1 * 2 * 6), lk = iota_f(5 * 12), lr = iota_f(3 * 12),
+             td = iota_f(4 * 2), inner = iota_f(6 * 4);
+  write_bytes(dir + "/w.bin", raw(dwk) + raw(pwk) + raw(lk) + raw(lr) + raw(td) + raw(inner));
+  write_bytes(dir + "/model.json", R"({"modelTopology": {"keras_version": "2.2.4", "backend": "tensorflow",
+    "model_config": {"class_name": "Model", "config": {"name": "outer", "layers": [
+      {"class_name": "SeparableConv2D", "config": {"name": "sep"}, "inbound_nodes": []},
+      {"class_name": "LSTM", "config": {"name": "lstm"}},
+      {"class_name": "TimeDistributed", "config": {"name": "td", "layer": {"class_name": "Dense",
+                                                                       "config": {"name": "dense_in_td"}}}},
+      {"class_name": "Sequential", "config": {"name": "inner", "layers": [
+        {"class_name": "Dense", "config": {"name": "inner_dense"}}]}}]}}},
+    "weightsManifest": [{"paths": ["w.bin"], "weights": [
+      {"name": "sep/depthwise_kernel", "shape": [3, 3, 2, 1], "dtype": "float32"},
+      {"name": "sep/pointwise_kernel", "shape": [1, 1, 2, 6], "dtype": "float32"},
+      {"name": "lstm/kernel", "shape": [5, 12], "dtype": "float32"},
+      {"name": "lstm/recurrent_kernel", "shape": [3, 12], "dtype": "float32"},
+      {"name": "td/kernel", "shape": [4, 2], "dtype": "float32"},
+      {"name": "inner/inner_dense/kernel", "shape": [6, 4], "dtype": "float32"}]}]})");
+  const auto s = open_tensor_source(dir + "/model.json");
+  EXPECT_EQ(s->format(), "tfjs layers-model");
+  const auto shape = [&](const std::string& n) { return find(*s, n).shape; };
+  const auto op = [&](const std::string& n) { return find(*s, n).op; };
+  EXPECT_EQ(shape("sep/depthwise_kernel"), (std::vector<std::int64_t>{2, 1, 3, 3}));
+  EXPECT_EQ(shape("sep/pointwise_kernel"), (std::vector<std::int64_t>{6, 2, 1, 1}));
+  EXPECT_EQ(op("sep/pointwise_kernel"), "SeparableConv2D");
+  EXPECT_EQ(shape("lstm/kernel"), (std::vector<std::int64_t>{12, 5}));
+  EXPECT_EQ(shape("lstm/recurrent_kernel"), (std::vector<std::int64_t>{12, 3}));
+  EXPECT_EQ(op("lstm/kernel"), "LSTM");
+  EXPECT_EQ(shape("td/kernel"), (std::vector<std::int64_t>{2, 4}));
+  EXPECT_EQ(op("td/kernel"), "Dense");
+  EXPECT_EQ(shape("inner/inner_dense/kernel"), (std::vector<std::int64_t>{4, 6}));
+  EXPECT_EQ(op("inner/inner_dense/kernel"), "Dense");
+  const auto v = s->read(find(*s, "lstm/recurrent_kernel"));
+  for (int o = 0; o < 12; ++o)
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(v[o * 3 + i], lr[i * 12 + o]);
+  for (const auto& t : s->tensors()) EXPECT_TRUE(t.canonical) << t.name;
+}
+
 TEST(TfjsSource, GraphModelUsesTheConsumingOps) {
   const std::string dir = test_dir();
   const auto f = iota_f(1 * 1 * 3 * 2), m = iota_f(4 * 3), mt = iota_f(3 * 4), g = iota_f(2 * 2);
-  write_bytes(dir + "/w.bin", raw(f) + raw(m) + raw(mt) + raw(g));
+  write_bytes(dir + "/w.bin", raw(f) + raw(m) + raw(mt) + raw(g) + raw(g));
   write_bytes(dir + "/model.json", R"({"format": "graph-model", "modelTopology": {"node": [
       {"name": "x", "op": "Placeholder"},
       {"name": "filt", "op": "Const"}, {"name": "mat", "op": "Const"}, {"name": "matT", "op": "Const"},
       {"name": "conv", "op": "Conv2D", "input": ["x", "filt"]},
       {"name": "mm", "op": "MatMul", "input": ["conv", "mat:0"]},
-      {"name": "mm2", "op": "MatMul", "input": ["mm", "matT"], "attr": {"transpose_b": {"b": true}}}]},
+      {"name": "mm2", "op": "MatMul", "input": ["mm", "matT"], "attr": {"transpose_b": {"b": true}}},
+      {"name": "emb", "op": "GatherV2", "input": ["table", "ids", "axis"]}]},
     "weightsManifest": [{"paths": ["w.bin"], "weights": [
       {"name": "filt", "shape": [1, 1, 3, 2], "dtype": "float32"},
       {"name": "mat", "shape": [4, 3], "dtype": "float32"},
       {"name": "matT", "shape": [3, 4], "dtype": "float32"},
-      {"name": "guess", "shape": [2, 2], "dtype": "float32"}]}]})");
+      {"name": "guess", "shape": [2, 2], "dtype": "float32"},
+      {"name": "table", "shape": [2, 2], "dtype": "float32"}]}]})");
   const auto s = open_tensor_source(dir + "/model.json");
   EXPECT_EQ(s->format(), "tfjs graph-model");
   EXPECT_EQ(find(*s, "filt").op, "Conv2D");
@@ -259,6 +303,11 @@ TEST(TfjsSource, GraphModelUsesTheConsumingOps) {
   const auto& ge = find(*s, "guess");  // no consumer: TF's convention by rank, op left empty
   EXPECT_TRUE(ge.op.empty());
   EXPECT_EQ(ge.stored_layout, "in x out");
+  const auto& tb = find(*s, "table");  // GatherV2's first input: an embedding, (vocab, dim) as stored
+  EXPECT_EQ(tb.op, "GatherV2");
+  EXPECT_TRUE(tb.canonical);
+  EXPECT_TRUE(tb.stored_shape.empty());
+  EXPECT_EQ(s->read(tb), std::vector<double>(g.begin(), g.end()));
 }
 
 TEST(TfjsSource, StringWeightsAreListedNotRead) {
