@@ -30,7 +30,7 @@ using Kind = PickleObject::Kind;
 
 constexpr std::uint64_t kMaxPickleBytes = std::uint64_t{1} << 30;
 constexpr int kMaxDepth = 64;
-constexpr std::size_t kMaxVisits = 10'000'000;
+constexpr std::size_t kMaxVisits = 1'000'000;
 // A tensor may hold more elements than its storage only by repeating them (stride 0); up to this many.
 constexpr std::uint64_t kMaxRepeatedNumel = std::uint64_t{1} << 24;
 
@@ -71,8 +71,10 @@ class Flattener {
     std::size_t tensor;
   };
   std::vector<Found> found;
+  bool first_only = false;  ///< stop at the first tensor (a probe for "holds tensors")
 
   void walk(std::size_t obj, const std::string& prefix, int depth, bool skip_training_state) {
+    if (first_only && !found.empty()) return;
     ONSAGER_CHECK(depth <= kMaxDepth, "{}: the checkpoint nests containers deeper than {} levels", path_, kMaxDepth);
     ONSAGER_CHECK(++visits_ <= kMaxVisits, "{}: the checkpoint's containers hold more than {} entries", path_,
                   kMaxVisits);
@@ -148,6 +150,7 @@ class PyTorchFile {
         const auto v = dict_get(p, o, key);
         if (!v || p.at(*v).kind != Kind::dict) continue;
         Flattener probe(p, path);
+        probe.first_only = true;
         probe.walk(*v, "", 0, false);
         if (probe.found.empty()) continue;
         root = *v, moved = true, descended = true;
