@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: install everything, build, run ctest.
 #   scripts/test.sh           every test (what CI runs)
-#   scripts/test.sh --fast    skip the tests labelled slow
+#   scripts/test.sh --fast    skip the tests labelled slow and the fuzzing
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -9,5 +9,6 @@ ctest_args=()
 [ "${1:-}" = "--fast" ] && ctest_args+=(-LE slow)
 bash scripts/setup.sh
 bash scripts/build.sh
-cd build
-ctest --output-on-failure -j2 "${ctest_args[@]}"
+(cd build && ctest --output-on-failure -j2 "${ctest_args[@]}")
+# The model readers' libFuzzer targets, 20 s each (fuzz/README.md).
+[ "${1:-}" = "--fast" ] || bash scripts/fuzz.sh 20
