@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <set>
 
 #include "onsager/core/error.hpp"
 
@@ -89,7 +88,6 @@ ZipArchive::ZipArchive(const std::string& path, std::string_view kind) : path_(p
   const std::string cd = r.read(cd_offset, cd_size, "the central directory");
   const auto* c = reinterpret_cast<const unsigned char*>(cd.data());
   std::size_t pos = 0;
-  std::set<std::string> seen;
   for (std::uint64_t e = 0; e < entries; ++e) {
     ONSAGER_CHECK(pos + 46 <= cd.size() && le32(c + pos) == 0x02014b50, "{}: {}: bad central directory entry {}", path,
                   kind_, e);
@@ -137,15 +135,15 @@ ZipArchive::ZipArchive(const std::string& path, std::string_view kind) : path_(p
     ONSAGER_CHECK(m.method != 8 || m.size / 1032 <= m.compressed_size + 1,
                   "{}: {}: member '{}' claims {} bytes from {} compressed", path, kind_, m.name, m.size,
                   m.compressed_size);
-    ONSAGER_CHECK(seen.insert(m.name).second, "{}: {}: member '{}' appears twice", path, kind_, m.name);
+    ONSAGER_CHECK(index_.emplace(m.name, members_.size()).second, "{}: {}: member '{}' appears twice", path, kind_,
+                  m.name);
     members_.push_back(std::move(m));
   }
 }
 
 const ZipMember* ZipArchive::find(std::string_view name) const {
-  for (const ZipMember& m : members_)
-    if (m.name == name) return &m;
-  return nullptr;
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &members_[it->second];
 }
 
 std::string ZipArchive::read(const ZipMember& m, std::uint64_t max_bytes) const {

@@ -5,6 +5,7 @@
 // Every offset and size is checked against the file before anything sized by it is allocated.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,7 @@ class ZipArchive {
   std::string path_, kind_;
   std::uint64_t file_size_ = 0;
   std::vector<ZipMember> members_;
+  std::map<std::string, std::size_t, std::less<>> index_;  // name -> position in members_
 };
 
 }  // namespace onsager
