@@ -219,12 +219,16 @@ class PyTorchFile {
   static ZipArchive open_zip(const std::string& path) {
     const std::string head = first_bytes(path, 512);
     if (!head.starts_with("PK\x03\x04") && !head.starts_with("PK\x05\x06")) {
-      const bool legacy = head.starts_with("\x80") || (head.size() >= 262 && head.substr(257, 5) == "ustar");
+      // The legacy format: a pickle stream opening with torch's magic number (a LONG1), or a tar file.
+      const bool legacy = head.starts_with("\x80\x02\x8a\x0a") || (head.size() >= 262 && head.substr(257, 5) == "ustar");
       ONSAGER_CHECK(!legacy,
                     "{}: a PyTorch checkpoint in the legacy (pre-1.6, non-zip) format, which onsager does not read; "
                     "re-save it in the zip format with PyTorch >= 1.6: torch.save(torch.load(OLD), NEW)",
                     path);
-      ONSAGER_FAIL("{}: not a PyTorch checkpoint (no zip signature)", path);
+      const bool pickle = head.size() >= 2 && head[0] == '\x80' && head[1] >= 2 && head[1] <= 5;
+      ONSAGER_FAIL("{}: not a PyTorch checkpoint (no zip signature){}", path,
+                   pickle ? "; it is a bare pickle, which onsager does not run"
+                          : "; a TensorFlow.js weight shard (.bin) is read through its model.json or weights manifest");
     }
     return ZipArchive(path, "PyTorch checkpoint");
   }
