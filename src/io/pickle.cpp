@@ -48,6 +48,8 @@ const std::set<std::string, std::less<>>& allowed_globals() {
       "torch.float32", "torch.float64", "torch.float16", "torch.bfloat16", "torch.int64", "torch.int32",
       "torch.int16", "torch.int8", "torch.uint8", "torch.bool",
       "numpy.core.multiarray.scalar",
+      "numpy.core.multiarray._reconstruct",
+      "numpy.ndarray",
       "numpy.dtype",
       "_codecs.encode",
   };
@@ -366,8 +368,8 @@ class Machine {
       --nested_reduce_;
       return r;
     }
-    if (fn == "numpy.core.multiarray.scalar" || fn == "numpy.dtype" || fn == "_codecs.encode" || fn == "torch.Size" ||
-        fn == "torch.device") {
+    if (fn == "numpy.core.multiarray.scalar" || fn == "numpy.core.multiarray._reconstruct" || fn == "numpy.dtype" ||
+        fn == "_codecs.encode" || fn == "torch.Size" || fn == "torch.device") {
       const std::size_t i = make(Kind::opaque);
       objects_[i].text = fn;
       return i;

@@ -72,6 +72,16 @@ for k, v in net.state_dict().items():
 h = json.dumps(header).encode()
 open(f'{d}/ref.safetensors', 'wb').write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
 torch.save(net.state_dict(), f'{d}/sd.pt')
+# Pickle protocols 4 and 5 (FRAME, MEMOIZE, STACK_GLOBAL), a Parameter; NumPy and torch values beside the model.
+sd = {'fc.weight': torch.nn.Parameter(net.fc.weight.detach().clone()), 'fc.bias': net.fc.bias.detach()}
+torch.save(sd, f'{d}/p4.pt', pickle_protocol=4)
+record('p4.pt', sd)
+torch.save(sd, f'{d}/p5.pt', pickle_protocol=5)
+record('p5.pt', sd)
+torch.save({'model': {'conv.weight': net.conv.weight}, 'best_acc': np.float64(0.9), 'arr': np.arange(3),
+            'size': torch.Size([2, 3]), 'device': torch.device('cpu'), 'dtype': torch.float16}, f'{d}/extras.pt')
+record('extras.pt', {'conv.weight': net.conv.weight})
+torch.jit.save(torch.jit.script(torch.nn.Linear(3, 4)), f'{d}/script.pt')
 # Hostile and unsupported files.
 class Evil:
     def __reduce__(self):
@@ -85,7 +95,7 @@ json.dump(truth, open(f'{d}/truth.json', 'w'))
 EOF
 
 # --- inspect: names, dtypes and shapes as torch.load gives them
-for f in float32.pt float64.pt float16.pt bfloat16.pt ckpt.pt sharded; do
+for f in float32.pt float64.pt float16.pt bfloat16.pt ckpt.pt sharded p4.pt p5.pt extras.pt; do
   if "$bin" inspect "$tmp/$f" --json "$tmp/$f.json" >/dev/null 2>"$tmp/err" &&
      msg=$("$py" - "$tmp/truth.json" "$f" "$tmp/$f.json" <<'EOF'
 import json, sys
@@ -100,7 +110,7 @@ EOF
 done
 
 # --- convert: every value as torch.load gives it (exactly, in float64)
-for f in float32.pt float64.pt float16.pt bfloat16.pt ckpt.pt sharded; do
+for f in float32.pt float64.pt float16.pt bfloat16.pt ckpt.pt sharded p4.pt; do
   if "$bin" convert "$tmp/$f" --dtype f64 --out "$tmp/$f.safetensors" --quiet >/dev/null 2>"$tmp/err" &&
      msg=$("$py" - "$here" "$tmp" "$f" <<'EOF'
 import sys
@@ -120,7 +130,7 @@ tensors, _ = read_safetensors.load(f'{d}/{f}.safetensors')
 got = {name: arr for name, _, _, arr in tensors}
 assert sorted(got) == sorted(want), (sorted(got), sorted(want))
 for k, v in want.items():
-    ref = v.to(torch.float64).numpy()
+    ref = v.detach().to(torch.float64).numpy()
     assert got[k].shape == ref.shape and np.array_equal(got[k], ref), k
 print(f'{len(got)} tensors equal')
 EOF
@@ -149,6 +159,7 @@ if [ -e "$tmp/MARKER" ]; then bad "malicious pickle: MARKER was created"; else o
 expect_error "legacy format: re-save advice" "$tmp/legacy.safetensors" "legacy.*torch.save" \
   "$bin" convert "$tmp/legacy.pt" --out "$tmp/legacy.safetensors"
 expect_error "whole pickled model: save the state dict" "" "state_dict()" "$bin" inspect "$tmp/whole.pt"
+expect_error "TorchScript archive: save the state dict" "" "__torch__.*state_dict()" "$bin" inspect "$tmp/script.pt"
 head -c 3000 "$tmp/float32.pt" >"$tmp/cut.pt"
 expect_error "truncated checkpoint" "$tmp/cut.safetensors" "cut.pt" "$bin" convert "$tmp/cut.pt" --out "$tmp/cut.safetensors"
 
