@@ -145,6 +145,9 @@ class PyTorchFile {
     for (int hop = 0; hop < 8; ++hop) {
       const PickleObject& o = p.at(root);
       if (o.kind != Kind::dict) break;
+      bool holds_tensors = false;  // a dict with tensors of its own is the state dict itself
+      for (std::size_t k = 1; k < o.items.size(); k += 2) holds_tensors |= p.at(o.items[k]).kind == Kind::tensor;
+      if (holds_tensors) break;
       bool moved = false;
       for (const char* key : kStateDictKeys) {
         const auto v = dict_get(p, o, key);

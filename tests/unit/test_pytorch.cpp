@@ -307,6 +307,12 @@ TEST(PyTorchFile, FindsTheStateDictInsideCheckpoints) {
   auto s = open_tensor_source(dir + "/flat.pt");
   ASSERT_EQ(s->tensors().size(), 1u);
   EXPECT_EQ(s->tensors()[0].name, "w");
+  // A dict with tensors of its own is the state dict, even when a key is called "model".
+  write_bytes(dir + "/own.pt", checkpoint(kProto + "}(" + su("w") + t + su("model") + "}(" + su("x") + t + "uu.",
+                                          {{"0", st}}));
+  auto own = open_tensor_source(dir + "/own.pt");
+  ASSERT_EQ(own->tensors().size(), 2u);
+  EXPECT_EQ(own->tensors()[1].name, "model.x");
   write_bytes(dir + "/bare.pt", checkpoint(kProto + t + ".", {{"0", st}}));
   EXPECT_EQ(open_tensor_source(dir + "/bare.pt")->tensors().at(0).name, "bare");
   write_bytes(dir + "/none.pt", checkpoint(kProto + "}(" + su("epoch") + "K\x03u.", {}));
