@@ -27,7 +27,11 @@ std::unique_ptr<TensorSource> open_pytorch_source(const std::string& path);
 std::unique_ptr<TensorSource> open_pytorch_sharded_source(const std::string& index_path);
 
 /// A TensorFlow.js model: a layers or graph model.json (with "weightsManifest") or a bare weights manifest
-/// (a JSON array of {paths, weights}), with its binary shards; uint8/uint16 quantised and float16 weights.
+/// (a JSON array of {paths, weights}), with its binary shards (plain files next to the manifest; a group's
+/// shards hold its weights back to back). float32, int32, bool; uint8/uint16-quantised weights dequantised
+/// as tfjs-core's decodeWeights does (float32(q * scale + min), bit for bit), float16; string weights listed as
+/// non-numeric. Kernels are moved into PyTorch's layout: by the layer class for a layers model, by the
+/// consuming node for a graph model, by TensorFlow's conventions per rank otherwise (docs/format-tfjs.md).
 std::unique_ptr<TensorSource> open_tfjs_source(const std::string& path);
 
 /// A Keras HDF5 file (.h5): a whole-model file (model_weights group) or a weights-only file.
