@@ -20,9 +20,14 @@ namespace onsager {
 std::unique_ptr<TensorSource> open_onnx_source(const std::string& path);
 
 /// A PyTorch checkpoint saved by torch.save (the zip format of PyTorch >= 1.6: .pt, .pth, pytorch_model.bin),
-/// read by a pickle subset that rebuilds only tensors and containers; nested state dicts are found.
+/// read by a pickle subset (io/pickle.hpp) that rebuilds only tensors and containers and calls nothing; any
+/// other global, the legacy (pre-1.6) format and big-endian files are refused. The state dict is found inside
+/// checkpoints ({"model": ...}, {"state_dict": ...}; optimizer state skipped) and flattened to dotted names;
+/// views (size, stride, offset) are checked against their storage. Shapes as stored (PyTorch's layout), dtype
+/// as PyTorch names it ("float32", "bfloat16", ...). docs/format-pytorch.md has the rules.
 std::unique_ptr<TensorSource> open_pytorch_source(const std::string& path);
-/// A sharded checkpoint: pytorch_model.bin.index.json and the shards it names.
+/// A sharded checkpoint: pytorch_model.bin.index.json's weight_map (shard names must be plain file names in the
+/// index's directory) and the shards it names, each read as open_pytorch_source does.
 std::unique_ptr<TensorSource> open_pytorch_sharded_source(const std::string& index_path);
 
 /// A TensorFlow.js model: a layers or graph model.json (with "weightsManifest") or a bare weights manifest
