@@ -38,7 +38,7 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
       continue;
     }
     if (rank < 2) {
-      plan.skipped.push_back({t.name, fmt::format("{}-D (bias or norm)", rank)});
+      plan.skipped.push_back({t.name, rank == 0 ? std::string("scalar") : std::string("1-D (bias or norm)")});
       continue;
     }
     if (rank > 4) {
