@@ -107,3 +107,17 @@ install_npm_files() {  # name package@version member-glob...
 mkdir -p "$data_dir/networks"
 install_npm_files silero-vad @ricky0123/vad-web@0.0.31 'dist/silero_vad_legacy.onnx' 'dist/silero_vad_v5.onnx'
 install_npm_files face-api @vladmandic/face-api@1.7.15 'model/*.json' 'model/*.bin'
+
+# TF.js reader tests: tfjs-core and its CPU backend, whose tf.io.decodeWeights is the
+# reference decoding that tests/cli/test_tfjs.sh compares `onsager convert` against (it falls back to NumPy
+# when they are missing). From the npm registry, into $data_dir/node/ (Apache-2.0).
+if [ ! -e "$data_dir/node/.complete-tfjs" ] && command -v npm >/dev/null 2>&1; then
+  mkdir -p "$data_dir/node"
+  if npm install --silent --no-audit --no-fund --prefix "$data_dir/node" \
+       @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0 >/dev/null 2>&1; then
+    touch "$data_dir/node/.complete-tfjs"
+    echo "setup: @tensorflow/tfjs-core 4.22.0 installed in $data_dir/node" >&2
+  else
+    echo "setup: could not install @tensorflow/tfjs-core (tests/cli/test_tfjs.sh will decode with NumPy)" >&2
+  fi
+fi

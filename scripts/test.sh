@@ -10,5 +10,5 @@ ctest_args=()
 bash scripts/setup.sh
 bash scripts/build.sh
 (cd build && ctest --output-on-failure -j2 "${ctest_args[@]}")
-# The model readers' libFuzzer targets, 20 s each (fuzz/README.md).
-[ "${1:-}" = "--fast" ] || bash scripts/fuzz.sh 20
+# The model readers' libFuzzer targets, a fixed campaign of 50,000 inputs each (fuzz/README.md).
+[ "${1:-}" = "--fast" ] || bash scripts/fuzz.sh

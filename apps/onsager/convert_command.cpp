@@ -2,6 +2,7 @@
 // written as one safetensors file, in the layout onsager analyses (PyTorch's, where the file says what a
 // tensor is). No framework needed; nothing in the input is executed.
 
+#include <cctype>
 #include <map>
 #include <memory>
 
@@ -22,7 +23,11 @@ struct ConvertArgs {
   JsonOutput json;
 };
 
-bool is_double_dtype(const std::string& d) { return d == "F64" || d == "<f8" || d == "float64" || d == "double"; }
+// The readers' names for a 64-bit float: safetensors F64, NumPy <f8, ONNX DOUBLE, PyTorch/HDF5 float64.
+bool is_double_dtype(std::string d) {
+  for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return d == "f64" || d == "<f8" || d == "float64" || d == "double";
+}
 
 void run_convert(const ConvertArgs& a) {
   ONSAGER_CHECK(a.dtype == "auto" || a.dtype == "f32" || a.dtype == "f64",

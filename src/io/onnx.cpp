@@ -1,10 +1,539 @@
+// The ONNX reader: a ModelProto parsed by the generated protobuf classes (Debian's libonnx-dev), its tensors
+// gathered from the main graph, every subgraph held in a node attribute (If/Loop/Scan bodies) and Constant
+// nodes, each checked (dtype, dims, data size, external file bounds) before anything is read. Values stay in
+// the parsed message (or in their external file) until read() asks for them. How the graph uses a tensor
+// (Conv, ConvTranspose, Gemm, MatMul, LSTM/GRU/RNN) decides whether it is moved into PyTorch's layout.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <unordered_map>
+
+#include <fmt/ranges.h>
+
+#include <onnx/onnx_pb.h>
+
 #include "onsager/core/error.hpp"
 #include "onsager/io/model_formats.hpp"
+#include "onsager/io/safetensors.hpp"  // half_to_float, bfloat16_to_float
 
 namespace onsager {
+namespace {
 
-std::unique_ptr<TensorSource> open_onnx_source(const std::string& path) {
-  ONSAGER_FAIL("{}: ONNX files are not supported yet", path);
+namespace fs = std::filesystem;
+using onnx::TensorProto;
+
+static_assert(std::endian::native == std::endian::little,
+              "ONNX raw_data is little-endian; this reader assumes the host is");
+
+constexpr std::uint64_t kMaxModelBytes = INT_MAX;  // protobuf's 2 GB limit on one message
+constexpr int kMaxRank = 64;
+
+/// A name from the file, quoted for a one-line message: control bytes escaped, long names shortened.
+std::string quote(std::string_view s) {
+  constexpr std::size_t kMax = 80;
+  std::string out = "'";
+  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  if (s.size() > kMax) out += "...";
+  return out + "'";
 }
+
+struct DTypeInfo {
+  int type;
+  const char* name;
+  std::size_t size;
+  bool floating;
+};
+// The types this reader returns. STRING, COMPLEX64/128 and types newer than ONNX 1.12 are left out (listed in
+// docs/format-onnx.md): they are not real-valued weights.
+constexpr DTypeInfo kTypes[] = {
+    {TensorProto::FLOAT, "FLOAT", 4, true},     {TensorProto::DOUBLE, "DOUBLE", 8, true},
+    {TensorProto::FLOAT16, "FLOAT16", 2, true}, {TensorProto::BFLOAT16, "BFLOAT16", 2, true},
+    {TensorProto::INT8, "INT8", 1, false},      {TensorProto::UINT8, "UINT8", 1, false},
+    {TensorProto::INT16, "INT16", 2, false},    {TensorProto::UINT16, "UINT16", 2, false},
+    {TensorProto::INT32, "INT32", 4, false},    {TensorProto::UINT32, "UINT32", 4, false},
+    {TensorProto::INT64, "INT64", 8, false},    {TensorProto::UINT64, "UINT64", 8, false},
+    {TensorProto::BOOL, "BOOL", 1, false}};
+
+const DTypeInfo* dtype_info(int type) {
+  for (const auto& t : kTypes)
+    if (t.type == type) return &t;
+  return nullptr;
+}
+
+std::string type_name(int type) {
+  if (const auto* d = dtype_info(type)) return d->name;
+  if (TensorProto::DataType_IsValid(type)) return TensorProto::DataType_Name(static_cast<TensorProto::DataType>(type));
+  return fmt::format("data type {}", type);
+}
+
+/// Where a tensor's bytes are in an external file.
+struct External {
+  std::string path;  ///< model directory / location
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+/// One tensor found in the model, with how its values are stored and how they are moved.
+struct Found {
+  const TensorProto* proto = nullptr;
+  const DTypeInfo* dtype = nullptr;
+  std::vector<std::int64_t> dims;
+  std::size_t numel = 0;
+  std::optional<External> external;
+  std::vector<int> perm;  ///< empty: returned as stored
+};
+
+/// How one node uses one of its inputs.
+struct Use {
+  std::string op;
+  std::string layout;     ///< stored layout, e.g. "in x out"
+  std::vector<int> perm;  ///< empty: already in PyTorch's layout
+  bool operator==(const Use& o) const { return op == o.op && layout == o.layout && perm == o.perm; }
+};
+
+std::int64_t int_attribute(const onnx::NodeProto& n, const std::string& name, std::int64_t fallback) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name && a.type() == onnx::AttributeProto::INT) return a.i();
+  return fallback;
+}
+
+std::optional<std::uint64_t> parse_uint(const std::string& s) {
+  std::uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+class OnnxSource : public TensorSource {
+ public:
+  explicit OnnxSource(const std::string& path) : path_(path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    ONSAGER_CHECK(fd >= 0, "{}: cannot open ({})", path, std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      ONSAGER_FAIL("{}: not a regular file, expected an ONNX model", path);
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size > kMaxModelBytes) {
+      ::close(fd);
+      ONSAGER_FAIL(
+          "{}: {} bytes exceeds protobuf's 2 GB limit on one message (large ONNX models keep their weights "
+          "in external data files)",
+          path, size);
+    }
+    std::string bytes(size, '\0');
+    std::size_t got = 0;
+    while (got < size) {
+      const ssize_t r = ::read(fd, bytes.data() + got, size - got);
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    ::close(fd);
+    ONSAGER_CHECK(got == size, "{}: read {} of {} bytes", path, got, size);
+    ONSAGER_CHECK(model_.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
+                  "{}: not an ONNX model (the protobuf message does not parse; truncated or corrupt file?)", path);
+    bytes = std::string();
+    ONSAGER_CHECK(model_.ir_version() > 0 && model_.has_graph(),
+                  "{}: not an ONNX model (no ir_version or no graph in the message)", path);
+    for (const auto& o : model_.opset_import())
+      if (o.domain().empty() || o.domain() == "ai.onnx") opset_ = o.version();
+    dir_ = fs::path(path).parent_path();
+
+    std::vector<Scope> scopes;
+    visit(model_.graph(), scopes, "graph");
+    resolve_layouts();
+  }
+
+  const std::vector<TensorEntry>& tensors() const override { return entries_; }
+
+  std::vector<double> read(const TensorEntry& t) const override {
+    ONSAGER_CHECK(t.index < found_.size() && entries_[t.index].name == t.name, "{}: no tensor {} at index {}", path_,
+                  quote(t.name), t.index);
+    const Found& f = found_[t.index];
+    std::vector<double> v = f.external ? read_external(f, t.name) : read_inline(f, t.name);
+    if (!f.perm.empty()) v = permute_axes(v, f.dims, f.perm);
+    return v;
+  }
+
+  std::string format() const override { return opset_ > 0 ? fmt::format("onnx (opset {})", opset_) : "onnx"; }
+
+ private:
+  /// Names visible in one graph: tensor index, or -1 for a graph input or node output that shadows outer names.
+  using Scope = std::unordered_map<std::string, long>;
+
+  static long lookup(const std::vector<Scope>& scopes, const std::string& name) {
+    for (auto it = scopes.rbegin(); it != scopes.rend(); ++it) {
+      const auto f = it->find(name);
+      if (f != it->end()) return f->second;
+    }
+    return -1;
+  }
+
+  void visit(const onnx::GraphProto& g, std::vector<Scope>& scopes, const std::string& where) {
+    scopes.emplace_back();
+    for (const auto& in : g.input()) scopes.back()[in.name()] = -1;
+    for (const auto& init : g.initializer()) scopes.back()[init.name()] = add(init, init.name(), where);
+    for (const auto& node : g.node()) {
+      // The node's uses of tensors visible here (outer scopes included), recorded before its outputs shadow.
+      for (int i = 0; i < node.input_size(); ++i) {
+        const long idx = node.input(i).empty() ? -1 : lookup(scopes, node.input(i));
+        if (idx >= 0) record_use(node, i, static_cast<std::size_t>(idx));
+      }
+      for (const auto& a : node.attribute()) {
+        if (a.type() == onnx::AttributeProto::GRAPH && a.has_g()) {
+          visit(a.g(), scopes, fmt::format("{} of node {}", a.name(), quote(node.name())));
+        } else if (a.type() == onnx::AttributeProto::GRAPHS) {
+          for (const auto& sub : a.graphs())
+            visit(sub, scopes, fmt::format("{} of node {}", a.name(), quote(node.name())));
+        }
+      }
+      const onnx::AttributeProto* value = nullptr;
+      if (node.op_type() == "Constant" && (node.domain().empty() || node.domain() == "ai.onnx"))
+        for (const auto& a : node.attribute())
+          if (a.name() == "value" && a.type() == onnx::AttributeProto::TENSOR) value = &a;
+      for (int i = 0; i < node.output_size(); ++i) {
+        if (node.output(i).empty()) continue;
+        long idx = -1;
+        if (value != nullptr && i == 0)
+          idx = add(value->t(), node.output(0), fmt::format("Constant node {}", quote(node.name())));
+        scopes.back()[node.output(i)] = idx;
+      }
+    }
+    scopes.pop_back();
+  }
+
+  /// Checks one tensor and appends it (returns its index), or returns -1 for a type this reader leaves out.
+  long add(const TensorProto& t, const std::string& given_name, const std::string& where) {
+    const std::string name = unique_name(given_name);
+    const std::string q = quote(name);
+    const DTypeInfo* d = dtype_info(t.data_type());
+    if (d == nullptr) {
+      const int ty = t.data_type();
+      ONSAGER_CHECK(ty == TensorProto::STRING || ty == TensorProto::COMPLEX64 || ty == TensorProto::COMPLEX128,
+                    "{}: tensor {} ({}) has unsupported {}", path_, q, where, type_name(ty));
+      return -1;  // not a real-valued tensor: left out
+    }
+    ONSAGER_CHECK(!t.has_segment(), "{}: tensor {} is segmented (TensorProto.segment), which onsager does not read",
+                  path_, q);
+    Found f;
+    f.proto = &t, f.dtype = d;
+    ONSAGER_CHECK(t.dims_size() <= kMaxRank, "{}: tensor {} has {} dimensions (more than {})", path_, q, t.dims_size(),
+                  kMaxRank);
+    f.dims.assign(t.dims().begin(), t.dims().end());
+    std::int64_t numel = 1;
+    for (const auto dim : f.dims) {
+      ONSAGER_CHECK(dim >= 0, "{}: tensor {} has a negative dimension in dims [{}]", path_, q, fmt::join(f.dims, ", "));
+      ONSAGER_CHECK(!__builtin_mul_overflow(numel, dim, &numel),
+                    "{}: tensor {} has absurd dims [{}] (element count overflows)", path_, q, fmt::join(f.dims, ", "));
+    }
+    std::uint64_t bytes = 0;
+    ONSAGER_CHECK(!__builtin_mul_overflow(static_cast<std::uint64_t>(numel), d->size, &bytes),
+                  "{}: tensor {} has absurd dims [{}] (byte count overflows)", path_, q, fmt::join(f.dims, ", "));
+    f.numel = static_cast<std::size_t>(numel);
+
+    if (t.data_location() == TensorProto::EXTERNAL) {
+      ONSAGER_CHECK(t.raw_data().empty() && typed_count(t) == 0,
+                    "{}: tensor {} is marked external but also holds data in the model", path_, q);
+      f.external = external_of(t, q, bytes);
+    } else {
+      const std::size_t typed = typed_count(t);
+      if (!t.raw_data().empty()) {
+        ONSAGER_CHECK(typed == 0, "{}: tensor {} holds both raw_data and typed data", path_, q);
+        ONSAGER_CHECK(t.raw_data().size() == bytes, "{}: tensor {} ({} [{}]) claims {} bytes but raw_data holds {}",
+                      path_, q, d->name, fmt::join(f.dims, ", "), bytes, t.raw_data().size());
+      } else {
+        ONSAGER_CHECK(typed == f.numel, "{}: tensor {} ({} [{}]) claims {} elements but its {} holds {}", path_, q,
+                      d->name, fmt::join(f.dims, ", "), numel, typed_field(t.data_type()), typed);
+        if (d->type == TensorProto::FLOAT16 || d->type == TensorProto::BFLOAT16)
+          for (int i = 0; i < t.int32_data_size(); ++i)
+            ONSAGER_CHECK(t.int32_data(i) >= 0 && t.int32_data(i) <= 0xFFFF,
+                          "{}: tensor {}: int32_data[{}] = {} is not a 16-bit {} bit pattern", path_, q, i,
+                          t.int32_data(i), d->name);
+      }
+    }
+    TensorEntry e;
+    e.name = name, e.shape = f.dims, e.dtype = d->name, e.floating = d->floating, e.index = entries_.size();
+    entries_.push_back(std::move(e));
+    found_.push_back(std::move(f));
+    uses_.emplace_back();
+    return static_cast<long>(entries_.size() - 1);
+  }
+
+  /// `name`, or `name#2`, `name#3`, ... when an earlier tensor (in another subgraph) already took it.
+  /// (The next suffix to try is kept per name, so a hostile model repeating one name n times costs O(n log n).)
+  std::string unique_name(const std::string& name) {
+    if (names_.insert(name).second) return name;
+    for (std::size_t& k = next_suffix_.try_emplace(name, 2).first->second;; ++k) {
+      std::string n = fmt::format("{}#{}", name, k);
+      if (names_.insert(n).second) return n;
+    }
+  }
+
+  static const char* typed_field(int type) {
+    switch (type) {
+      case TensorProto::FLOAT:
+        return "float_data";
+      case TensorProto::DOUBLE:
+        return "double_data";
+      case TensorProto::INT64:
+        return "int64_data";
+      case TensorProto::UINT32:
+      case TensorProto::UINT64:
+        return "uint64_data";
+      default:
+        return "int32_data";
+    }
+  }
+
+  static std::size_t typed_count(const TensorProto& t) {
+    switch (t.data_type()) {
+      case TensorProto::FLOAT:
+        return static_cast<std::size_t>(t.float_data_size());
+      case TensorProto::DOUBLE:
+        return static_cast<std::size_t>(t.double_data_size());
+      case TensorProto::INT64:
+        return static_cast<std::size_t>(t.int64_data_size());
+      case TensorProto::UINT32:
+      case TensorProto::UINT64:
+        return static_cast<std::size_t>(t.uint64_data_size());
+      default:
+        return static_cast<std::size_t>(t.int32_data_size());
+    }
+  }
+
+  External external_of(const TensorProto& t, const std::string& q, std::uint64_t bytes) const {
+    std::optional<std::string> location;
+    std::optional<std::uint64_t> offset, length;
+    for (const auto& kv : t.external_data()) {
+      if (kv.key() == "location") {
+        location = kv.value();
+      } else if (kv.key() == "offset" || kv.key() == "length") {
+        const auto v = parse_uint(kv.value());
+        ONSAGER_CHECK(v.has_value(), "{}: tensor {}: external data {} {} is not a non-negative integer", path_, q,
+                      kv.key(), quote(kv.value()));
+        (kv.key() == "offset" ? offset : length) = v;
+      }
+    }
+    ONSAGER_CHECK(location && !location->empty(), "{}: tensor {} is external but names no location", path_, q);
+    const fs::path rel(*location);
+    ONSAGER_CHECK(!rel.is_absolute() && location->find('\\') == std::string::npos,
+                  "{}: tensor {}: external data location {} is not a relative path in the model's directory", path_, q,
+                  quote(*location));
+    for (const auto& part : rel)
+      ONSAGER_CHECK(part != "..", "{}: tensor {}: external data location {} leaves the model's directory ('..')", path_,
+                    q, quote(*location));
+    External x;
+    x.path = (dir_ / rel).string();
+    x.offset = offset.value_or(0);
+    x.length = length.value_or(bytes);
+    ONSAGER_CHECK(x.length == bytes, "{}: tensor {}: external data length {} but {} [{}] needs {} bytes", path_, q,
+                  x.length, dtype_info(t.data_type())->name, fmt::join(t.dims(), ", "), bytes);
+    struct stat st {};
+    ONSAGER_CHECK(::stat(x.path.c_str(), &st) == 0, "{}: tensor {}: external data file {} ({})", path_, q, x.path,
+                  std::strerror(errno));
+    ONSAGER_CHECK(S_ISREG(st.st_mode), "{}: tensor {}: external data {} is not a regular file", path_, q, x.path);
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    ONSAGER_CHECK(x.offset <= size && x.length <= size - x.offset,
+                  "{}: tensor {}: external data [{}, {}+{}) lies beyond the end of {} ({} bytes)", path_, q, x.offset,
+                  x.offset, x.length, x.path, size);
+    return x;
+  }
+
+  void record_use(const onnx::NodeProto& node, int input, std::size_t idx) {
+    const std::string& op = node.op_type();
+    if (!(node.domain().empty() || node.domain() == "ai.onnx")) return;
+    const std::size_t rank = found_[idx].dims.size();
+    std::optional<Use> u;
+    if (op == "Conv" && input == 1 && rank >= 3) {
+      u = Use{"Conv", "", {}};
+    } else if (op == "ConvTranspose" && input == 1 && rank >= 3) {
+      std::vector<int> perm(rank);
+      for (std::size_t i = 0; i < rank; ++i) perm[i] = static_cast<int>(i);
+      std::swap(perm[0], perm[1]);
+      u = Use{"ConvTranspose", rank == 3 ? "in x out x k" : "in x out x kh x kw", perm};
+      if (rank > 4) u->layout = "in x out x spatial";
+    } else if (op == "Gemm" && (input == 0 || input == 1) && rank == 2) {
+      // Y = A' B': a weight in B is in x out unless transB; a weight in A is out x in unless transA.
+      const bool trans = int_attribute(node, input == 0 ? "transA" : "transB", 0) != 0;
+      const bool transpose = input == 1 ? !trans : trans;
+      u = transpose ? Use{"Gemm", "in x out", {1, 0}} : Use{"Gemm", "", {}};
+    } else if (op == "MatMul" && (input == 0 || input == 1) && rank == 2) {
+      u = input == 1 ? Use{"MatMul", "in x out", {1, 0}} : Use{"MatMul", "", {}};
+    } else if ((op == "LSTM" || op == "GRU" || op == "RNN") && (input == 1 || input == 2) && rank == 3) {
+      u = Use{op, input == 1 ? "dirs x gates*hidden x in" : "dirs x gates*hidden x hidden", {1, 2, 0}};
+    }
+    if (u) uses_[idx].push_back(std::move(*u));  // other uses (Shape, Add, ...) say nothing about the layout
+  }
+
+  /// A tensor whose weight uses all agree is moved into PyTorch's layout.
+  void resolve_layouts() {
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const auto& list = uses_[i];
+      if (list.empty()) continue;
+      bool agree = true;
+      for (const Use& u : list) agree = agree && u == list.front();
+      if (!agree) continue;
+      const Use& u = list.front();
+      TensorEntry& e = entries_[i];
+      e.canonical = true;
+      e.op = u.op;
+      if (!u.perm.empty()) {
+        e.stored_shape = e.shape;
+        e.stored_layout = u.layout;
+        for (std::size_t a = 0; a < u.perm.size(); ++a)
+          e.shape[a] = found_[i].dims[static_cast<std::size_t>(u.perm[a])];
+        found_[i].perm = u.perm;
+      }
+    }
+  }
+
+  std::vector<double> read_inline(const Found& f, const std::string& name) const {
+    const TensorProto& t = *f.proto;
+    std::vector<double> out(f.numel);
+    if (!t.raw_data().empty() || f.numel == 0) {
+      ONSAGER_CHECK(t.raw_data().size() == f.numel * f.dtype->size, "{}: tensor {}: raw_data changed size", path_,
+                    quote(name));
+      decode(reinterpret_cast<const std::byte*>(t.raw_data().data()), f, out, name);
+      return out;
+    }
+    switch (t.data_type()) {
+      case TensorProto::FLOAT:
+        for (std::size_t i = 0; i < f.numel; ++i) out[i] = t.float_data(static_cast<int>(i));
+        break;
+      case TensorProto::DOUBLE:
+        for (std::size_t i = 0; i < f.numel; ++i) out[i] = t.double_data(static_cast<int>(i));
+        break;
+      case TensorProto::INT64:
+        for (std::size_t i = 0; i < f.numel; ++i) out[i] = static_cast<double>(t.int64_data(static_cast<int>(i)));
+        break;
+      case TensorProto::UINT32:
+      case TensorProto::UINT64:
+        for (std::size_t i = 0; i < f.numel; ++i) out[i] = static_cast<double>(t.uint64_data(static_cast<int>(i)));
+        break;
+      case TensorProto::FLOAT16:
+      case TensorProto::BFLOAT16: {
+        const bool half = t.data_type() == TensorProto::FLOAT16;
+        for (std::size_t i = 0; i < f.numel; ++i) {
+          const auto b = static_cast<std::uint16_t>(t.int32_data(static_cast<int>(i)));  // range checked on open
+          out[i] = half ? half_to_float(b) : bfloat16_to_float(b);
+        }
+        break;
+      }
+      default:  // INT8/UINT8/INT16/UINT16/INT32/BOOL: values in int32_data
+        for (std::size_t i = 0; i < f.numel; ++i) out[i] = t.int32_data(static_cast<int>(i));
+        break;
+    }
+    return out;
+  }
+
+  template <class T>
+  static T load(const std::byte* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+
+  void decode(const std::byte* p, const Found& f, std::vector<double>& out, const std::string& name) const {
+    const std::size_t n = f.numel;
+    switch (f.dtype->type) {
+      case TensorProto::FLOAT:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<float>(p + 4 * i);
+        break;
+      case TensorProto::DOUBLE:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<double>(p + 8 * i);
+        break;
+      case TensorProto::FLOAT16:
+        for (std::size_t i = 0; i < n; ++i) out[i] = half_to_float(load<std::uint16_t>(p + 2 * i));
+        break;
+      case TensorProto::BFLOAT16:
+        for (std::size_t i = 0; i < n; ++i) out[i] = bfloat16_to_float(load<std::uint16_t>(p + 2 * i));
+        break;
+      case TensorProto::INT8:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int8_t>(p + i);
+        break;
+      case TensorProto::UINT8:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint8_t>(p + i);
+        break;
+      case TensorProto::BOOL:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint8_t>(p + i) != 0;
+        break;
+      case TensorProto::INT16:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int16_t>(p + 2 * i);
+        break;
+      case TensorProto::UINT16:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint16_t>(p + 2 * i);
+        break;
+      case TensorProto::INT32:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int32_t>(p + 4 * i);
+        break;
+      case TensorProto::UINT32:
+        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint32_t>(p + 4 * i);
+        break;
+      case TensorProto::INT64:
+        for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(load<std::int64_t>(p + 8 * i));
+        break;
+      case TensorProto::UINT64:
+        for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(load<std::uint64_t>(p + 8 * i));
+        break;
+      default:
+        ONSAGER_FAIL("{}: tensor {}: cannot decode {}", path_, quote(name), f.dtype->name);
+    }
+  }
+
+  std::vector<double> read_external(const Found& f, const std::string& name) const {
+    const External& x = *f.external;
+    const int fd = ::open(x.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    ONSAGER_CHECK(fd >= 0, "{}: tensor {}: cannot open external data {} ({})", path_, quote(name), x.path,
+                  std::strerror(errno));
+    std::string buf(x.length, '\0');
+    std::size_t got = 0;
+    while (got < x.length) {
+      const ssize_t r = ::pread(fd, buf.data() + got, x.length - got, static_cast<off_t>(x.offset + got));
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    ::close(fd);
+    ONSAGER_CHECK(got == x.length,
+                  "{}: tensor {}: external data {} holds {} of the {} bytes at offset {} (file "
+                  "truncated since it was opened?)",
+                  path_, quote(name), x.path, got, x.length, x.offset);
+    std::vector<double> out(f.numel);
+    decode(reinterpret_cast<const std::byte*>(buf.data()), f, out, name);
+    return out;
+  }
+
+  std::string path_;
+  fs::path dir_;
+  onnx::ModelProto model_;
+  std::int64_t opset_ = 0;
+  std::set<std::string> names_;
+  std::unordered_map<std::string, std::size_t> next_suffix_;
+  std::vector<TensorEntry> entries_;
+  std::vector<Found> found_;
+  std::vector<std::vector<Use>> uses_;  ///< per tensor, its weight uses
+};
+
+}  // namespace
+
+std::unique_ptr<TensorSource> open_onnx_source(const std::string& path) { return std::make_unique<OnnxSource>(path); }
 
 }  // namespace onsager

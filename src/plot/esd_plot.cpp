@@ -77,8 +77,8 @@ void write_esd_plot(const LayerResult& r, const std::string& png_path) {
   const std::string tmp = png_path + ".tmp." + std::to_string(::getpid());
   std::string script = fmt::format(
       "$LOGLOG << EOD\n{}EOD\n$PL << EOD\n{}EOD\n$HIST << EOD\n{}EOD\n$MP << EOD\n{}EOD\n"
-      "set terminal pngcairo size 1200,480 font ',10'\nset output {}\nset multiplot layout 1,2 title {}\n"
-      "set logscale xy\nset xlabel 'eigenvalue {{/Symbol l}}'\nset ylabel 'density'\nset key top right\n"
+      "set terminal pngcairo size 1200,480 font ',10'\nset output {}\nset multiplot layout 1,2 title {} noenhanced\n"
+      "set logscale xy\nset format xy '%g'\nset xlabel 'eigenvalue {{/Symbol l}}'\nset ylabel 'density'\nset key top right\n"
       "set title {}\n",
       loglog, pl, hist, mp, quoted(tmp),
       quoted(fmt::format("{}  ({} x {}, Q = {:.2f})  phase: {}", r.spec.name, r.N, r.M, r.Q, to_string(r.phase.phase))),

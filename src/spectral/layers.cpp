@@ -38,7 +38,7 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
       continue;
     }
     if (rank < 2) {
-      plan.skipped.push_back({t.name, fmt::format("{}-D (bias or norm)", rank)});
+      plan.skipped.push_back({t.name, rank == 0 ? std::string("scalar") : std::string("1-D (bias or norm)")});
       continue;
     }
     if (rank > 4) {
@@ -59,7 +59,9 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
       l.kind = contains_embed(t.name) ? "embedding" : "dense";
       l.rows = d(0), l.cols = d(1);
     } else if (l.layout == ConvLayout::oihw) {
-      l.kind = rank == 3 ? "conv1d" : "conv2d";
+      // An ONNX LSTM/GRU/RNN weight arrives as (gates * hidden, input, directions): one matrix per direction.
+      const bool recurrent = rank == 3 && (t.op == "LSTM" || t.op == "GRU" || t.op == "RNN");
+      l.kind = recurrent ? "recurrent" : rank == 3 ? "conv1d" : "conv2d";
       l.rows = d(0), l.cols = d(1);
       num_slices = rank == 3 ? d(2) : d(2) * d(3);
     } else {

@@ -315,6 +315,17 @@ then ok "rbm features --classify matches scikit-learn ($(cat "$tmp/out"))"; else
 "$py" -c "import numpy as np, sys; np.save(sys.argv[1], (np.arange(640).reshape(10, 64) % 3 == 0).astype(np.float32))" "$tmp/nolabels.npy"
 expect_error "features: no labels for --classify" "$tmp/e15" "$bin" rbm features "$tmp/tap2.safetensors" --data "$tmp/nolabels.npy" --split all --train-split all --classify --out "$tmp/e15.npy"
 
+# convert: any readable file to safetensors (values checked per format in test_formats.sh and test_<format>.sh)
+"$py" -c "import numpy as np, sys; np.savez(sys.argv[1], w=np.arange(12, dtype=np.float64).reshape(3, 4), n=np.arange(3))" "$tmp/c.npz"
+if "$bin" convert "$tmp/c.npz" --out "$tmp/c.safetensors" --quiet --json "$tmp/c.json" >/dev/null 2>"$tmp/err" &&
+   "$py" "$here/read_safetensors.py" "$tmp/c.safetensors" --check w=3,4 >/dev/null &&
+   [ "$(json_get "$tmp/c.json" "['tensors'][0]['dtype']")" = F64 ] && [ "$(json_get "$tmp/c.json" "['skipped'][0]['name']")" = n ]
+then ok "convert npz: float64 kept as F64, integer array skipped"; else bad "convert npz" "$(cat "$tmp/err")"; fi
+expect_error "convert: --out must be .safetensors" "$tmp/c.bin" "$bin" convert "$tmp/c.npz" --out "$tmp/c.bin"
+"$py" -c "import numpy as np, sys; np.savez(sys.argv[1], n=np.arange(3))" "$tmp/ints.npz"
+expect_error "convert: no floating tensors" "$tmp/ints.safetensors" "$bin" convert "$tmp/ints.npz" --out "$tmp/ints.safetensors" --quiet
+expect_error "convert: bad --dtype" "$tmp/c2.safetensors" "$bin" convert "$tmp/c.npz" --out "$tmp/c2.safetensors" --dtype f16
+
 "$bin" --help >"$tmp/help" 2>&1 && grep -q "rbm" "$tmp/help" && ok "--help" || bad "--help"
 "$bin" rbm train --help >"$tmp/help" 2>&1 && grep -q -- "--resume" "$tmp/help" && ok "rbm train --help" || bad "rbm train --help"
 

@@ -249,8 +249,49 @@ TEST(ShardedSource, IndexAndShardsReadLikeOneFile) {
 
 std::vector<TensorEntry> entries(const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& specs) {
   std::vector<TensorEntry> out;
-  for (const auto& [name, shape] : specs) out.push_back({name, shape, "F32", true, out.size()});
+  for (const auto& [name, shape] : specs) {
+    TensorEntry e;
+    e.name = name, e.shape = shape, e.dtype = "F32", e.floating = true, e.index = out.size();
+    out.push_back(std::move(e));
+  }
   return out;
+}
+
+TEST(Layers, CanonicalTensorsIgnoreConvLayoutAndRecurrentWeightsAreOneMatrixPerDirection) {
+  // A reader that put a conv weight into PyTorch's layout marks it canonical: --conv-layout hwio must not
+  // re-slice it. An ONNX LSTM weight (gates * hidden, input, directions) is a recurrent layer, one slice per
+  // direction.
+  auto t = entries({{"conv", {16, 8, 3, 3}}, {"raw", {3, 3, 8, 16}}, {"lstm", {256, 64, 2}}});
+  t[0].canonical = true;
+  t[2].canonical = true, t[2].op = "LSTM";
+  LayerSelection sel;
+  sel.conv_layout = ConvLayout::hwio;
+  const LayerPlan p = plan_layers(t, sel);
+  ASSERT_EQ(p.layers.size(), 3u);
+  EXPECT_EQ(p.layers[0].layout, ConvLayout::oihw);
+  EXPECT_EQ(p.layers[0].rows, 16u);
+  EXPECT_EQ(p.layers[0].cols, 8u);
+  EXPECT_EQ(p.layers[0].slices.size(), 9u);
+  EXPECT_EQ(p.layers[1].layout, ConvLayout::hwio);  // not canonical: the user's layout applies
+  EXPECT_EQ(p.layers[1].rows, 8u);
+  EXPECT_EQ(p.layers[1].cols, 16u);
+  EXPECT_EQ(p.layers[2].kind, "recurrent");
+  EXPECT_EQ(p.layers[2].rows, 256u);
+  EXPECT_EQ(p.layers[2].cols, 64u);
+  EXPECT_EQ(p.layers[2].slices.size(), 2u);
+}
+
+TEST(TensorSource, PermuteAxesMatchesDirectIndexing) {
+  // (2, 3, 4) -> axes (2, 0, 1): out[k][i][j] = in[i][j][k].
+  std::vector<double> v(24);
+  for (std::size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(k);
+  const auto out = permute_axes(v, {2, 3, 4}, {2, 0, 1});
+  for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t j = 0; j < 3; ++j)
+      for (std::size_t k = 0; k < 4; ++k) EXPECT_EQ(out[(k * 2 + i) * 3 + j], v[(i * 3 + j) * 4 + k]);
+  EXPECT_EQ(permute_axes(v, {2, 3, 4}, {0, 1, 2}), v);
+  EXPECT_THROW(permute_axes(v, {2, 3, 4}, {0, 0, 1}), onsager::Error);
+  EXPECT_THROW(permute_axes(v, {2, 3, 5}, {0, 1, 2}), onsager::Error);
 }
 
 TEST(Layers, PlanFollowsTheRules) {

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "onsager/io/zip.hpp"
+
 namespace onsager {
 
 /// Element types of .npy data that onsager reads (little-endian or single-byte only).
@@ -60,6 +62,7 @@ struct NpzMember {
   std::uint64_t compressed_size = 0, size = 0, local_header_offset = 0;
   std::uint16_t method = 0;  ///< 0 stored, 8 deflated
   std::uint32_t crc32 = 0;
+  std::size_t member = 0;  ///< index of the member in the zip archive
 };
 
 /// An .npz archive: the central directory is read and validated on opening; arrays are read on request
@@ -76,9 +79,8 @@ class NpzFile {
   NpyArray read(const NpzMember& m) const;
 
  private:
-  std::string member_bytes(const NpzMember& m, std::uint64_t max_bytes) const;
   std::string path_;
-  std::uint64_t file_size_ = 0;
+  ZipArchive zip_;
   std::vector<NpzMember> members_;
 };
 

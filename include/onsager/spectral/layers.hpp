@@ -28,7 +28,7 @@ struct LayerSelection {
 
 struct LayerSpec {
   std::string name;    ///< the tensor name, with "[i,j]" for a conv slice
-  std::string kind;    ///< "dense", "embedding", "conv1d" or "conv2d"
+  std::string kind;    ///< "dense", "embedding", "conv1d", "conv2d" or "recurrent" (an ONNX LSTM/GRU/RNN weight)
   std::size_t tensor = 0;  ///< index into TensorSource::tensors()
   std::vector<std::int64_t> shape;  ///< the tensor's shape
   ConvLayout layout = ConvLayout::oihw;  ///< --conv-layout, or oihw for tensors a reader put into PyTorch's layout
