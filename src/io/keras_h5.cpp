@@ -20,7 +20,6 @@
 #include <initializer_list>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -33,6 +32,8 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/io/model_formats.hpp"
+
+#include "hdf5_checks.hpp"
 
 namespace onsager {
 namespace {
@@ -142,6 +143,7 @@ struct File {
   std::string path;
   std::uint64_t size = 0;
   Handle id;
+  mutable detail::Hdf5Checks checks;  ///< raw-byte checks made before libhdf5 reads what they cover
 
   [[noreturn]] void fail(const std::string& what) const { ONSAGER_FAIL("{}: {}", path, what); }
 
@@ -167,7 +169,7 @@ struct File {
         fail(fmt::format("{}: cannot read link {}{}", what, quote(part), hdf5_reason()));
       if (link.type != H5L_TYPE_HARD)
         fail(fmt::format("{}: {} is a soft or external link (onsager follows only hard links)", what, quote(rel)));
-      check_header(link.u.address);
+      checks.check_header(link.u.address);
       Handle next(H5Oopen(cur.get(), part.c_str(), H5P_DEFAULT), H5Oclose);
       if (!next.valid()) fail(fmt::format("cannot open {} {}{}", what, quote(rel), hdf5_reason()));
       cur = std::move(next);
@@ -175,210 +177,10 @@ struct File {
     return cur;
   }
 
-  // --- Checks libhdf5 1.10.8 omits (docs/format-keras-h5.md, "Known libhdf5 crashes"). Before any attribute of an
-  // object is touched, its version-1 object header (what h5py and Keras write) is parsed here: every attribute
-  // message's name/datatype/dataspace sizes must lie within the message, and every variable-length string must
-  // refer to an existing global-heap object at least as long as the string. Without these checks a flipped byte
-  // makes libhdf5 read out of bounds (H5O attribute decoding, H5HG_read) or allocate and clear up to 4 GB.
-
-  mutable std::set<haddr_t> checked_objects;
-  // HDF5 type classes (0 integer, 1 float, 3 string, 8 enum, 9 variable-length, ...) seen in version-1 headers:
-  // an object's datatype message and its attributes by name. libhdf5 1.10.8 over-reads when it copies some
-  // malformed ones (an enum copied in H5T_copy_reopen), so only numbers and strings are handed to it.
-  mutable std::map<haddr_t, unsigned> dataset_class;
-  mutable std::map<std::pair<haddr_t, std::string>, unsigned> attribute_class;
-  mutable haddr_t current_header = 0;
-  mutable std::map<haddr_t, std::map<std::uint64_t, std::uint64_t>> heap_objects;  // collection -> index -> size
-  std::uint64_t base = 0;                    ///< userblock size: file addresses are relative to it
-  std::size_t sizeof_addr = 8, sizeof_size = 8;
-
-  std::string raw(std::uint64_t at, std::uint64_t n, const std::string& what) const {
-    if (at > size || n > size - at) fail(fmt::format("{} lies beyond the end of the file", what));
-    std::ifstream in(path, std::ios::binary);
-    std::string out(static_cast<std::size_t>(n), '\0');
-    in.seekg(static_cast<std::streamoff>(at));
-    in.read(out.data(), static_cast<std::streamsize>(n));
-    if (!in) fail(fmt::format("cannot read {}", what));
-    return out;
-  }
-  static std::uint64_t le(const std::string& b, std::size_t off, std::size_t n) {
-    std::uint64_t v = 0;
-    for (std::size_t i = n; i-- > 0;) v = (v << 8) | static_cast<unsigned char>(b[off + i]);
-    return v;
-  }
-
-  void check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length,
-                         const std::string& what) const {
-    auto it = heap_objects.find(collection);
-    if (it == heap_objects.end()) {
-      const std::size_t head = 8 + sizeof_size;
-      const std::string h = raw(base + collection, head, what + ": global heap");
-      if (h.compare(0, 4, "GCOL") != 0 || h[4] != 1) fail(fmt::format("{}: no global heap collection at {}", what, collection));
-      const std::uint64_t csize = le(h, 8, sizeof_size);
-      if (csize < head) fail(fmt::format("{}: global heap collection at {} has size {}", what, collection, csize));
-      const std::string c = raw(base + collection, csize, what + ": global heap collection");
-      std::map<std::uint64_t, std::uint64_t> objects;
-      // The walk of libhdf5's H5HG__cache_heap_deserialize, which trusts every size: an object (index > 0) takes
-      // its header plus its size rounded up to 8, a free-space record (index 0) its size; a size 0 there would
-      // make libhdf5 loop for ever, a size past the end read beyond the collection.
-      for (std::uint64_t p = head; p < csize && p + 8 + sizeof_size <= csize;) {
-        const std::uint64_t idx = le(c, p, 2);
-        const std::uint64_t osize = le(c, p + 8, sizeof_size);
-        const std::uint64_t hdr = 8 + sizeof_size;
-        if (idx > 0 && osize > csize - p - hdr)
-          fail(fmt::format("{}: global heap object {} overruns its collection", what, idx));
-        const std::uint64_t need = idx > 0 ? hdr + ((osize + 7) & ~std::uint64_t{7}) : osize;
-        if (need == 0 || need > csize - p)
-          fail(fmt::format("{}: global heap collection at {} has a malformed free-space record", what, collection));
-        if (idx > 0) objects[idx] = osize;
-        p += need;
-      }
-      it = heap_objects.emplace(collection, std::move(objects)).first;
-    }
-    const auto obj = it->second.find(index);
-    if (obj == it->second.end())
-      fail(fmt::format("{} refers to global heap object {} that does not exist", what, index));
-    if (length > obj->second)
-      fail(fmt::format("{} claims a {}-byte string in a {}-byte heap object", what, length, obj->second));
-  }
-
-  void check_attribute_message(const std::string& m, std::size_t off, std::size_t msize, const std::string& obj_what) const {
-    const std::string what = "attribute message of " + obj_what;
-    if (msize < 8) fail(what + " is truncated");
-    const unsigned version = static_cast<unsigned char>(m[off]);
-    if (version < 1 || version > 3) fail(fmt::format("{} has unknown version {}", what, version));
-    const bool shared = version >= 2 && (static_cast<unsigned char>(m[off + 1]) & 3) != 0;
-    const std::uint64_t name_sz = le(m, off + 2, 2), dt_sz = le(m, off + 4, 2), ds_sz = le(m, off + 6, 2);
-    auto pad = [&](std::uint64_t n) { return version == 1 ? (n + 7) & ~std::uint64_t{7} : n; };
-    const std::uint64_t dt = (version == 3 ? 9 : 8) + pad(name_sz), ds = dt + pad(dt_sz), data = ds + pad(ds_sz);
-    if (data > msize) fail(fmt::format("{}: name, datatype and dataspace ({} bytes) overrun the {}-byte message", what, data, msize));
-    if (dt_sz >= 2) {
-      std::string name = m.substr(off + (version == 3 ? 9 : 8), static_cast<std::size_t>(name_sz));
-      name.resize(std::strlen(name.c_str()));
-      const unsigned cls = static_cast<unsigned char>(m[off + dt]) & 0x0f;
-      const bool vlen_string = cls == 9 && (static_cast<unsigned char>(m[off + dt + 1]) & 0x0f) == 1;
-      attribute_class[{current_header, name}] = shared ? 99 : (cls == 9 && !vlen_string ? 98 : cls);
-    }
-    if (shared) return;  // a committed datatype or shared dataspace: sizes not in this message
-    // libhdf5 copies npoints x the datatype's size from the message without comparing it with the message size.
-    if (dt_sz < 8 || ds_sz < 4) fail(what + ": datatype or dataspace is truncated");
-    const unsigned ds_version = static_cast<unsigned char>(m[off + ds]);
-    const unsigned rank = static_cast<unsigned char>(m[off + ds + 1]);
-    const std::uint64_t dims_at = ds + (ds_version == 1 ? 8 : 4);
-    if (rank > 32 || dims_at + std::uint64_t{rank} * sizeof_size > ds + ds_sz) fail(what + ": dataspace overruns");
-    std::uint64_t n = (ds_version >= 2 && static_cast<unsigned char>(m[off + ds + 3]) == 2) ? 0 : 1;
-    for (unsigned i = 0; i < rank && n > 0; ++i) {
-      const std::uint64_t d = le(m, off + dims_at + i * sizeof_size, sizeof_size);
-      n = d > msize ? msize + 1 : n * d;
-      if (n > msize) fail(what + ": more values than the message holds");
-    }
-    const bool vlen = (static_cast<unsigned char>(m[off + dt]) & 0x0f) == 9;
-    const std::uint64_t element = le(m, off + dt + 4, 4);  // what libhdf5 copies per value
-    if (vlen && element != 4 + sizeof_addr + 4)
-      fail(fmt::format("{}: a variable-length datatype of {} bytes (expected {})", what, element, 4 + sizeof_addr + 4));
-    if (element > msize || n * element > msize - data) fail(what + ": its data overruns the message");
-    if (!vlen || (static_cast<unsigned char>(m[off + dt + 1]) & 0x0f) != 1) return;  // no strings in the heap
-    // The string's base type (a 1-byte character): its size scales libhdf5's conversion buffer.
-    if (dt_sz < 16 || le(m, off + dt + 12, 4) != 1) fail(what + ": a variable-length string of characters that are not 1 byte");
-    for (std::uint64_t i = 0; i < n; ++i) {
-      const std::size_t e = off + data + i * element;
-      const std::uint64_t length = le(m, e, 4);
-      if (length == 0) continue;
-      check_heap_object(le(m, e + 4, sizeof_addr), le(m, e + 4 + sizeof_addr, 4), length, "a string attribute of " + obj_what);
-    }
-  }
-
-  /// Before H5Fopen, which loads the root group's object header: finds the superblock (at 0, 512, 1024, ...),
-  /// takes the address sizes, base address and root header address from it and checks that header.
-  void check_superblock() {
-    for (std::uint64_t at = 0; at + 8 <= size; at = at == 0 ? 512 : at * 2) {
-      const std::string sig = raw(at, 8, "the superblock");
-      if (sig != std::string("\x89HDF\r\n\x1a\n", 8)) continue;
-      const std::string sb = raw(at, std::min<std::uint64_t>(128, size - at), "the superblock");
-      if (sb.size() < 16) return;
-      const unsigned version = static_cast<unsigned char>(sb[8]);
-      const bool old = version <= 1;
-      sizeof_addr = static_cast<unsigned char>(sb[old ? 13 : 9]);
-      sizeof_size = static_cast<unsigned char>(sb[old ? 14 : 10]);
-      if (version > 3 || sizeof_addr < 2 || sizeof_addr > 8 || sizeof_size < 2 || sizeof_size > 8) return;  // libhdf5 refuses
-      const std::size_t fields = old ? (version == 0 ? 24 : 28) : 12;
-      const std::size_t root_at = old ? fields + 5 * sizeof_addr : fields + 3 * sizeof_addr;
-      if (root_at + sizeof_addr > sb.size()) return;
-      base = at;  // libhdf5 replaces a base address that differs from the superblock's position with it
-      check_header(le(sb, root_at, sizeof_addr));
-      checked_objects.clear();  // checked again once libhdf5's own view of the file is known
-      return;
-    }
-  }
-
-  /// A local heap's data segment must lie inside the file: libhdf5 1.10.8 allocates and copies its claimed size
-  /// (a huge one crashed it in H5F__accum_read <- H5HL_protect <- H5G__stab_lookup).
-  void check_local_heap(std::uint64_t addr, const std::string& what) const {
-    const std::string h = raw(base + addr, 8 + 2 * sizeof_size + sizeof_addr, what + ": its local heap");
-    if (h.compare(0, 4, "HEAP") != 0) return;  // libhdf5 refuses the signature itself
-    const std::uint64_t dsize = le(h, 8, sizeof_size), daddr = le(h, 8 + 2 * sizeof_size, sizeof_addr);
-    if (daddr > size - base || dsize > size - base - daddr)
-      fail(fmt::format("{}: its local heap claims {} bytes at {}, beyond the end of the file", what, dsize, daddr));
-  }
-
-  /// Checks the object header at `addr` (once per object) before libhdf5 loads it: every chunk (the first and each
-  /// continuation) must lie inside the file, since libhdf5 allocates a chunk's claimed size before reading it; in
-  /// a version-1 header (what h5py writes) also every attribute message (check_attribute_message).
-  void check_header(haddr_t addr) const {
-    if (!checked_objects.insert(addr).second) return;
-    const std::string what = fmt::format("the object header at {}", addr);
-    current_header = addr;
-    if (addr >= size || base + addr >= size) fail(what + " lies beyond the end of the file");
-    const std::string prefix = raw(base + addr, std::min<std::uint64_t>(32, size - base - addr), what);
-    struct Chunk { std::uint64_t at, len; };
-    std::vector<Chunk> chunks;
-    bool v1 = false, crt_order = false;
-    if (prefix.size() >= 16 && prefix[0] == 1) {
-      v1 = true;
-      chunks.push_back({base + addr + 16, le(prefix, 8, 4)});
-    } else if (prefix.size() >= 8 && prefix.compare(0, 4, "OHDR") == 0) {
-      const unsigned flags = static_cast<unsigned char>(prefix[5]);
-      crt_order = (flags & 0x04) != 0;
-      std::size_t pos = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
-      const std::size_t width = std::size_t{1} << (flags & 3);
-      if (pos + width > prefix.size()) fail(what + " is truncated");
-      chunks.push_back({base + addr + pos + width, le(prefix, pos, width)});
-    } else {
-      return;  // not a header libhdf5 will accept: it refuses the signature or version itself
-    }
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-      if (c >= 64) fail(what + " has more than 64 continuation chunks");
-      const std::string m = raw(chunks[c].at, chunks[c].len, what + " (a chunk of " + std::to_string(chunks[c].len) +
-                                                                 " bytes)");
-      std::size_t p = 0, end = m.size();
-      if (!v1 && c > 0) {  // "OCHK" ... checksum
-        if (m.size() < 8 || m.compare(0, 4, "OCHK") != 0) return;  // libhdf5 refuses it
-        p = 4;
-        end -= 4;
-      }
-      const std::size_t head = v1 ? 8 : (crt_order ? 6 : 4);
-      while (p + head <= end) {
-        const std::uint64_t type = v1 ? le(m, p, 2) : le(m, p, 1);
-        const std::uint64_t msize = v1 ? le(m, p + 2, 2) : le(m, p + 1, 2);
-        if (msize > end - p - head) fail(what + ": a message overruns its chunk");
-        if (type == 0x10 && msize < sizeof_addr + sizeof_size) fail(what + ": a continuation message is truncated");
-        if (type == 0x10)
-          chunks.push_back({base + le(m, p + head, sizeof_addr), le(m, p + head + sizeof_addr, sizeof_size)});
-        if (v1 && type == 0x0c) check_attribute_message(m, p + head, msize, what);
-        if (v1 && type == 0x03 && msize >= 1) dataset_class[addr] = static_cast<unsigned char>(m[p + head]) & 0x0f;
-        if (type == 0x11) {  // symbol table: a version-1 group's B-tree and local heap (of names)
-          if (msize < 2 * sizeof_addr) fail(what + ": a symbol-table message is truncated");
-          check_local_heap(le(m, p + head + sizeof_addr, sizeof_addr), what);
-        }
-        p += head + msize;
-      }
-    }
-  }
-
   void check_attributes(hid_t obj) const {
     H5O_info_t info{};
     if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0) fail("cannot read an object header" + hdf5_reason());
-    check_header(info.addr);
+    checks.check_header(info.addr);
   }
 
   bool has_attribute(hid_t obj, const std::string& name) const {
@@ -395,9 +197,9 @@ struct File {
     {
       H5O_info_t info{};
       if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0) fail("cannot read an object header" + hdf5_reason());
-      const auto c = attribute_class.find({info.addr, name});
-      if (c != attribute_class.end() && c->second != 0 && c->second != 1 && c->second != 3 && c->second != 9)
-        fail(fmt::format("attribute {} is not a list of strings (HDF5 type class {})", quote(name), c->second));
+      const auto c = checks.attribute_class(info.addr, name);
+      if (c && *c != 0 && *c != 1 && *c != 3 && *c != 9)
+        fail(fmt::format("attribute {} is not a list of strings (HDF5 type class {})", quote(name), *c));
     }
     Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
     if (!attr.valid()) fail(fmt::format("cannot open attribute {}{}", quote(name), hdf5_reason()));
@@ -484,11 +286,11 @@ std::optional<DatasetInfo> inspect_dataset(const File& f, hid_t d, const std::st
   {
     H5O_info_t oinfo{};
     if (H5Oget_info2(d, &oinfo, H5O_INFO_BASIC) < 0) f.fail("cannot read an object header" + hdf5_reason());
-    f.check_header(oinfo.addr);
-    const auto c = f.dataset_class.find(oinfo.addr);
-    if (c != f.dataset_class.end() && c->second != 0 && c->second != 1) {  // neither integer nor float
+    f.checks.check_header(oinfo.addr);
+    const auto c = f.checks.dataset_class(oinfo.addr);
+    if (c && *c != 0 && *c != 1) {  // neither integer nor float
       if (skip_unsupported) return std::nullopt;
-      f.fail(fmt::format("{} holds no numbers (HDF5 type class {})", what, c->second));
+      f.fail(fmt::format("{} holds no numbers (HDF5 type class {})", what, *c));
     }
   }
   Handle type(H5Dget_type(d), H5Tclose);
@@ -910,7 +712,8 @@ std::unique_ptr<TensorSource> open_keras_h5_source(const std::string& path) {
   File f;
   f.path = path;
   f.size = size;
-  f.check_superblock();
+  f.checks = detail::Hdf5Checks(path, size);
+  f.checks.check_superblock();
   {
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     if (!fapl.valid() || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0)
@@ -923,12 +726,13 @@ std::unique_ptr<TensorSource> open_keras_h5_source(const std::string& path) {
   {
     Handle fcpl(H5Fget_create_plist(f.id.get()), H5Pclose);
     hsize_t userblock = 0;
+    std::size_t sizeof_addr = 0, sizeof_size = 0;
     if (!fcpl.valid() || H5Pget_userblock(fcpl.get(), &userblock) < 0 ||
-        H5Pget_sizes(fcpl.get(), &f.sizeof_addr, &f.sizeof_size) < 0)
+        H5Pget_sizes(fcpl.get(), &sizeof_addr, &sizeof_size) < 0)
       f.fail("cannot read the superblock's settings" + hdf5_reason());
-    if (f.sizeof_addr < 2 || f.sizeof_addr > 8 || f.sizeof_size < 2 || f.sizeof_size > 8)
-      f.fail(fmt::format("unsupported address/length sizes {}/{}", f.sizeof_addr, f.sizeof_size));
-    f.base = userblock;
+    if (sizeof_addr < 2 || sizeof_addr > 8 || sizeof_size < 2 || sizeof_size > 8)
+      f.fail(fmt::format("unsupported address/length sizes {}/{}", sizeof_addr, sizeof_size));
+    f.checks.set_layout(userblock, sizeof_addr, sizeof_size);
   }
 
   std::map<std::string, std::string> classes;
