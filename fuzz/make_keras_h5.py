@@ -47,7 +47,7 @@ PERM = {
     ("Conv1D", 3): ((2, 1, 0), "k x in x out"),
     ("Conv2D", 4): ((3, 2, 0, 1), "HWIO"),
     ("Conv2DTranspose", 4): ((2, 3, 0, 1), "HWOI"),
-    ("DepthwiseConv2D", 4): ((3, 2, 0, 1), "kh x kw x in x mult"),
+    ("DepthwiseConv2D", 4): ((2, 3, 0, 1), "kh x kw x in x mult"),  # then (in * mult, 1, kh, kw), PyTorch's
     ("LSTM", 2, "kernel"): ((1, 0), "in x gates*units"),
     ("LSTM", 2, "recurrent_kernel"): ((1, 0), "units x gates*units"),
     ("Embedding", 2): (None, None),
@@ -100,6 +100,8 @@ def expectations(path, layers, have_config, group_prefix, classes):
                     perm, e["stored_layout"], e["op"] = (1, 0), "units x gates*units", "RNN"
                     e["canonical"] = True
                 moved = np.transpose(arr, perm) if perm else arr
+                if perm and c == "DepthwiseConv2D":
+                    moved = moved.reshape(moved.shape[0] * moved.shape[1], 1, *moved.shape[2:])
                 if not perm:
                     e["stored_layout"] = None
                 e["shape"] = list(moved.shape)

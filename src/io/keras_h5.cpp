@@ -407,6 +407,7 @@ std::optional<DatasetInfo> inspect_dataset(const File& f, hid_t d, const std::st
 struct Layout {
   std::vector<int> perm;  ///< empty: already in PyTorch's layout
   std::string stored;     ///< how Keras stores it
+  bool depthwise = false;  ///< (in, mult, ...) after perm, reported as PyTorch's depthwise (in * mult, 1, ...)
 };
 
 /// The layout of a weight of Keras class `cls`, told by its rank (a layer has one tensor of each rank > 1, except
@@ -424,14 +425,14 @@ std::optional<Layout> keras_layout(const std::string& cls, const std::string& va
     return Layout{{2, 3, 0, 1}, "HWOI"};
   if (is({"Conv3DTranspose", "Convolution3DTranspose", "Deconvolution3D"}) && rank == 5)
     return Layout{{3, 4, 0, 1, 2}, "DHWOI"};
-  if (is({"DepthwiseConv2D"}) && rank == 4) return Layout{{3, 2, 0, 1}, "kh x kw x in x mult"};
-  if (is({"DepthwiseConv1D"}) && rank == 3) return Layout{{2, 1, 0}, "k x in x mult"};
+  if (is({"DepthwiseConv2D"}) && rank == 4) return Layout{{2, 3, 0, 1}, "kh x kw x in x mult", true};
+  if (is({"DepthwiseConv1D"}) && rank == 3) return Layout{{1, 2, 0}, "k x in x mult", true};
   if (is({"SeparableConv2D", "SeparableConvolution2D"}) && rank == 4) {
-    if (var == "depthwise_kernel") return Layout{{3, 2, 0, 1}, "kh x kw x in x mult"};
+    if (var == "depthwise_kernel") return Layout{{2, 3, 0, 1}, "kh x kw x in x mult", true};
     if (var == "pointwise_kernel") return Layout{{3, 2, 0, 1}, "HWIO"};
   }
   if (is({"SeparableConv1D", "SeparableConvolution1D"}) && rank == 3) {
-    if (var == "depthwise_kernel") return Layout{{2, 1, 0}, "k x in x mult"};
+    if (var == "depthwise_kernel") return Layout{{1, 2, 0}, "k x in x mult", true};
     if (var == "pointwise_kernel") return Layout{{2, 1, 0}, "k x in x out"};
   }
   if (is({"Embedding"}) && rank == 2) return Layout{{}, ""};
@@ -454,9 +455,9 @@ std::optional<std::pair<std::string, Layout>> guessed_layout(const std::string& 
   if (var == "recurrent_kernel" && rank == 2)
     return std::pair{std::string("RNN"), Layout{{1, 0}, "units x gates*units"}};
   if (var == "depthwise_kernel" && rank == 4)
-    return std::pair{std::string("DepthwiseConv2D"), Layout{{3, 2, 0, 1}, "kh x kw x in x mult"}};
+    return std::pair{std::string("DepthwiseConv2D"), Layout{{2, 3, 0, 1}, "kh x kw x in x mult", true}};
   if (var == "depthwise_kernel" && rank == 3)
-    return std::pair{std::string("DepthwiseConv1D"), Layout{{2, 1, 0}, "k x in x mult"}};
+    return std::pair{std::string("DepthwiseConv1D"), Layout{{1, 2, 0}, "k x in x mult", true}};
   if (var == "pointwise_kernel" && rank == 4) return std::pair{std::string("Conv2D"), Layout{{3, 2, 0, 1}, "HWIO"}};
   if (var == "embeddings" && rank == 2) return std::pair{std::string("Embedding"), Layout{{}, ""}};
   return std::nullopt;
@@ -629,6 +630,10 @@ class Builder {
       e.stored_layout = layout->stored;
       for (std::size_t i = 0; i < layout->perm.size(); ++i)
         e.shape[i] = info.shape[static_cast<std::size_t>(layout->perm[i])];
+      if (layout->depthwise) {  // C order of (in, mult, ...) is that of (in * mult, 1, ...)
+        e.shape[0] *= e.shape[1];
+        e.shape[1] = 1;
+      }
       item.perm = layout->perm;
     }
     entries.push_back(std::move(e));

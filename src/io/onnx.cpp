@@ -25,6 +25,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "onsager/core/error.hpp"
+#include "confined_path.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "onsager/io/safetensors.hpp"  // half_to_float, bfloat16_to_float
 
@@ -342,7 +343,7 @@ class OnnxSource : public TensorSource {
       ONSAGER_CHECK(part != "..", "{}: tensor {}: external data location {} leaves the model's directory ('..')", path_,
                     q, quote(*location));
     External x;
-    x.path = (dir_ / rel).string();
+    x.path = detail::confined_path(path_, *location, fmt::format("tensor {}: external data", q));
     x.offset = offset.value_or(0);
     x.length = length.value_or(bytes);
     ONSAGER_CHECK(x.length == bytes, "{}: tensor {}: external data length {} but {} [{}] needs {} bytes", path_, q,

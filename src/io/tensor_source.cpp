@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "confined_path.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
 #include "onsager/io/model_formats.hpp"
@@ -51,7 +52,6 @@ class SafetensorsSource : public TensorSource {
 class ShardedSource : public TensorSource {
  public:
   explicit ShardedSource(const std::string& index_path) {
-    const fs::path dir = fs::path(index_path).parent_path();
     std::error_code ec;
     const auto size = fs::file_size(index_path, ec);
     ONSAGER_CHECK(!ec, "{}: cannot open ({})", index_path, ec.message());
@@ -70,7 +70,7 @@ class ShardedSource : public TensorSource {
                     "{}: weight_map[\"{}\"] = \"{}\" is not a plain file name in the index's directory", index_path,
                     name, f);
       auto [it, fresh] = shard_of_file.emplace(f, shards_.size());
-      if (fresh) shards_.push_back(std::make_unique<SafetensorsFile>((dir / f).string()));
+      if (fresh) shards_.push_back(std::make_unique<SafetensorsFile>(detail::confined_path(index_path, f, "shard")));
       const SafetensorsFile& shard = *shards_[it->second];
       const TensorInfo* t = shard.find(name);
       ONSAGER_CHECK(t != nullptr, "{}: tensor '{}' is listed in {} but {} does not hold it", index_path, name,
@@ -226,6 +226,8 @@ std::unique_ptr<TensorSource> open_tensor_source(const std::string& path) {
         "model.json or model.onnx",
         path);
   }
+  // Only regular files are read (a FIFO or device named like a model would block or never end).
+  ONSAGER_CHECK(fs::is_regular_file(path, ec), "{}: not a regular file", path);
   const std::string head = first_bytes(path, 512);
   if (head.starts_with("\x93NUMPY")) return std::make_unique<NpySource>(path);
   if (head.starts_with(std::string_view("\x89HDF\r\n\x1a\n", 8))) return open_keras_h5_source(path);

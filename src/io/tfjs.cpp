@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -27,6 +28,7 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
+#include "confined_path.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "onsager/io/safetensors.hpp"  // half_to_float
 
@@ -86,6 +88,7 @@ struct Weight {
 };
 
 struct Shard {
+  std::string name;  ///< as the manifest lists it
   std::string path;
   std::uint64_t size = 0;
   std::uint64_t start = 0;  ///< offset of its first byte in the group
@@ -316,8 +319,12 @@ class TfjsSource : public TensorSource {
                       "{}: weights group {}: shard path {} is not a plain file name in the manifest's directory "
                       "(absolute paths, directories and '..' are refused)",
                       path, gi, quote(name));
+        ONSAGER_CHECK(std::none_of(group.shards.begin(), group.shards.end(),
+                                   [&](const Shard& other) { return other.name == name; }),
+                      "{}: weights group {} lists shard {} twice", path, gi, quote(name));
         Shard s;
-        s.path = (dir / name).string();
+        s.name = name;
+        s.path = detail::confined_path(path, name, "shard");
         s.size = file_size_regular(s.path, path, "shard");
         s.start = group.size;
         group.size += s.size;  // each below 2^63; the sum of a few files cannot overflow 2^64 in practice

@@ -27,7 +27,7 @@ expect_error() {
   else ok "$name: $(cat "$tmp/err")"; fi
 }
 
-if ! "$py" -c "import h5py" 2>/dev/null; then echo "skip: /usr/bin/python3 has no h5py"; exit 0; fi
+if ! "$py" -c "import h5py" 2>/dev/null; then echo "FAIL /usr/bin/python3 has no h5py (scripts/setup.sh installs python3-h5py)"; exit 1; fi
 "$py" "$root/fuzz/make_keras_h5.py" "$tmp/fx" --hostile
 
 # 1. inspect --json and convert against h5py's view (names in order, shapes, layouts, values bit-exact in f64).

@@ -66,7 +66,7 @@ void expect_matches_h5py(const std::string& h5, const std::string& format) {
 
 TEST(KerasH5, FilesWrittenByH5pyInKerasLayout) {
   const std::string dir = make_fixtures(false);
-  if (dir.empty()) GTEST_SKIP() << "/usr/bin/python3 with h5py is not available";
+  ASSERT_FALSE(dir.empty()) << "/usr/bin/python3 with h5py is missing (scripts/setup.sh installs python3-h5py)";
   expect_matches_h5py(dir + "/whole.h5", "keras-h5");
   expect_matches_h5py(dir + "/weights.h5", "keras-h5");
   expect_matches_h5py(dir + "/split.h5", "keras-h5");
@@ -75,7 +75,7 @@ TEST(KerasH5, FilesWrittenByH5pyInKerasLayout) {
 
 TEST(KerasH5, WholeModelLayoutsAndCounts) {
   const std::string dir = make_fixtures(false);
-  if (dir.empty()) GTEST_SKIP() << "/usr/bin/python3 with h5py is not available";
+  ASSERT_FALSE(dir.empty()) << "/usr/bin/python3 with h5py is missing (scripts/setup.sh installs python3-h5py)";
   auto s = open_keras_h5_source(dir + "/whole.h5");
   // 15 weights in layer_names order; the optimizer's Adam/iter is not a model weight.
   ASSERT_EQ(s->tensors().size(), 15u);
@@ -104,7 +104,7 @@ TEST(KerasH5, WholeModelLayoutsAndCounts) {
 
 TEST(KerasH5, OpenedByExtensionOrMagic) {
   const std::string dir = make_fixtures(false);
-  if (dir.empty()) GTEST_SKIP() << "/usr/bin/python3 with h5py is not available";
+  ASSERT_FALSE(dir.empty()) << "/usr/bin/python3 with h5py is missing (scripts/setup.sh installs python3-h5py)";
   fs::copy_file(dir + "/weights.h5", dir + "/weights.hdf5");
   fs::copy_file(dir + "/weights.h5", dir + "/weights.keras_weights");
   EXPECT_EQ(open_tensor_source(dir + "/weights.hdf5")->tensors().size(), 5u);
@@ -113,7 +113,7 @@ TEST(KerasH5, OpenedByExtensionOrMagic) {
 
 TEST(KerasH5, ConcurrentReadsEqualSerialReads) {
   const std::string dir = make_fixtures(false);
-  if (dir.empty()) GTEST_SKIP() << "/usr/bin/python3 with h5py is not available";
+  ASSERT_FALSE(dir.empty()) << "/usr/bin/python3 with h5py is missing (scripts/setup.sh installs python3-h5py)";
   auto s = open_tensor_source(dir + "/whole.h5");
   std::vector<std::vector<double>> serial;
   for (const auto& t : s->tensors()) serial.push_back(s->read(t));
@@ -145,7 +145,7 @@ void expect_error(const std::string& path, const std::string& fragment) {
 
 TEST(KerasH5, HostileFilesGiveOneClearError) {
   const std::string dir = make_fixtures(true);
-  if (dir.empty()) GTEST_SKIP() << "/usr/bin/python3 with h5py is not available";
+  ASSERT_FALSE(dir.empty()) << "/usr/bin/python3 with h5py is missing (scripts/setup.sh installs python3-h5py)";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"bad_missing_layer.h5", "layer 'ghost' named in layer_names: 'ghost' does not exist"},
       {"bad_weight_is_group.h5", "weight 'dense' of layer 'dense' is not a dataset"},
@@ -173,7 +173,7 @@ TEST(KerasH5, HostileFilesGiveOneClearError) {
 
 TEST(KerasH5, TruncatedFilesGiveOneClearError) {
   const std::string dir = make_fixtures(false);
-  if (dir.empty()) GTEST_SKIP() << "/usr/bin/python3 with h5py is not available";
+  ASSERT_FALSE(dir.empty()) << "/usr/bin/python3 with h5py is missing (scripts/setup.sh installs python3-h5py)";
   for (const char* name : {"whole.h5", "weights.h5"}) {
     const std::string bytes = read_bytes(dir + "/" + name);
     ASSERT_GT(bytes.size(), 1000u);
@@ -190,7 +190,7 @@ TEST(KerasH5, TruncatedFilesGiveOneClearError) {
 // Flips here crashed libhdf5 1.10.8 itself (H5HG_read, attribute decoding) before the reader's header checks.
 TEST(KerasH5, FlippedBytesAreReadOrRefused) {
   const std::string dir = make_fixtures(false);
-  if (dir.empty()) GTEST_SKIP() << "/usr/bin/python3 with h5py is not available";
+  ASSERT_FALSE(dir.empty()) << "/usr/bin/python3 with h5py is missing (scripts/setup.sh installs python3-h5py)";
   const std::string bytes = read_bytes(dir + "/whole.h5");
   const std::string path = dir + "/flip.h5";
   int refused = 0, read = 0;
