@@ -225,7 +225,8 @@ Layout rank_layout(const std::string& name, std::size_t rank) {
   const std::string last = name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1);
   if (rank == 4) return last.find("depthwise") != std::string::npos ? Layout::depthwise : Layout::hwio;
   if (rank == 3) return Layout::k_in_out;
-  if (rank == 2) return Layout::in_out;
+  // Embedding tables are (vocab, dim) in TensorFlow and PyTorch alike.
+  if (rank == 2) return last.find("embedding") != std::string::npos ? Layout::embedding : Layout::in_out;
   return Layout::as_stored;
 }
 
