@@ -461,3 +461,23 @@ TEST(TfjsSource, TruncatedManifestTextNeverCrashes) {
 
 }  // namespace
 }  // namespace onsager
+
+TEST(TfjsSource, BareManifestKeepsEmbeddingTablesAsStored) {
+  // By rank, a 2-D weight is a dense kernel (in x out, transposed), but an embedding table is (vocab, dim) in
+  // TensorFlow as in PyTorch and stays as stored.
+  const std::string dir = test_dir();
+  const auto v = iota_f(12);
+  write_bytes(dir + "/e.bin", raw(v) + raw(v));
+  write_bytes(dir + "/e.json", R"([{"paths": ["e.bin"], "weights": [
+      {"name": "tok/embeddings", "shape": [4, 3], "dtype": "float32"},
+      {"name": "fc/kernel", "shape": [4, 3], "dtype": "float32"}]}])");
+  const auto s = open_tensor_source(dir + "/e.json");
+  const auto& e = find(*s, "tok/embeddings");
+  EXPECT_EQ(e.shape, (std::vector<std::int64_t>{4, 3}));
+  EXPECT_TRUE(e.stored_shape.empty());
+  const std::vector<double> as_stored(v.begin(), v.end());
+  EXPECT_EQ(s->read(e), as_stored);
+  const auto& k = find(*s, "fc/kernel");
+  EXPECT_EQ(k.shape, (std::vector<std::int64_t>{3, 4}));
+  EXPECT_EQ(s->read(k)[1], static_cast<double>(v[3]));  // out 0, in 1 = stored (in 1, out 0)
+}
