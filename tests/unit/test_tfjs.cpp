@@ -459,9 +459,6 @@ TEST(TfjsSource, TruncatedManifestTextNeverCrashes) {
   }
 }
 
-}  // namespace
-}  // namespace onsager
-
 TEST(TfjsSource, BareManifestKeepsEmbeddingTablesAsStored) {
   // By rank, a 2-D weight is a dense kernel (in x out, transposed), but an embedding table is (vocab, dim) in
   // TensorFlow as in PyTorch and stays as stored.
@@ -481,3 +478,6 @@ TEST(TfjsSource, BareManifestKeepsEmbeddingTablesAsStored) {
   EXPECT_EQ(k.shape, (std::vector<std::int64_t>{3, 4}));
   EXPECT_EQ(s->read(k)[1], static_cast<double>(v[3]));  // out 0, in 1 = stored (in 1, out 0)
 }
+
+}  // namespace
+}  // namespace onsager
