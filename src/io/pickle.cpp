@@ -15,6 +15,16 @@ namespace {
 
 using Kind = PickleObject::Kind;
 
+// Fixed bounds, so that memory does not scale with what a hostile data.pkl asks for (each object costs about
+// 200 bytes, so 1-byte opcodes would otherwise multiply a pickle's size by 200). torch.save makes 16-18 objects
+// and about as many references per tensor (1,444 to 24,000-tensor state dicts, measured with PyTorch 1.13), so
+// these allow about 55,000 tensors; a real single-file checkpoint holds a few thousand.
+constexpr std::size_t kMaxObjects = 1'000'000;
+constexpr std::size_t kMaxReferences = 4'000'000;  // container items plus tensor sizes and strides, in all
+constexpr std::size_t kMaxStack = 1'000'000;       // stack entries, and memo entries
+// Every callable allowed takes at most 7 arguments (_rebuild_tensor_v2 with PyTorch 2's metadata argument).
+constexpr std::size_t kMaxArguments = 8;
+
 struct StorageType {
   const char* dtype;
   std::size_t item_size;
@@ -114,7 +124,9 @@ class Machine {
         case 'N': push(make(Kind::none)); break;
         case 's': {
           const std::size_t v = pop(at), k = pop(at);
-          dict_at(top(at), at).items.insert(dict_at(top(at), at).items.end(), {k, v});
+          PickleObject& d = dict_at(top(at), at);
+          count_references(2, at);
+          d.items.insert(d.items.end(), {k, v});
           break;
         }
         case 'u': {
@@ -122,26 +134,30 @@ class Machine {
           ONSAGER_CHECK((stack_.size() - m) % 2 == 0, "{}: pickle SETITEMS at byte {} has an odd number of items",
                         name_, at);
           PickleObject& d = dict_at(below(m, at), at);
+          count_references(stack_.size() - m, at);
           d.items.insert(d.items.end(), stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
           stack_.resize(m);
           break;
         }
         case 'a': {
           const std::size_t v = pop(at);
-          list_at(top(at), at).items.push_back(v);
+          PickleObject& l = list_at(top(at), at);
+          count_references(1, at);
+          l.items.push_back(v);
           break;
         }
         case 'e':
         case 0x90: {  // APPENDS, ADDITEMS
           const std::size_t m = pop_mark(at);
           PickleObject& l = list_at(below(m, at), at);
+          count_references(stack_.size() - m, at);
           l.items.insert(l.items.end(), stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
           stack_.resize(m);
           break;
         }
-        case 'q': memo_[le(1)] = top(at); break;
-        case 'r': memo_[le(4)] = top(at); break;
-        case 0x94: memo_[memo_.size()] = top(at); break;  // MEMOIZE
+        case 'q': memo_put(le(1), at); break;
+        case 'r': memo_put(le(4), at); break;
+        case 0x94: memo_put(memo_.size(), at); break;  // MEMOIZE
         case 'h': push(memo_get(le(1), at)); break;
         case 'j': push(memo_get(le(4), at)); break;
         case 'c': {
@@ -215,11 +231,35 @@ class Machine {
     return s;
   }
   std::size_t make(Kind k) {
-    objects_.emplace_back();
-    objects_.back().kind = k;
+    PickleObject o;
+    o.kind = k;
+    return add(std::move(o));
+  }
+  std::size_t add(PickleObject o) {
+    ONSAGER_CHECK(objects_.size() < kMaxObjects,
+                  "{}: the pickle builds more than {} objects (at byte {}), far more than a state dict needs; "
+                  "refused as hostile", name_, kMaxObjects, pos_);
+    objects_.push_back(std::move(o));
     return objects_.size() - 1;
   }
-  void push(std::size_t i) { stack_.push_back(i); }
+  void count_references(std::size_t n, std::size_t at) {
+    references_ += n;
+    ONSAGER_CHECK(references_ <= kMaxReferences,
+                  "{}: the pickle's containers and tensor shapes hold more than {} entries (at byte {}), far more "
+                  "than a state dict needs; refused as hostile", name_, kMaxReferences, at);
+  }
+  void memo_put(std::uint64_t k, std::size_t at) {
+    const std::size_t v = top(at);
+    ONSAGER_CHECK(memo_.size() < kMaxStack || memo_.contains(k),
+                  "{}: the pickle's memo holds more than {} entries at byte {}; refused as hostile", name_, kMaxStack,
+                  at);
+    memo_[k] = v;
+  }
+  void push(std::size_t i) {
+    ONSAGER_CHECK(stack_.size() < kMaxStack, "{}: the pickle's stack holds more than {} entries at byte {}; refused "
+                  "as hostile", name_, kMaxStack, pos_);
+    stack_.push_back(i);
+  }
   std::size_t pop(std::size_t at) {
     ONSAGER_CHECK(stack_.size() > (marks_.empty() ? 0 : marks_.back()), "{}: pickle stack underflow at byte {}",
                   name_, at);
@@ -245,6 +285,7 @@ class Machine {
   }
   void tuple_from(std::size_t m) {
     const std::size_t t = make(Kind::tuple);
+    count_references(stack_.size() - m, pos_);
     objects_[t].items.assign(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
     stack_.resize(m);
     push(t);
@@ -346,13 +387,18 @@ class Machine {
     t.stride = ints(stride, fn, at);
     t.dtype = st.dtype;
     t.item_size = st.item_size;
-    objects_.push_back(std::move(t));
-    return objects_.size() - 1;
+    count_references(2 * t.size.size(), at);
+    return add(std::move(t));
   }
   std::size_t reduce(std::size_t fn_i, std::size_t args_i, std::size_t at) {
     const std::string fn = objects_[fn_i].kind == Kind::global ? objects_[fn_i].text : std::string();
     ONSAGER_CHECK(objects_[args_i].kind == Kind::tuple, "{}: pickle REDUCE at byte {} without an argument tuple",
                   name_, at);
+    // A copy (make() below may move objects_), which the bound keeps small: copying a long tuple on every REDUCE
+    // would make a pickle quadratic.
+    ONSAGER_CHECK(objects_[args_i].items.size() <= kMaxArguments,
+                  "{}: pickle REDUCE at byte {} passes {} arguments; no function onsager rebuilds takes more than {}",
+                  name_, at, objects_[args_i].items.size(), kMaxArguments);
     const PickleObject args = objects_[args_i];
     if (fn == "collections.OrderedDict") return make(Kind::dict);
     if (fn == "torch._utils._rebuild_tensor_v2" || fn == "torch._utils._rebuild_tensor") return tensor(args, fn, at);
@@ -408,15 +454,16 @@ class Machine {
     s.dtype = st->second.dtype;
     s.item_size = st->second.item_size;
     s.numel = static_cast<std::uint64_t>(numel.integer);
-    objects_.push_back(std::move(s));
-    storages_[key] = objects_.size() - 1;
-    return objects_.size() - 1;
+    const std::size_t i = add(std::move(s));
+    storages_[key] = i;
+    return i;
   }
 
   std::string_view b_;
   const std::string& name_;
   std::size_t pos_ = 0;
   int nested_reduce_ = 0;
+  std::size_t references_ = 0;
   std::vector<PickleObject> objects_;
   std::vector<std::size_t> stack_, marks_;
   std::map<std::uint64_t, std::size_t> memo_;

@@ -28,11 +28,21 @@ namespace {
 namespace fs = std::filesystem;
 using Kind = PickleObject::Kind;
 
-constexpr std::uint64_t kMaxPickleBytes = std::uint64_t{1} << 30;
+// torch.save writes 118-158 bytes of data.pkl per tensor (state dicts of 1,444 and 24,000 tensors, PyTorch 1.13),
+// so 64 MiB is over 400,000 tensors, beyond what the pickle's object cap (io/pickle.hpp) lets through anyway.
+constexpr std::uint64_t kMaxPickleBytes = std::uint64_t{64} << 20;
 constexpr int kMaxDepth = 64;
+// The walk over the containers, summed over every walk of one file (probes for the state dict included): entries
+// visited, tensors found, and bytes of the dotted names built. A DAG of containers can hold exponentially many
+// paths, each as long as its depth times a memoised key, so visits alone do not bound the names.
 constexpr std::size_t kMaxVisits = 1'000'000;
+constexpr std::size_t kMaxTensors = 250'000;
+constexpr std::size_t kMaxNameBytes = std::size_t{64} << 20;
 // A tensor may hold more elements than its storage only by repeating them (stride 0); up to this many.
 constexpr std::uint64_t kMaxRepeatedNumel = std::uint64_t{1} << 24;
+// Across the file, the tensors' elements may exceed their distinct storages' elements at most this many times, plus
+// kMaxRepeatedNumel: tied weights and views share storage, but a few small storages must not become many huge tensors.
+constexpr std::uint64_t kMaxViewFactor = 16;
 
 // Keys under which checkpoints keep the model's state dict, in the order they are tried.
 constexpr const char* kStateDictKeys[] = {"state_dict", "model_state_dict", "model", "module", "net", "network"};
@@ -63,9 +73,14 @@ bool is_floating(const std::string& dtype) {
 
 // Flattens the tensors under an object into dotted names; keys that are neither strings nor integers, and
 // leaves that are not tensors, are skipped.
+struct WalkBudget {
+  std::size_t visits = 0, tensors = 0, name_bytes = 0;
+};
+
 class Flattener {
  public:
-  Flattener(const PickleResult& p, const std::string& path) : p_(p), path_(path) {}
+  Flattener(const PickleResult& p, const std::string& path, WalkBudget& budget)
+      : p_(p), path_(path), budget_(budget) {}
   struct Found {
     std::string name;
     std::size_t tensor;
@@ -76,11 +91,19 @@ class Flattener {
   void walk(std::size_t obj, const std::string& prefix, int depth, bool skip_training_state) {
     if (first_only && !found.empty()) return;
     ONSAGER_CHECK(depth <= kMaxDepth, "{}: the checkpoint nests containers deeper than {} levels", path_, kMaxDepth);
-    ONSAGER_CHECK(++visits_ <= kMaxVisits, "{}: the checkpoint's containers hold more than {} entries", path_,
+    ONSAGER_CHECK(++budget_.visits <= kMaxVisits, "{}: the checkpoint's containers hold more than {} entries", path_,
                   kMaxVisits);
     const PickleObject& o = p_.at(obj);
-    const auto child = [&](const std::string& k) { return prefix.empty() ? k : prefix + "." + k; };
+    const auto child = [&](const std::string& k) {
+      budget_.name_bytes += prefix.size() + 1 + k.size();
+      ONSAGER_CHECK(budget_.name_bytes <= kMaxNameBytes,
+                    "{}: the checkpoint's tensor names add up to more than {} bytes (a name {} bytes long, at depth "
+                    "{}); refused as hostile", path_, kMaxNameBytes, prefix.size() + 1 + k.size(), depth + 1);
+      return prefix.empty() ? k : prefix + "." + k;
+    };
     if (o.kind == Kind::tensor) {
+      ONSAGER_CHECK(++budget_.tensors <= kMaxTensors, "{}: the checkpoint holds more than {} tensors; refused as hostile",
+                    path_, kMaxTensors);
       found.push_back({prefix, obj});
     } else if (o.kind == Kind::dict) {
       for (std::size_t k = 0; k + 1 < o.items.size(); k += 2) {
@@ -102,7 +125,7 @@ class Flattener {
  private:
   const PickleResult& p_;
   const std::string& path_;
-  std::size_t visits_ = 0;
+  WalkBudget& budget_;
 };
 
 // The value of string key `key` in dict `d` (the last one, as Python keeps), or none.
@@ -134,7 +157,8 @@ class PyTorchFile {
                     "little-endian machine", path);
       ONSAGER_CHECK(order == "little", "{}: unknown byteorder '{}' (expected 'little')", path, order.substr(0, 20));
     }
-    ONSAGER_CHECK(pkl->size <= kMaxPickleBytes, "{}: data.pkl claims {} bytes; more than onsager reads ({})", path,
+    ONSAGER_CHECK(pkl->size <= kMaxPickleBytes, "{}: data.pkl claims {} bytes; more than onsager reads ({}; torch.save "
+                  "writes about 150 bytes per tensor)", path,
                   pkl->size, kMaxPickleBytes);
     const PickleResult p = run_pickle(zip_.read_checked(*pkl), path);
 
@@ -142,6 +166,7 @@ class PyTorchFile {
     // minus the training state at its top.
     std::size_t root = p.root;
     bool descended = false;
+    WalkBudget budget;
     for (int hop = 0; hop < 8; ++hop) {
       const PickleObject& o = p.at(root);
       if (o.kind != Kind::dict) break;
@@ -152,7 +177,7 @@ class PyTorchFile {
       for (const char* key : kStateDictKeys) {
         const auto v = dict_get(p, o, key);
         if (!v || p.at(*v).kind != Kind::dict) continue;
-        Flattener probe(p, path);
+        Flattener probe(p, path, budget);
         probe.first_only = true;
         probe.walk(*v, "", 0, false);
         if (probe.found.empty()) continue;
@@ -161,7 +186,7 @@ class PyTorchFile {
       }
       if (!moved) break;
     }
-    Flattener flat(p, path);
+    Flattener flat(p, path, budget);
     flat.walk(root, "", 0, !descended);
     const std::string stem = fs::path(path).stem().string();
     std::map<std::string, std::size_t> at_name;
@@ -177,6 +202,7 @@ class PyTorchFile {
       names.push_back(name);
     }
     ONSAGER_CHECK(!tensors_.empty(), "{}: the checkpoint holds no tensors", path);
+    check_total_elements();
     for (std::size_t k = 0; k < tensors_.size(); ++k) {
       TensorEntry e;
       e.name = names[k];
@@ -193,11 +219,11 @@ class PyTorchFile {
 
   std::vector<double> read(std::size_t index) const {
     const TorchTensor& t = tensors_.at(index);
-    const std::string bytes = zip_.read_checked(zip_.members().at(t.member));
     std::size_t numel = 1;
     for (auto d : t.size) numel *= static_cast<std::size_t>(d);
     std::vector<double> out(numel);
     if (numel == 0) return out;
+    const std::string bytes = zip_.read_checked(zip_.members().at(t.member));
     const std::size_t rank = t.size.size();
     std::vector<std::size_t> idx(rank, 0);
     std::size_t src = static_cast<std::size_t>(t.offset);
@@ -219,6 +245,28 @@ class PyTorchFile {
   }
 
  private:
+  // Tensors may share storages (tied weights, views) and repeat elements (stride 0), but their elements in all
+  // may exceed their distinct storages' elements only kMaxViewFactor times, plus kMaxRepeatedNumel.
+  void check_total_elements() const {
+    std::map<std::size_t, std::uint64_t> storage_numel;  // by zip member
+    std::uint64_t numel = 0;
+    for (const TorchTensor& t : tensors_) {
+      storage_numel[t.member] = zip_.members().at(t.member).size / t.item_size;
+      std::uint64_t n = 1;
+      for (auto d : t.size) n *= static_cast<std::uint64_t>(d);  // checked by make_tensor: no overflow
+      if (__builtin_add_overflow(numel, n, &numel)) numel = UINT64_MAX;
+    }
+    std::uint64_t stored = 0, allowed = 0;
+    for (const auto& [member, n] : storage_numel) stored += n;  // each below the file's size times 1032
+    if (__builtin_mul_overflow(kMaxViewFactor, stored, &allowed) ||
+        __builtin_add_overflow(allowed, kMaxRepeatedNumel, &allowed))
+      allowed = UINT64_MAX;
+    ONSAGER_CHECK(numel <= allowed,
+                  "{}: the checkpoint's {} tensors hold {} elements in all, from storages of {} elements; more than "
+                  "onsager expands ({} x the storages + 2^24 = {})",
+                  path_, tensors_.size(), numel, stored, kMaxViewFactor, allowed);
+  }
+
   static ZipArchive open_zip(const std::string& path) {
     const std::string head = first_bytes(path, 512);
     if (!head.starts_with("PK\x03\x04") && !head.starts_with("PK\x05\x06")) {

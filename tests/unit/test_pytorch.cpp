@@ -1,8 +1,9 @@
 // PyTorch checkpoints: pickles and zip archives assembled by hand (every opcode of the safe subset, containers,
 // memo, views into shared storages), checkpoints written by torch.save itself (an independent writer) read back
 // bit-exactly against values NumPy wrote out, and hostile or malformed input (refused globals, stack and memo
-// misuse, huge claimed lengths, storages too small for a view, truncation at every offset, deep nesting) that
-// must give one onsager::Error naming the file.
+// misuse, huge claimed lengths, storages too small for a view, truncation at every offset, deep nesting, and
+// files of a few KB that describe gigabytes of names, objects, copies or repeated elements) that must give one
+// onsager::Error naming the file.
 
 #include <gtest/gtest.h>
 
@@ -73,12 +74,16 @@ std::uint32_t crc32_of(const std::string& s) {
   return ~c;
 }
 
-// A zip archive of stored members.
-std::string zip_of(const std::vector<std::pair<std::string, std::string>>& members) {
+// A zip archive of stored members; the member named `deflated`, if any, is marked deflated and claims `claimed`
+// bytes once inflated (for limits a reader must apply to the header, before inflating anything).
+std::string zip_of(const std::vector<std::pair<std::string, std::string>>& members, const std::string& deflated = "",
+                   std::uint64_t claimed = 0) {
   std::string out, cd;
   for (const auto& [name, data] : members) {
-    const std::string common = le(20, 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0x21, 2) + le(crc32_of(data), 4) +
-                               le(data.size(), 4) + le(data.size(), 4) + le(name.size(), 2) + le(0, 2);
+    const bool d = name == deflated;
+    const std::string common = le(20, 2) + le(0, 2) + le(d ? 8 : 0, 2) + le(0, 2) + le(0x21, 2) +
+                               le(crc32_of(data), 4) + le(data.size(), 4) + le(d ? claimed : data.size(), 4) +
+                               le(name.size(), 2) + le(0, 2);
     const std::size_t offset = out.size();
     out += le(0x04034b50, 4) + common + name + data;
     cd += le(0x02014b50, 4) + le(20, 2) + common + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(offset, 4) + name;
@@ -386,6 +391,90 @@ TEST(PyTorchFile, HostileAndMalformedCheckpointsGiveOneClearError) {
       EXPECT_NE(std::string(e.what()).find("flip.pt"), std::string::npos) << e.what();
     }
   }
+}
+
+// The review's reproducers: checkpoints of a few KB that made the reader use gigabytes of memory or minutes of time.
+// Each must now give one onsager::Error, in well under a second.
+
+TEST(PyTorchFile, TensorNamesAndCountAreBoundedAcrossTheFile) {
+  // A memoised long key and a DAG of dicts {K1: prev, K2: prev}, `depth` deep: 2^depth names of depth*|K| bytes.
+  const auto dag = [](int depth, std::size_t key_len) {
+    std::string p = kProto + tensor_pkl("0", "FloatStorage", 0, {1}, {1}, 1) + "q" + le(0, 1) + bu(std::string(key_len, 'k')) +
+                    "q\x01" + bu(std::string(key_len, 'j')) + "q\x02";
+    int prev = 0;
+    for (int d = 0; d < depth; ++d) {
+      p += "}(h\x01h" + le(prev, 1) + "h\x02h" + le(prev, 1) + "uq" + le(3 + d, 1);
+      prev = 3 + d;
+    }
+    return p + ".";
+  };
+  const std::string dir = test_dir();
+  const std::string st = floats({1});
+  // 4.7 KB: 65,536 names of 32 KB each (2 GB, copied four times) before the cap on the names' bytes.
+  write_bytes(dir + "/names.pt", checkpoint(dag(16, 2000), {{"0", st}}));
+  expect_error(dir + "/names.pt", "tensor names add up to more than 67108864 bytes");
+  // Short keys: 262,144 tensors found in 524,287 visits, with 9 MB of names: the tensor count is what refuses it.
+  write_bytes(dir + "/count.pt", checkpoint(dag(18, 1), {{"0", st}}));
+  expect_error(dir + "/count.pt", "more than 250000 tensors");
+  // A few shared paths are fine.
+  write_bytes(dir + "/shared.pt", checkpoint(dag(4, 10), {{"0", st}}));
+  EXPECT_EQ(open_tensor_source(dir + "/shared.pt")->tensors().size(), 16u);
+}
+
+TEST(PyTorchFile, PickleWorkIsBoundedByFixedCapsNotByItsLength) {
+  const std::string dir = test_dir();
+  const auto run = [&](const std::string& name, const std::string& pkl, const std::string& part) {
+    write_bytes(dir + "/" + name, checkpoint(pkl, {}));
+    expect_error(dir + "/" + name, part);
+  };
+  // 1-byte opcodes that each make a ~200-byte object (a 20 KB deflated file reached 6.5 GB).
+  run("objects.pt", kProto + std::string(1'100'000, 'N') + ".", "builds more than 1000000 objects");
+  // DUP: one stack entry per byte; MEMOIZE: one memo entry per byte.
+  run("stack.pt", kProto + "N" + std::string(1'100'000, '2') + ".", "stack holds more than 1000000 entries");
+  run("memo.pt", kProto + "N" + std::string(1'100'000, '\x94') + ".", "memo holds more than 1000000 entries");
+  // APPENDS of one object again and again: references, not objects.
+  std::string refs = kProto + "]";
+  for (int k = 0; k < 5; ++k) refs += "(N" + std::string(900'000, '2') + "e";
+  run("refs.pt", refs + ".", "hold more than 4000000 entries");
+  // data.pkl is refused from its claimed size, before anything is inflated (64 MiB + 1 from 64 KB).
+  const std::uint64_t claimed = (std::uint64_t{64} << 20) + 1;
+  write_bytes(dir + "/bigpkl.pt",
+              zip_of({{"archive/data.pkl", std::string(claimed / 1032 + 1, '\0')}, {"archive/version", "3\n"}},
+                     "archive/data.pkl", claimed));
+  expect_error(dir + "/bigpkl.pt", "data.pkl claims 67108865 bytes");
+}
+
+TEST(PyTorchPickle, ReduceRefusesLongArgumentTuples) {
+  // One memoised tuple of 100,000 entries passed to OrderedDict 20,000 times: copying it on each REDUCE took
+  // 2e9 steps. No function rebuilt here takes more than 8 arguments.
+  std::string p = kProto + glob("collections", "OrderedDict") + "q" + le(0, 1) + "(N" + std::string(99'999, '2') + "tq\x01" + "0";
+  for (int k = 0; k < 20'000; ++k) p += "h" + le(0, 1) + "h\x01R0";
+  const std::string msg = pickle_error(p + "}.");
+  EXPECT_NE(msg.find("passes 100000 arguments; no function onsager rebuilds takes more than 8"), std::string::npos)
+      << msg;
+  // Real calls pass 0 to 7.
+  EXPECT_NO_THROW(run_pickle(kProto + glob("collections", "OrderedDict") + ")R.", "t.pkl"));
+  EXPECT_NE(pickle_error(kProto + glob("collections", "OrderedDict") + "(NNNNNNNNNtR.").find("passes 9 arguments"),
+            std::string::npos);
+}
+
+TEST(PyTorchFile, RepeatedViewsAreBoundedAcrossTheFile) {
+  const std::string dir = test_dir();
+  // One float repeated into a 4096x4096 tensor (stride 0): allowed once (2^24 elements), not under 40 names (a
+  // 750-byte file made `onsager convert` use 5.3 GB).
+  const std::string t = tensor_pkl("0", "FloatStorage", 0, {4096, 4096}, {0, 0}, 1) + "q" + le(0, 1);
+  write_bytes(dir + "/repeat1.pt", checkpoint(kProto + "}(" + su("w0") + t + "u.", {{"0", floats({1})}}));
+  EXPECT_EQ(open_tensor_source(dir + "/repeat1.pt")->tensors().at(0).shape, (std::vector<std::int64_t>{4096, 4096}));
+  std::string p = kProto + "}(" + su("w0") + t;
+  for (int k = 1; k < 40; ++k) p += su("w" + std::to_string(k)) + "h" + le(0, 1);
+  write_bytes(dir + "/repeat.pt", checkpoint(p + "u.", {{"0", floats({1})}}));
+  expect_error(dir + "/repeat.pt", "40 tensors hold 671088640 elements in all, from storages of 1 elements");
+  // Tied weights and views of a real size are fine: 16 names over one 1M-element storage.
+  const std::string big = tensor_pkl("0", "FloatStorage", 0, {1024, 1024}, {1024, 1}, 1 << 20) + "q" + le(0, 1);
+  std::string tied = kProto + "}(" + su("t0") + big;
+  for (int k = 1; k < 16; ++k) tied += su("t" + std::to_string(k)) + "h" + le(0, 1);
+  write_bytes(dir + "/tied.pt", checkpoint(tied + "u.", {{"0", std::string(4 << 20, '\0')}}));
+  EXPECT_EQ(open_tensor_source(dir + "/tied.pt")->tensors().size(), 16u);
 }
 
 bool have_torch() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }

@@ -4,8 +4,9 @@
 // never calls anything: GLOBAL is accepted only for an allow-list of names whose meaning is rebuilt here
 // (collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch.FloatStorage, ...); any other name is
 // refused with a message naming it. Objects live in one arena and refer to each other by index, so a hostile
-// pickle can build cycles without leaking; their number, the stack and the memo are bounded by the pickle's
-// length, since every opcode adds at most one of each.
+// pickle can build cycles without leaking. Fixed caps, not the pickle's length, bound the work: at most
+// 1,000,000 objects, 4,000,000 references (container items, tensor sizes and strides), 1,000,000 stack and memo
+// entries, and 8 arguments per call; beyond any of them the pickle is refused.
 
 #include <cstdint>
 #include <string>
