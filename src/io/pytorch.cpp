@@ -15,6 +15,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "confined_path.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
 #include "onsager/io/model_formats.hpp"
@@ -354,7 +355,6 @@ class PyTorchSource : public TensorSource {
 class PyTorchShardedSource : public TensorSource {
  public:
   explicit PyTorchShardedSource(const std::string& index_path) {
-    const fs::path dir = fs::path(index_path).parent_path();
     std::error_code ec;
     const auto size = fs::file_size(index_path, ec);
     ONSAGER_CHECK(!ec, "{}: cannot open ({})", index_path, ec.message());
@@ -374,7 +374,7 @@ class PyTorchShardedSource : public TensorSource {
                     name, f);
       auto [it, fresh] = shard_of_file.emplace(f, shards_.size());
       if (fresh) {
-        shards_.push_back(std::make_unique<PyTorchFile>((dir / f).string()));
+        shards_.push_back(std::make_unique<PyTorchFile>(detail::confined_path(index_path, f, "shard")));
         names.emplace_back();
         for (const TensorEntry& e : shards_.back()->tensors()) names.back()[e.name] = e.index;
       }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Files a model names (ONNX external data, TF.js shards, safetensors shards) stay inside the model's directory,
+# Files a model names (ONNX external data, TF.js shards, safetensors and PyTorch shards) stay inside the model's directory,
 # also through symbolic links, while a Hugging Face cache snapshot (files linked to ../../blobs/<hash>) still
 # works; a FIFO named like a model is refused instead of blocking; a TF.js group listing one shard twice is refused.
 #   tests/cli/test_paths.sh PATH/TO/onsager
@@ -78,6 +78,13 @@ mkdir -p "$tmp/st"
 ln -s "$tmp/outside/shard.safetensors" "$tmp/st/model-00001-of-00001.safetensors"
 echo '{"weight_map": {"fc.weight": "model-00001-of-00001.safetensors"}}' >"$tmp/st/model.safetensors.index.json"
 expect_error "safetensors shard linking out of the directory" "outside the model's directory" "$bin" inspect "$tmp/st"
+
+# PyTorch index whose shard links out of the directory.
+mkdir -p "$tmp/pt"
+"$py" -c "import torch, sys; torch.save({'w': torch.ones(3, 4)}, sys.argv[1])" "$tmp/outside/pytorch_model-00001-of-00001.bin"
+ln -s "$tmp/outside/pytorch_model-00001-of-00001.bin" "$tmp/pt/pytorch_model-00001-of-00001.bin"
+echo '{"weight_map": {"w": "pytorch_model-00001-of-00001.bin"}}' >"$tmp/pt/pytorch_model.bin.index.json"
+expect_error "PyTorch shard linking out of the directory" "outside the model's directory" "$bin" inspect "$tmp/pt"
 
 # A FIFO named like a model file.
 mkfifo "$tmp/fifo.onnx"

@@ -480,7 +480,7 @@ TEST(PyTorchFile, RepeatedViewsAreBoundedAcrossTheFile) {
 bool have_torch() { return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0; }
 
 TEST(PyTorchTorchWritten, StateDictsReadBitExactly) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch is not available (scripts/setup.sh installs it)";
+  ASSERT_TRUE(have_torch()) << "/usr/bin/python3 with torch is missing (scripts/setup.sh installs python3-torch)";
   const std::string dir = test_dir();
   // Each tensor's expected values go to <name>.npy (float64: every value of these dtypes is exact in float64).
   const std::string script = R"(
