@@ -130,9 +130,28 @@ void Hdf5Checks::check_superblock() {
     sizeof_size_ = static_cast<unsigned char>(sb[old ? 14 : 10]);
     if (version > 3 || sizeof_addr_ < 2 || sizeof_addr_ > 8 || sizeof_size_ < 2 || sizeof_size_ > 8) return;  // libhdf5 refuses
     const std::size_t fields = old ? (version == 0 ? 24 : 28) : 12;
-    const std::size_t root_at = old ? fields + 5 * sizeof_addr_ : fields + 3 * sizeof_addr_;
+    // Old superblocks: base, free-space, end-of-file and driver-information addresses, then the root group's
+    // symbol table entry (link name offset, object header address); new ones: base, extension, end-of-file and
+    // root object header addresses.
+    const std::size_t root_at = old ? fields + 4 * sizeof_addr_ + sizeof_size_ : fields + 3 * sizeof_addr_;
     if (root_at + sizeof_addr_ > sb.size()) return;
     base_ = at;  // libhdf5 replaces a base address that differs from the superblock's position with it
+    const std::uint64_t undefined = sizeof_addr_ == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * sizeof_addr_)) - 1;
+    if (old) {
+      // The driver information block's claimed size is allocated by libhdf5 before it is read (found by
+      // fuzz_keras_h5: malloc of 1 GB in H5C_protect <- H5F__super_read).
+      const std::uint64_t drv = le(sb, fields + 3 * sizeof_addr_, sizeof_addr_);
+      if (drv != undefined) {
+        if (drv > size_ - base_ || size_ - base_ - drv < 16) fail("the driver information block lies beyond the end of the file");
+        const std::string d = raw(base_ + drv, 16, "the driver information block");
+        const std::uint64_t len = le(d, 4, 4);
+        if (len > size_ - base_ - drv - 16)
+          fail(fmt::format("the driver information block claims {} bytes, beyond the end of the file", len));
+      }
+    } else {
+      const std::uint64_t ext = le(sb, fields + sizeof_addr_, sizeof_addr_);
+      if (ext != undefined) check_header(ext);
+    }
     check_header(le(sb, root_at, sizeof_addr_));
     checked_objects_.clear();  // checked again once libhdf5's own view of the file is known
     return;

@@ -214,5 +214,20 @@ TEST(KerasH5, FlippedBytesAreReadOrRefused) {
   EXPECT_GT(read, 100);      // flips in data or padding leave a readable file
 }
 
+
+TEST(KerasH5, FuzzerFindingsAreRefused) {
+  // Inputs fuzz_keras_h5 found, kept in tests/unit/regressions/: each made libhdf5 allocate or crash before the
+  // check that now refuses it.
+  struct Case { const char* file; const char* message; };
+  for (const Case& c : {Case{"keras_h5_driver_info_size.h5", "driver information block claims 1095059456 bytes"}}) {
+    const std::string path = std::string(ONSAGER_SOURCE_DIR) + "/tests/unit/regressions/" + c.file;
+    try {
+      (void)open_tensor_source(path);
+      ADD_FAILURE() << c.file << " was accepted";
+    } catch (const onsager::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
+    }
+  }
+}
 }  // namespace
 }  // namespace onsager
