@@ -393,7 +393,7 @@ TEST(PyTorchFile, HostileAndMalformedCheckpointsGiveOneClearError) {
   }
 }
 
-// The review's reproducers: checkpoints of a few KB that made the reader use gigabytes of memory or minutes of time.
+// Hostile checkpoints of a few KB that made the reader use gigabytes of memory or minutes of time.
 // Each must now give one onsager::Error, in well under a second.
 
 TEST(PyTorchFile, TensorNamesAndCountAreBoundedAcrossTheFile) {
