@@ -32,11 +32,14 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/io/model_formats.hpp"
+#include "quote_name.hpp"
 
 #include "hdf5_checks.hpp"
 
 namespace onsager {
 namespace {
+
+using detail::quote_name;
 
 constexpr std::size_t kMaxRank = 16;                 // Keras kernels have rank <= 5; bounds hostile shapes
 constexpr std::uint64_t kMaxDecodeRatio = 1024;      // chunked data: decoded bytes <= 1024 x stored bytes
@@ -109,20 +112,6 @@ std::string hdf5_reason() {
   return reason.empty() ? std::string() : " (HDF5: " + reason + ")";
 }
 
-/// A name from the file, quoted for a one-line message: control bytes escaped, long names shortened.
-std::string quote(std::string_view s) {
-  constexpr std::size_t kMax = 80;
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (s.size() > kMax) out += "...";
-  return out + "'";
-}
 
 std::vector<std::string> split_path(const std::string& p) {
   std::vector<std::string> parts;
@@ -159,19 +148,19 @@ struct File {
     if (!cur.valid()) fail(fmt::format("cannot open {}{}", what, hdf5_reason()));
     for (const auto& part : split_path(rel)) {
       if (part.empty() || part == "." || part == "..")
-        fail(fmt::format("{}: path {} has an empty or relative component", what, quote(rel)));
+        fail(fmt::format("{}: path {} has an empty or relative component", what, quote_name(rel)));
       if (object_type(cur.get()) != H5O_TYPE_GROUP)
-        fail(fmt::format("{}: {} is not a group", what, quote(rel)));
+        fail(fmt::format("{}: {} is not a group", what, quote_name(rel)));
       const htri_t exists = H5Lexists(cur.get(), part.c_str(), H5P_DEFAULT);
-      if (exists <= 0) fail(fmt::format("{}: {} does not exist{}", what, quote(rel), hdf5_reason()));
+      if (exists <= 0) fail(fmt::format("{}: {} does not exist{}", what, quote_name(rel), hdf5_reason()));
       H5L_info_t link{};
       if (H5Lget_info(cur.get(), part.c_str(), &link, H5P_DEFAULT) < 0)
-        fail(fmt::format("{}: cannot read link {}{}", what, quote(part), hdf5_reason()));
+        fail(fmt::format("{}: cannot read link {}{}", what, quote_name(part), hdf5_reason()));
       if (link.type != H5L_TYPE_HARD)
-        fail(fmt::format("{}: {} is a soft or external link (onsager follows only hard links)", what, quote(rel)));
+        fail(fmt::format("{}: {} is a soft or external link (onsager follows only hard links)", what, quote_name(rel)));
       checks.check_header(link.u.address);
       Handle next(H5Oopen(cur.get(), part.c_str(), H5P_DEFAULT), H5Oclose);
-      if (!next.valid()) fail(fmt::format("cannot open {} {}{}", what, quote(rel), hdf5_reason()));
+      if (!next.valid()) fail(fmt::format("cannot open {} {}{}", what, quote_name(rel), hdf5_reason()));
       cur = std::move(next);
     }
     return cur;
@@ -186,7 +175,7 @@ struct File {
   bool has_attribute(hid_t obj, const std::string& name) const {
     check_attributes(obj);
     const htri_t r = H5Aexists(obj, name.c_str());
-    if (r < 0) fail(fmt::format("cannot look up attribute {}{}", quote(name), hdf5_reason()));
+    if (r < 0) fail(fmt::format("cannot look up attribute {}{}", quote_name(name), hdf5_reason()));
     return r > 0;
   }
 
@@ -199,31 +188,31 @@ struct File {
       if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0) fail("cannot read an object header" + hdf5_reason());
       const auto c = checks.attribute_class(info.addr, name);
       if (c && *c != 0 && *c != 1 && *c != 3 && *c != 9)
-        fail(fmt::format("attribute {} is not a list of strings (HDF5 type class {})", quote(name), *c));
+        fail(fmt::format("attribute {} is not a list of strings (HDF5 type class {})", quote_name(name), *c));
     }
     Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
-    if (!attr.valid()) fail(fmt::format("cannot open attribute {}{}", quote(name), hdf5_reason()));
+    if (!attr.valid()) fail(fmt::format("cannot open attribute {}{}", quote_name(name), hdf5_reason()));
     Handle type(H5Aget_type(attr.get()), H5Tclose);
     Handle space(H5Aget_space(attr.get()), H5Sclose);
-    if (!type.valid() || !space.valid()) fail(fmt::format("attribute {} is unreadable{}", quote(name), hdf5_reason()));
+    if (!type.valid() || !space.valid()) fail(fmt::format("attribute {} is unreadable{}", quote_name(name), hdf5_reason()));
     const H5S_class_t sclass = H5Sget_simple_extent_type(space.get());
     if (sclass == H5S_NULL) return {};
     const int rank = H5Sget_simple_extent_ndims(space.get());
-    if (sclass != H5S_SCALAR && sclass != H5S_SIMPLE) fail(fmt::format("attribute {} has no valid shape", quote(name)));
-    if (rank > 1) fail(fmt::format("attribute {} has rank {} (expected a list of strings)", quote(name), rank));
+    if (sclass != H5S_SCALAR && sclass != H5S_SIMPLE) fail(fmt::format("attribute {} has no valid shape", quote_name(name)));
+    if (rank > 1) fail(fmt::format("attribute {} has rank {} (expected a list of strings)", quote_name(name), rank));
     const hssize_t npoints = H5Sget_simple_extent_npoints(space.get());
     if (npoints < 0 || static_cast<std::uint64_t>(npoints) > size)
-      fail(fmt::format("attribute {} claims {} entries in a {}-byte file", quote(name), npoints, size));
+      fail(fmt::format("attribute {} claims {} entries in a {}-byte file", quote_name(name), npoints, size));
     const auto n = static_cast<std::size_t>(npoints);
     const H5T_class_t tclass = H5Tget_class(type.get());
     if (tclass != H5T_STRING) {
       if (n == 0) return {};
-      fail(fmt::format("attribute {} is not a list of strings", quote(name)));
+      fail(fmt::format("attribute {} is not a list of strings", quote_name(name)));
     }
     std::vector<std::string> out;
     out.reserve(n);
     const htri_t is_var = H5Tis_variable_str(type.get());
-    if (is_var < 0) fail(fmt::format("attribute {} has an unreadable string type", quote(name)));
+    if (is_var < 0) fail(fmt::format("attribute {} has an unreadable string type", quote_name(name)));
     if (is_var > 0) {
       Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
       if (!mem.valid() || H5Tset_size(mem.get(), H5T_VARIABLE) < 0 ||
@@ -231,21 +220,21 @@ struct File {
         fail("cannot make a string type" + hdf5_reason());
       std::vector<char*> buf(n, nullptr);
       if (H5Aread(attr.get(), mem.get(), buf.data()) < 0)
-        fail(fmt::format("cannot read attribute {}{}", quote(name), hdf5_reason()));
+        fail(fmt::format("cannot read attribute {}{}", quote_name(name), hdf5_reason()));
       for (char* s : buf) out.emplace_back(s != nullptr ? s : "");
       H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, buf.data());
       return out;
     }
     const std::size_t width = H5Tget_size(type.get());
     if (width == 0 || (n > 0 && width > size / n))
-      fail(fmt::format("attribute {} claims {} strings of {} bytes in a {}-byte file", quote(name), n, width, size));
+      fail(fmt::format("attribute {} claims {} strings of {} bytes in a {}-byte file", quote_name(name), n, width, size));
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     if (!mem.valid() || H5Tset_size(mem.get(), width) < 0 || H5Tset_strpad(mem.get(), H5T_STR_NULLPAD) < 0 ||
         H5Tset_cset(mem.get(), H5Tget_cset(type.get())) < 0)
       fail("cannot make a string type" + hdf5_reason());
     std::string buf(n * width, '\0');
     if (n > 0 && H5Aread(attr.get(), mem.get(), buf.data()) < 0)
-      fail(fmt::format("cannot read attribute {}{}", quote(name), hdf5_reason()));
+      fail(fmt::format("cannot read attribute {}{}", quote_name(name), hdf5_reason()));
     const bool space_pad = H5Tget_strpad(type.get()) == H5T_STR_SPACEPAD;
     for (std::size_t i = 0; i < n; ++i) {
       std::string s = buf.substr(i * width, width);
@@ -262,9 +251,9 @@ struct File {
     if (!has_attribute(obj, name + "0")) return std::nullopt;
     std::vector<std::string> all;
     for (int chunk = 0; has_attribute(obj, fmt::format("{}{}", name, chunk)); ++chunk) {
-      if (chunk >= kMaxAttributeChunks) fail(fmt::format("attribute {} is split into too many parts", quote(name)));
+      if (chunk >= kMaxAttributeChunks) fail(fmt::format("attribute {} is split into too many parts", quote_name(name)));
       for (auto& s : read_strings(obj, fmt::format("{}{}", name, chunk))) all.push_back(std::move(s));
-      if (all.size() > kMaxObjects) fail(fmt::format("attribute {} lists more than {} names", quote(name), kMaxObjects));
+      if (all.size() > kMaxObjects) fail(fmt::format("attribute {} lists more than {} names", quote_name(name), kMaxObjects));
     }
     return all;
   }
@@ -282,7 +271,7 @@ struct DatasetInfo {
 /// Checks dataset `d` (named `name` in messages); throws naming the file when it cannot be read safely.
 /// Returns nullopt (when `skip_unsupported`) for datasets that hold no numbers (strings, compounds, ...).
 std::optional<DatasetInfo> inspect_dataset(const File& f, hid_t d, const std::string& name, bool skip_unsupported) {
-  const std::string what = "dataset " + quote(name);
+  const std::string what = "dataset " + quote_name(name);
   {
     H5O_info_t oinfo{};
     if (H5Oget_info2(d, &oinfo, H5O_INFO_BASIC) < 0) f.fail("cannot read an object header" + hdf5_reason());
@@ -537,22 +526,22 @@ class KerasH5Source final : public TensorSource {
 
   std::vector<double> read(const TensorEntry& t) const override {
     ONSAGER_CHECK(t.index < entries_.size() && entries_[t.index].name == t.name, "{}: no tensor {}", file_.path,
-                  quote(t.name));
+                  quote_name(t.name));
     const Item& item = items_[t.index];
     std::vector<double> values;
     {
       Hdf5Lock lock;
-      Handle d = file_.open_object(file_.id.get(), item.dataset, "dataset " + quote(item.dataset));
-      if (file_.object_type(d.get()) != H5O_TYPE_DATASET) file_.fail("dataset " + quote(item.dataset) + " is gone");
+      Handle d = file_.open_object(file_.id.get(), item.dataset, "dataset " + quote_name(item.dataset));
+      if (file_.object_type(d.get()) != H5O_TYPE_DATASET) file_.fail("dataset " + quote_name(item.dataset) + " is gone");
       const auto info = inspect_dataset(file_, d.get(), item.dataset, false);
       const auto& stored = item.perm.empty() ? t.shape : t.stored_shape;
       if (!info || info->shape != stored)
-        file_.fail(fmt::format("dataset {} changed since the file was opened", quote(item.dataset)));
+        file_.fail(fmt::format("dataset {} changed since the file was opened", quote_name(item.dataset)));
       std::size_t numel = 1;
       for (auto dim : info->shape) numel *= static_cast<std::size_t>(dim);
       values.resize(numel);
       if (numel > 0 && H5Dread(d.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
-        file_.fail(fmt::format("cannot read dataset {}{}", quote(item.dataset), hdf5_reason()));
+        file_.fail(fmt::format("cannot read dataset {}{}", quote_name(item.dataset), hdf5_reason()));
     }
     if (!item.perm.empty()) values = permute_axes(values, t.stored_shape, item.perm);
     return values;
@@ -652,13 +641,13 @@ void read_layers(const File& f, hid_t group, const std::string& group_path, cons
                  Builder& b) {
   if (layers.size() > kMaxObjects) f.fail(fmt::format("layer_names lists {} layers (at most {})", layers.size(), kMaxObjects));
   for (const auto& layer : layers) {
-    const std::string what = "layer " + quote(layer) + " named in layer_names";
+    const std::string what = "layer " + quote_name(layer) + " named in layer_names";
     Handle g = f.open_object(group, layer, what);
     if (f.object_type(g.get()) != H5O_TYPE_GROUP) f.fail(what + " is not a group");
     const auto weights = f.read_string_list(g.get(), "weight_names");
-    if (!weights) f.fail(fmt::format("layer {} has no weight_names attribute", quote(layer)));
+    if (!weights) f.fail(fmt::format("layer {} has no weight_names attribute", quote_name(layer)));
     for (const auto& w : *weights) {
-      const std::string wwhat = fmt::format("weight {} of layer {}", quote(w), quote(layer));
+      const std::string wwhat = fmt::format("weight {} of layer {}", quote_name(w), quote_name(layer));
       Handle d = f.open_object(g.get(), w, wwhat);
       if (f.object_type(d.get()) != H5O_TYPE_DATASET) f.fail(wwhat + " is not a dataset");
       const std::string full = (group_path.empty() ? "" : group_path + "/") + layer + "/" + w;
@@ -671,7 +660,7 @@ void read_layers(const File& f, hid_t group, const std::string& group_path, cons
 /// No layer_names anywhere: every numeric dataset reachable by hard links, depth first, names in HDF5's order.
 void walk(const File& f, hid_t group, const std::string& prefix, std::size_t depth, std::set<haddr_t>& seen,
           std::size_t& visited, Builder& b) {
-  if (depth > kMaxWalkDepth) f.fail(fmt::format("groups nested deeper than {} at {}", kMaxWalkDepth, quote(prefix)));
+  if (depth > kMaxWalkDepth) f.fail(fmt::format("groups nested deeper than {} at {}", kMaxWalkDepth, quote_name(prefix)));
   struct Links {
     std::vector<std::string> names;
     std::size_t budget;
@@ -690,14 +679,14 @@ void walk(const File& f, hid_t group, const std::string& prefix, std::size_t dep
         return 0;
       },
       &links);
-  if (r < 0) f.fail(fmt::format("cannot list group {}{}", quote(prefix.empty() ? "/" : prefix), hdf5_reason()));
+  if (r < 0) f.fail(fmt::format("cannot list group {}{}", quote_name(prefix.empty() ? "/" : prefix), hdf5_reason()));
   if (links.overflow) f.fail(fmt::format("more than {} objects", kMaxObjects));
   visited += links.names.size();
   for (const auto& name : links.names) {
     const std::string full = prefix.empty() ? name : prefix + "/" + name;
-    Handle obj = f.open_object(group, name, "object " + quote(full));
+    Handle obj = f.open_object(group, name, "object " + quote_name(full));
     H5O_info_t info{};
-    if (H5Oget_info2(obj.get(), &info, H5O_INFO_BASIC) < 0) f.fail("cannot read object " + quote(full) + hdf5_reason());
+    if (H5Oget_info2(obj.get(), &info, H5O_INFO_BASIC) < 0) f.fail("cannot read object " + quote_name(full) + hdf5_reason());
     if (!seen.insert(info.addr).second) continue;  // a second hard link to an object already seen
     if (info.type == H5O_TYPE_GROUP) {
       walk(f, obj.get(), full, depth + 1, seen, visited, b);

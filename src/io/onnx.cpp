@@ -27,10 +27,13 @@
 #include "onsager/core/error.hpp"
 #include "confined_path.hpp"
 #include "onsager/io/model_formats.hpp"
+#include "quote_name.hpp"
 #include "onsager/io/safetensors.hpp"  // half_to_float, bfloat16_to_float
 
 namespace onsager {
 namespace {
+
+using detail::quote_name;
 
 namespace fs = std::filesystem;
 using onnx::TensorProto;
@@ -41,20 +44,6 @@ static_assert(std::endian::native == std::endian::little,
 constexpr std::uint64_t kMaxModelBytes = INT_MAX;  // protobuf's 2 GB limit on one message
 constexpr int kMaxRank = 64;
 
-/// A name from the file, quoted for a one-line message: control bytes escaped, long names shortened.
-std::string quote(std::string_view s) {
-  constexpr std::size_t kMax = 80;
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (s.size() > kMax) out += "...";
-  return out + "'";
-}
 
 struct DTypeInfo {
   int type;
@@ -168,7 +157,7 @@ class OnnxSource : public TensorSource {
 
   std::vector<double> read(const TensorEntry& t) const override {
     ONSAGER_CHECK(t.index < found_.size() && entries_[t.index].name == t.name, "{}: no tensor {} at index {}", path_,
-                  quote(t.name), t.index);
+                  quote_name(t.name), t.index);
     const Found& f = found_[t.index];
     std::vector<double> v = f.external ? read_external(f, t.name) : read_inline(f, t.name);
     if (!f.perm.empty()) v = permute_axes(v, f.dims, f.perm);
@@ -201,10 +190,10 @@ class OnnxSource : public TensorSource {
       }
       for (const auto& a : node.attribute()) {
         if (a.type() == onnx::AttributeProto::GRAPH && a.has_g()) {
-          visit(a.g(), scopes, fmt::format("{} of node {}", a.name(), quote(node.name())));
+          visit(a.g(), scopes, fmt::format("{} of node {}", a.name(), quote_name(node.name())));
         } else if (a.type() == onnx::AttributeProto::GRAPHS) {
           for (const auto& sub : a.graphs())
-            visit(sub, scopes, fmt::format("{} of node {}", a.name(), quote(node.name())));
+            visit(sub, scopes, fmt::format("{} of node {}", a.name(), quote_name(node.name())));
         }
       }
       const onnx::AttributeProto* value = nullptr;
@@ -215,7 +204,7 @@ class OnnxSource : public TensorSource {
         if (node.output(i).empty()) continue;
         long idx = -1;
         if (value != nullptr && i == 0)
-          idx = add(value->t(), node.output(0), fmt::format("Constant node {}", quote(node.name())));
+          idx = add(value->t(), node.output(0), fmt::format("Constant node {}", quote_name(node.name())));
         scopes.back()[node.output(i)] = idx;
       }
     }
@@ -225,7 +214,7 @@ class OnnxSource : public TensorSource {
   /// Checks one tensor and appends it (returns its index), or returns -1 for a type this reader leaves out.
   long add(const TensorProto& t, const std::string& given_name, const std::string& where) {
     const std::string name = unique_name(given_name);
-    const std::string q = quote(name);
+    const std::string q = quote_name(name);
     const DTypeInfo* d = dtype_info(t.data_type());
     if (d == nullptr) {
       const int ty = t.data_type();
@@ -330,7 +319,7 @@ class OnnxSource : public TensorSource {
       } else if (kv.key() == "offset" || kv.key() == "length") {
         const auto v = parse_uint(kv.value());
         ONSAGER_CHECK(v.has_value(), "{}: tensor {}: external data {} {} is not a non-negative integer", path_, q,
-                      kv.key(), quote(kv.value()));
+                      kv.key(), quote_name(kv.value()));
         (kv.key() == "offset" ? offset : length) = v;
       }
     }
@@ -338,10 +327,10 @@ class OnnxSource : public TensorSource {
     const fs::path rel(*location);
     ONSAGER_CHECK(!rel.is_absolute() && location->find('\\') == std::string::npos,
                   "{}: tensor {}: external data location {} is not a relative path in the model's directory", path_, q,
-                  quote(*location));
+                  quote_name(*location));
     for (const auto& part : rel)
       ONSAGER_CHECK(part != "..", "{}: tensor {}: external data location {} leaves the model's directory ('..')", path_,
-                    q, quote(*location));
+                    q, quote_name(*location));
     External x;
     x.path = detail::confined_path(path_, *location, fmt::format("tensor {}: external data", q));
     x.offset = offset.value_or(0);
@@ -412,7 +401,7 @@ class OnnxSource : public TensorSource {
     std::vector<double> out(f.numel);
     if (!t.raw_data().empty() || f.numel == 0) {
       ONSAGER_CHECK(t.raw_data().size() == f.numel * f.dtype->size, "{}: tensor {}: raw_data changed size", path_,
-                    quote(name));
+                    quote_name(name));
       decode(reinterpret_cast<const std::byte*>(t.raw_data().data()), f, out, name);
       return out;
     }
@@ -496,14 +485,14 @@ class OnnxSource : public TensorSource {
         for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(load<std::uint64_t>(p + 8 * i));
         break;
       default:
-        ONSAGER_FAIL("{}: tensor {}: cannot decode {}", path_, quote(name), f.dtype->name);
+        ONSAGER_FAIL("{}: tensor {}: cannot decode {}", path_, quote_name(name), f.dtype->name);
     }
   }
 
   std::vector<double> read_external(const Found& f, const std::string& name) const {
     const External& x = *f.external;
     const int fd = ::open(x.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    ONSAGER_CHECK(fd >= 0, "{}: tensor {}: cannot open external data {} ({})", path_, quote(name), x.path,
+    ONSAGER_CHECK(fd >= 0, "{}: tensor {}: cannot open external data {} ({})", path_, quote_name(name), x.path,
                   std::strerror(errno));
     std::string buf(x.length, '\0');
     std::size_t got = 0;
@@ -516,7 +505,7 @@ class OnnxSource : public TensorSource {
     ONSAGER_CHECK(got == x.length,
                   "{}: tensor {}: external data {} holds {} of the {} bytes at offset {} (file "
                   "truncated since it was opened?)",
-                  path_, quote(name), x.path, got, x.length, x.offset);
+                  path_, quote_name(name), x.path, got, x.length, x.offset);
     std::vector<double> out(f.numel);
     decode(reinterpret_cast<const std::byte*>(buf.data()), f, out, name);
     return out;

@@ -19,9 +19,12 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
+#include "quote_name.hpp"
 
 namespace onsager {
 namespace {
+
+using detail::quote_name;
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 
@@ -44,20 +47,6 @@ std::optional<DType> dtype_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-/// A name from the file, quoted for a one-line message: control bytes escaped, long names shortened.
-std::string quote_name(std::string_view s) {
-  constexpr std::size_t kMax = 80;
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (s.size() > kMax) out += "...";
-  return out + "'";
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Header parsing: a SAX handler that checks the structure while nlohmann's parser streams the JSON,

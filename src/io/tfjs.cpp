@@ -30,10 +30,13 @@
 #include "onsager/core/file.hpp"
 #include "confined_path.hpp"
 #include "onsager/io/model_formats.hpp"
+#include "quote_name.hpp"
 #include "onsager/io/safetensors.hpp"  // half_to_float
 
 namespace onsager {
 namespace {
+
+using detail::quote_name;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -42,21 +45,6 @@ static_assert(std::endian::native == std::endian::little, "TF.js shards are litt
 
 constexpr std::uint64_t kMaxJson = 100'000'000;  // a model.json larger than this is not a model.json
 constexpr std::size_t kMaxRank = 16;
-constexpr std::size_t kMaxNameShown = 80;
-
-/// A name from the file, quoted for a one-line message: control bytes escaped, long names shortened.
-std::string quote(std::string_view s) {
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < kMaxNameShown; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (s.size() > kMaxNameShown) out += "...";
-  return out + "'";
-}
 
 /// What a JSON value is, for messages.
 const char* kind(const json& j) {
@@ -101,9 +89,9 @@ struct Group {
 
 std::uint64_t file_size_regular(const std::string& path, const std::string& manifest, const std::string& what) {
   struct stat st {};
-  ONSAGER_CHECK(::stat(path.c_str(), &st) == 0, "{}: {} {} cannot be opened ({})", manifest, what, quote(path),
+  ONSAGER_CHECK(::stat(path.c_str(), &st) == 0, "{}: {} {} cannot be opened ({})", manifest, what, quote_name(path),
                 std::strerror(errno));
-  ONSAGER_CHECK(S_ISREG(st.st_mode), "{}: {} {} is not a regular file", manifest, what, quote(path));
+  ONSAGER_CHECK(S_ISREG(st.st_mode), "{}: {} {} is not a regular file", manifest, what, quote_name(path));
   return static_cast<std::uint64_t>(st.st_size);
 }
 
@@ -114,7 +102,7 @@ void read_group(const std::string& manifest, const Group& g, std::uint64_t offse
     if (offset >= s.start + s.size) continue;
     const std::uint64_t at = offset - s.start, take = std::min(n, s.size - at);
     const int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    ONSAGER_CHECK(fd >= 0, "{}: cannot open shard {} ({})", manifest, quote(s.path), std::strerror(errno));
+    ONSAGER_CHECK(fd >= 0, "{}: cannot open shard {} ({})", manifest, quote_name(s.path), std::strerror(errno));
     std::uint64_t done = 0;
     while (done < take) {
       const ssize_t r = ::pread(fd, out + done, static_cast<std::size_t>(take - done), static_cast<off_t>(at + done));
@@ -123,7 +111,7 @@ void read_group(const std::string& manifest, const Group& g, std::uint64_t offse
         const int e = errno;
         ::close(fd);
         ONSAGER_FAIL("{}: shard {} ended or failed at byte {} ({}; was it changed after opening?)", manifest,
-                     quote(s.path), at + done, r < 0 ? std::strerror(e) : "end of file");
+                     quote_name(s.path), at + done, r < 0 ? std::strerror(e) : "end of file");
       }
       done += static_cast<std::uint64_t>(r);
     }
@@ -292,7 +280,7 @@ class TfjsSource : public TensorSource {
         if (has_topo) layers = layer_classes(*topo);
       } else {
         ONSAGER_CHECK(fmt_field.empty(), "{}: unknown TF.js format {} (expected layers-model or graph-model)", path,
-                      quote(fmt_field));
+                      quote_name(fmt_field));
         format_ = "tfjs weights manifest";
       }
     } else {
@@ -319,10 +307,10 @@ class TfjsSource : public TensorSource {
                           name.find('\\') == std::string::npos && name.find('\0') == std::string::npos,
                       "{}: weights group {}: shard path {} is not a plain file name in the manifest's directory "
                       "(absolute paths, directories and '..' are refused)",
-                      path, gi, quote(name));
+                      path, gi, quote_name(name));
         ONSAGER_CHECK(std::none_of(group.shards.begin(), group.shards.end(),
                                    [&](const Shard& other) { return other.name == name; }),
-                      "{}: weights group {} lists shard {} twice", path, gi, quote(name));
+                      "{}: weights group {} lists shard {} twice", path, gi, quote_name(name));
         Shard s;
         s.name = name;
         s.path = detail::confined_path(path, name, "shard");
@@ -341,7 +329,7 @@ class TfjsSource : public TensorSource {
         ONSAGER_CHECK(wt.bytes <= group.size - std::min(offset, group.size) && offset <= group.size,
                       "{}: weight {} needs bytes [{}, {}) of weights group {} but its shards hold {} bytes (truncated "
                       "or missing shard?)",
-                      path, quote(wt.entry.name), offset, offset + wt.bytes, gi, group.size);
+                      path, quote_name(wt.entry.name), offset, offset + wt.bytes, gi, group.size);
         offset += wt.bytes;
         wt.entry.index = weights_.size();
         const auto slash = wt.entry.name.rfind('/');
@@ -394,9 +382,9 @@ class TfjsSource : public TensorSource {
 
   std::vector<double> read(const TensorEntry& t) const override {
     ONSAGER_CHECK(t.index < weights_.size() && weights_[t.index].entry.name == t.name, "{}: no tensor {}", path_,
-                  quote(t.name));
+                  quote_name(t.name));
     const Weight& w = weights_[t.index];
-    ONSAGER_CHECK(w.stored != Stored::str, "{}: tensor {} holds strings, not numbers", path_, quote(t.name));
+    ONSAGER_CHECK(w.stored != Stored::str, "{}: tensor {} holds strings, not numbers", path_, quote_name(t.name));
     std::string raw(static_cast<std::size_t>(w.bytes), '\0');
     read_group(path_, groups_[w.group], w.offset, w.bytes, raw.data());
     const std::size_t n = numel(w.entry.stored_shape.empty() ? w.entry.shape : w.entry.stored_shape);
@@ -460,7 +448,7 @@ class TfjsSource : public TensorSource {
     ONSAGER_CHECK(name != w.end() && name->is_string(), "{}: weights group {}: a weight has no \"name\" string", path_,
                   gi);
     e.name = name->get<std::string>();
-    const std::string qn = quote(e.name);
+    const std::string qn = quote_name(e.name);
     ONSAGER_CHECK(names.insert(e.name).second, "{}: duplicate weight name {}", path_, qn);
     const auto shape = w.find("shape");
     ONSAGER_CHECK(shape != w.end() && shape->is_array(), "{}: weight {}: \"shape\" must be an array of integers",
@@ -493,7 +481,7 @@ class TfjsSource : public TensorSource {
       wt.stored = Stored::str;
     } else {
       ONSAGER_FAIL("{}: weight {}: unsupported dtype {} (TF.js weights are float32, int32, bool or string)", path_,
-                   qn, quote(dtype));
+                   qn, quote_name(dtype));
     }
     e.dtype = dtype;
     if (const auto q = w.find("quantization"); q != w.end() && !q->is_null()) {
@@ -525,7 +513,7 @@ class TfjsSource : public TensorSource {
         wt.stored = Stored::f16, elem = 2;
       } else {
         ONSAGER_FAIL("{}: weight {}: unsupported quantisation dtype {} (uint8, uint16 or float16)", path_, qn,
-                     quote(qt));
+                     quote_name(qt));
       }
       e.dtype = fmt::format("{} (quantised {})", qt, dtype);
     }
@@ -546,17 +534,17 @@ class TfjsSource : public TensorSource {
     std::uint64_t at = offset;
     ONSAGER_CHECK(at <= g.size && count <= (g.size - at) / 4,
                   "{}: string weight {}: {} elements need at least {} bytes but its shards hold {} from byte {}", path_,
-                  quote(w.entry.name), count, count > UINT64_MAX / 4 ? UINT64_MAX : count * 4,
+                  quote_name(w.entry.name), count, count > UINT64_MAX / 4 ? UINT64_MAX : count * 4,
                   at <= g.size ? g.size - at : 0, at);
     for (std::uint64_t i = 0; i < count; ++i) {
       ONSAGER_CHECK(at <= g.size && g.size - at >= 4,
                     "{}: string weight {}: element {} runs past the end of its shards (truncated?)", path_,
-                    quote(w.entry.name), i);
+                    quote_name(w.entry.name), i);
       std::uint32_t len = 0;
       read_group(path_, g, at, 4, reinterpret_cast<char*>(&len));
       at += 4;
       ONSAGER_CHECK(g.size - at >= len, "{}: string weight {}: element {} claims {} bytes but {} are left", path_,
-                    quote(w.entry.name), i, len, g.size - at);
+                    quote_name(w.entry.name), i, len, g.size - at);
       at += len;
     }
     return at - offset;
