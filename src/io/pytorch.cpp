@@ -13,11 +13,10 @@
 #include <optional>
 
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
 #include "confined_path.hpp"
+#include "shard_index.hpp"
 #include "onsager/core/error.hpp"
-#include "onsager/core/file.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "onsager/io/pickle.hpp"
 #include "onsager/io/safetensors.hpp"
@@ -355,23 +354,10 @@ class PyTorchSource : public TensorSource {
 class PyTorchShardedSource : public TensorSource {
  public:
   explicit PyTorchShardedSource(const std::string& index_path) {
-    std::error_code ec;
-    const auto size = fs::file_size(index_path, ec);
-    ONSAGER_CHECK(!ec, "{}: cannot open ({})", index_path, ec.message());
-    ONSAGER_CHECK(size <= 100'000'000, "{}: {} bytes is too large for a checkpoint index", index_path, size);
-    const nlohmann::json j = nlohmann::json::parse(read_file(index_path), nullptr, false);
-    ONSAGER_CHECK(!j.is_discarded() && j.is_object(), "{}: not a JSON object", index_path);
-    ONSAGER_CHECK(j.contains("weight_map") && j["weight_map"].is_object(),
-                  "{}: no \"weight_map\" object; is this a pytorch_model.bin.index.json?", index_path);
     std::map<std::string, std::size_t> shard_of_file;
     std::vector<std::map<std::string, std::size_t>> names;
-    for (const auto& [name, file] : j["weight_map"].items()) {
-      ONSAGER_CHECK(file.is_string(), "{}: weight_map[\"{}\"] is not a file name", index_path, name);
-      const std::string f = file.get<std::string>();
-      ONSAGER_CHECK(!f.empty() && f.find('/') == std::string::npos && f.find('\\') == std::string::npos && f != "." &&
-                        f != "..",
-                    "{}: weight_map[\"{}\"] = \"{}\" is not a plain file name in the index's directory", index_path,
-                    name, f);
+    for (const auto& [name, f] :
+         detail::read_shard_index(index_path, "checkpoint index", "pytorch_model.bin.index.json")) {
       auto [it, fresh] = shard_of_file.emplace(f, shards_.size());
       if (fresh) {
         shards_.push_back(std::make_unique<PyTorchFile>(detail::confined_path(index_path, f, "shard")));
@@ -386,7 +372,6 @@ class PyTorchShardedSource : public TensorSource {
       entries_.push_back(std::move(e));
       where_.emplace_back(it->second, found->second);
     }
-    ONSAGER_CHECK(!entries_.empty(), "{}: the weight_map is empty", index_path);
   }
   const std::vector<TensorEntry>& tensors() const override { return entries_; }
   std::vector<double> read(const TensorEntry& t) const override {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "confined_path.hpp"
+#include "shard_index.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
 #include "onsager/io/model_formats.hpp"
@@ -52,23 +53,10 @@ class SafetensorsSource : public TensorSource {
 class ShardedSource : public TensorSource {
  public:
   explicit ShardedSource(const std::string& index_path) {
-    std::error_code ec;
-    const auto size = fs::file_size(index_path, ec);
-    ONSAGER_CHECK(!ec, "{}: cannot open ({})", index_path, ec.message());
-    ONSAGER_CHECK(size <= 100'000'000, "{}: {} bytes is too large for a safetensors index", index_path, size);
-    nlohmann::json j = nlohmann::json::parse(read_file(index_path), nullptr, false);
-    ONSAGER_CHECK(!j.is_discarded() && j.is_object(), "{}: not a JSON object", index_path);
-    ONSAGER_CHECK(j.contains("weight_map") && j["weight_map"].is_object(),
-                  "{}: no \"weight_map\" object; is this a Hugging Face model.safetensors.index.json?", index_path);
     // Tensors in weight-map order grouped by shard, each shard opened (mapped and validated) once.
     std::map<std::string, std::size_t> shard_of_file;
-    for (const auto& [name, file] : j["weight_map"].items()) {
-      ONSAGER_CHECK(file.is_string(), "{}: weight_map[\"{}\"] is not a file name", index_path, name);
-      const std::string f = file.get<std::string>();
-      ONSAGER_CHECK(!f.empty() && f.find('/') == std::string::npos && f.find('\\') == std::string::npos && f != "." &&
-                        f != "..",
-                    "{}: weight_map[\"{}\"] = \"{}\" is not a plain file name in the index's directory", index_path,
-                    name, f);
+    for (const auto& [name, f] :
+         detail::read_shard_index(index_path, "safetensors index", "Hugging Face model.safetensors.index.json")) {
       auto [it, fresh] = shard_of_file.emplace(f, shards_.size());
       if (fresh) shards_.push_back(std::make_unique<SafetensorsFile>(detail::confined_path(index_path, f, "shard")));
       const SafetensorsFile& shard = *shards_[it->second];
@@ -78,7 +66,6 @@ class ShardedSource : public TensorSource {
       entries_.push_back(entry_of(*t, entries_.size()));
       shard_index_.push_back(it->second);
     }
-    ONSAGER_CHECK(!entries_.empty(), "{}: the weight_map is empty", index_path);
   }
   const std::vector<TensorEntry>& tensors() const override { return entries_; }
   std::vector<double> read(const TensorEntry& t) const override {
@@ -182,24 +169,23 @@ std::string first_zip_member(const std::string& head) {
   return head.substr(30, len);
 }
 
-/// A JSON index of shards: safetensors shards, or PyTorch ones (pytorch_model.bin.index.json)?
-bool index_names_pytorch_shards(const std::string& index_path) {
+/// A .json file: a shard index, whose weight_map says whether the shards are safetensors or PyTorch files
+/// (pytorch_model.bin.index.json), or else a TF.js model.json or weights manifest.
+std::unique_ptr<TensorSource> open_json(const std::string& path) {
   std::error_code ec;
-  const auto size = fs::file_size(index_path, ec);
-  if (ec || size > 100'000'000) return false;
-  const nlohmann::json j = nlohmann::json::parse(read_file(index_path), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) return false;
-  for (const auto& [name, file] : j["weight_map"].items()) {
-    if (!file.is_string()) return false;
-    const std::string f = file.get<std::string>();
-    return !f.ends_with(".safetensors");
+  const auto size = fs::file_size(path, ec);
+  if (!ec && size <= 100'000'000) {
+    const nlohmann::json j = nlohmann::json::parse(read_file(path), nullptr, false);
+    if (j.is_object() && j.contains("weight_map")) {
+      const nlohmann::json& map = j["weight_map"];
+      if (map.is_object() && !map.empty() && map.begin()->is_string() &&
+          !map.begin()->get<std::string>().ends_with(".safetensors"))
+        return open_pytorch_sharded_source(path);
+      return std::make_unique<ShardedSource>(path);
+    }
   }
-  return false;
-}
-
-std::unique_ptr<TensorSource> open_index(const std::string& index_path) {
-  if (index_names_pytorch_shards(index_path)) return open_pytorch_sharded_source(index_path);
-  return std::make_unique<ShardedSource>(index_path);
+  if (path.ends_with(".index.json")) return std::make_unique<ShardedSource>(path);  // says what it lacks
+  return open_tfjs_source(path);
 }
 
 }  // namespace
@@ -247,15 +233,7 @@ std::unique_ptr<TensorSource> open_tensor_source(const std::string& path) {
   if (has_extension(path, {".onnx"})) return open_onnx_source(path);
   if (has_extension(path, {".h5", ".hdf5"})) return open_keras_h5_source(path);
   if (has_extension(path, {".pt", ".pth", ".bin", ".ckpt"})) return open_pytorch_source(path);
-  if (has_extension(path, {".json"})) {
-    if (path.ends_with(".index.json")) return open_index(path);
-    const auto size = fs::file_size(path, ec);
-    if (!ec && size <= 100'000'000) {
-      const nlohmann::json j = nlohmann::json::parse(read_file(path), nullptr, false);
-      if (j.is_object() && j.contains("weight_map")) return open_index(path);
-    }
-    return open_tfjs_source(path);
-  }
+  if (has_extension(path, {".json"})) return open_json(path);
   if (has_extension(path, {".npy", ".npz"}))
     ONSAGER_FAIL("{}: not a NumPy {} file (bad magic bytes)", path, path.substr(path.size() - 4));
   return std::make_unique<SafetensorsSource>(path);
