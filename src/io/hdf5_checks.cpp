@@ -166,6 +166,16 @@ void Hdf5Checks::check_local_heap(std::uint64_t addr, const std::string& what) c
   const std::uint64_t dsize = le(h, 8, sizeof_size_), daddr = le(h, 8 + 2 * sizeof_size_, sizeof_addr_);
   if (daddr > size_ - base_ || dsize > size_ - base_ - daddr)
     fail(fmt::format("{}: its local heap claims {} bytes at {}, beyond the end of the file", what, dsize, daddr));
+  // The free list (blocks of next offset, size inside the data segment, ending at H5HL_FREE_NULL = 1): libhdf5
+  // allocates a node per block and never looks for a cycle, so a loop made it allocate until memory ran out
+  // (found by fuzz_keras_h5). Blocks do not overlap, so a list longer than dsize / (2 * sizeof_size) loops.
+  const std::uint64_t block = 2 * static_cast<std::uint64_t>(sizeof_size_);
+  std::uint64_t next = le(h, 8 + sizeof_size_, sizeof_size_);
+  for (std::uint64_t steps = 0; next != 1; ++steps) {
+    if (next >= dsize || dsize - next < block) return;  // libhdf5 refuses the block itself
+    if (steps > dsize / block) fail(what + ": its local heap's free list loops");
+    next = le(raw(base_ + daddr + next, block, what + ": its local heap's free list"), 0, sizeof_size_);
+  }
 }
 
 // Checks the object header at `addr` (once per object) before libhdf5 loads it: every chunk (the first and each
