@@ -4,7 +4,7 @@ to each FILE.h5 a FILE.expect.json: h5py's own view of every weight (names in fi
 and the values in PyTorch's layout (NumPy's transpose of what h5py reads back), for onsager's tests.
 
     /usr/bin/python3 fuzz/make_keras_h5.py OUTDIR [--hostile]
-    /usr/bin/python3 fuzz/make_keras_h5.py --corpus fuzz/corpus/keras_h5    (the fuzzer's seed files, < 16 KB)
+    /usr/bin/python3 fuzz/make_keras_h5.py --corpus SEEDS/keras_h5    (the fuzzer's seed files, < 16 KB)
 
 --hostile also writes malformed-but-HDF5-valid files (bad_*.h5) that the reader must refuse with one error.
 Keras's attribute conventions: string lists are NumPy arrays of bytes (fixed-length HDF5 strings), split into

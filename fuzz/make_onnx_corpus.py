@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Writes the ONNX fuzzer's seed corpus (fuzz/corpus/onnx/, each file well under 16 KB) with python3-onnx.
+"""Writes the ONNX fuzzer's seed corpus into SEEDS/onnx/ (each file well under 16 KB) with python3-onnx.
 
-    /usr/bin/python3 fuzz/make_onnx_corpus.py [OUT_DIR]
+    /usr/bin/python3 fuzz/make_onnx_corpus.py SEEDS
 """
 import os
 import sys
@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "onnx")
+out = os.path.join(sys.argv[1], "onnx")
 os.makedirs(out, exist_ok=True)
 rng = np.random.default_rng(3)
 f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731

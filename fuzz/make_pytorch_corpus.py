@@ -1,12 +1,11 @@
 #!/usr/bin/python3
 """Writes the seed corpora of fuzz_pytorch (small torch.save checkpoints) and fuzz_pickle (their data.pkl, whose
 storages are float32 "0" with at most 16 elements and "1" with at most 4, as fuzz_pickle.cpp provides).
-    /usr/bin/python3 fuzz/make_pytorch_corpus.py   (from the repository root; needs torch)"""
-import io, os, zipfile
+    /usr/bin/python3 fuzz/make_pytorch_corpus.py SEEDS   (writes SEEDS/pytorch/ and SEEDS/pickle/; needs torch)"""
+import io, os, sys, zipfile
 import torch
 
-here = os.path.dirname(os.path.abspath(__file__))
-pt, pk = os.path.join(here, "corpus", "pytorch"), os.path.join(here, "corpus", "pickle")
+pt, pk = os.path.join(sys.argv[1], "pytorch"), os.path.join(sys.argv[1], "pickle")
 os.makedirs(pt, exist_ok=True)
 os.makedirs(pk, exist_ok=True)
 torch.manual_seed(0)

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Writes the seed corpus of fuzz_tfjs (fuzz/corpus/tfjs/): each file is a model.json or weights manifest, a NUL
-byte, and the bytes of its shard a.bin. Run from the repository root: /usr/bin/python3 fuzz/make_tfjs_corpus.py"""
-import json, os, struct
+"""Writes the seed corpus of fuzz_tfjs into SEEDS/tfjs/: each file is a model.json or weights manifest, a NUL
+byte, and the bytes of its shard a.bin.   /usr/bin/python3 fuzz/make_tfjs_corpus.py SEEDS"""
+import json, os, struct, sys
 import numpy as np
 
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "tfjs")
+out = os.path.join(sys.argv[1], "tfjs")
 os.makedirs(out, exist_ok=True)
 rng = np.random.default_rng(0)
 

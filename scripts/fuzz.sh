@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Builds the model readers' libFuzzer targets with clang (build-fuzz/) and runs them (fuzz/README.md).
 #   scripts/fuzz.sh                 every target, a fixed campaign: seed 1, 50,000 inputs each, starting from the
-#                                   committed seed corpus fuzz/corpus/<format>/ only (what CI runs: the same
-#                                   inputs on every machine)
+#                                   seed files alone (what CI runs: the same inputs on every machine)
 #   scripts/fuzz.sh --time 300 onnx one target (fuzz_onnx) for 300 s, growing build-fuzz/corpus/onnx/ (exploring)
 # Fails, naming the target and leaving the crashing input in build-fuzz/artifacts/, if any input crashes a
 # reader, trips a sanitizer, runs longer than 10 s, or allocates beyond the limits below.
@@ -16,6 +15,16 @@ runs="${ONSAGER_FUZZ_RUNS:-50000}"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DONSAGER_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null
 mkdir -p build-fuzz/artifacts
+# Seed files (small valid models of each format) written by the fuzz/make_*.py scripts with each format's own
+# library, into build-fuzz/seeds/<format>/.
+py=/usr/bin/python3
+seeds=build-fuzz/seeds
+rm -rf "$seeds" && mkdir -p "$seeds"
+"$py" fuzz/make_basic_corpus.py "$seeds"
+"$py" fuzz/make_onnx_corpus.py "$seeds"
+"$py" fuzz/make_pytorch_corpus.py "$seeds"
+"$py" fuzz/make_tfjs_corpus.py "$seeds"
+"$py" fuzz/make_keras_h5.py --corpus "$seeds/keras_h5"
 status=0
 found=0
 for bin in build-fuzz/fuzz/fuzz_*; do
@@ -31,7 +40,7 @@ for bin in build-fuzz/fuzz/fuzz_*; do
     budget=(-seed=1 -runs="$runs" -max_total_time=300)
   fi
   mkdir -p "$corpus"
-  [ -d "fuzz/corpus/$fmt" ] && cp -n fuzz/corpus/"$fmt"/* "$corpus"/ 2>/dev/null || true
+  [ -d "$seeds/$fmt" ] && cp -n "$seeds/$fmt"/* "$corpus"/ 2>/dev/null || true
   log="build-fuzz/$name.log"
   start=$SECONDS
   if "$bin" "$corpus" "${budget[@]}" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=512 \
