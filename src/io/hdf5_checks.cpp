@@ -80,6 +80,10 @@ void Hdf5Checks::check_attribute_message(const std::string& m, std::size_t off, 
   auto pad = [&](std::uint64_t n) { return version == 1 ? (n + 7) & ~std::uint64_t{7} : n; };
   const std::uint64_t dt = (version == 3 ? 9 : 8) + pad(name_sz), ds = dt + pad(dt_sz), data = ds + pad(ds_sz);
   if (data > msize) fail(fmt::format("{}: name, datatype and dataspace ({} bytes) overrun the {}-byte message", what, data, msize));
+  // libhdf5 copies the name with strdup: it must end, with a NUL, inside its declared size (an unterminated name
+  // was read past the message's buffer; found by fuzz_keras_h5).
+  const std::size_t name_at = off + (version == 3 ? 9 : 8);
+  if (name_sz == 0 || m.find('\0', name_at) >= name_at + name_sz) fail(what + ": its name is not NUL-terminated");
   if (dt_sz >= 2) {
     std::string name = m.substr(off + (version == 3 ? 9 : 8), static_cast<std::size_t>(name_sz));
     name.resize(std::strlen(name.c_str()));
@@ -88,6 +92,7 @@ void Hdf5Checks::check_attribute_message(const std::string& m, std::size_t off, 
     attribute_class_[{current_header_, name}] = shared ? 99 : (cls == 9 && !vlen_string ? 98 : cls);
   }
   if (shared) return;  // a committed datatype or shared dataspace: sizes not in this message
+  check_datatype_names(m, off + dt, dt_sz, what);
   // libhdf5 copies npoints x the datatype's size from the message without comparing it with the message size.
   if (dt_sz < 8 || ds_sz < 4) fail(what + ": datatype or dataspace is truncated");
   const unsigned ds_version = static_cast<unsigned char>(m[off + ds]);
@@ -155,6 +160,30 @@ void Hdf5Checks::check_superblock() {
     check_header(le(sb, root_at, sizeof_addr_));
     checked_objects_.clear();  // checked again once libhdf5's own view of the file is known
     return;
+  }
+}
+
+// libhdf5 copies an enum's member names (and a compound's field names) with strdup while it decodes the
+// datatype, even for H5Aexists; a name without its NUL inside the datatype was read past the message's buffer
+// (found by fuzz_keras_h5). Keras files hold no such attribute types; enums (h5py's bool) are walked as
+// libhdf5 walks them, compounds refused.
+void Hdf5Checks::check_datatype_names(const std::string& m, std::size_t at, std::uint64_t size,
+                                      const std::string& what) const {
+  const unsigned cls = static_cast<unsigned char>(m[at]) & 0x0f, version = static_cast<unsigned char>(m[at]) >> 4;
+  if (cls == 6) fail(what + ": compound datatypes are not read");
+  if (cls != 8) return;
+  // An enum: 8-byte header (member count in bits 0-15), its integer base type (8 + 4 bytes), then the names.
+  constexpr std::size_t names_at = 8 + 12;
+  if (size < names_at || (static_cast<unsigned char>(m[at + 8]) & 0x0f) != 0)
+    fail(what + ": an enum datatype whose base is not an integer");
+  const std::uint64_t members = le(m, at + 1, 2);
+  std::size_t pos = at + names_at;
+  const std::size_t end = at + static_cast<std::size_t>(size);
+  for (std::uint64_t i = 0; i < members; ++i) {
+    const std::size_t nul = pos < end ? m.find('\0', pos) : std::string::npos;
+    if (nul == std::string::npos || nul >= end) fail(what + ": an enum member name runs past its datatype");
+    const std::size_t len = nul - pos;
+    pos += version >= 3 ? len + 1 : (len + 8) / 8 * 8;  // as libhdf5 advances
   }
 }
 

@@ -46,6 +46,8 @@ class Hdf5Checks {
   void check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length, const std::string& what);
   /// An attribute message of `msize` bytes at `off` in chunk `m`: its sizes, data and heap strings.
   void check_attribute_message(const std::string& m, std::size_t off, std::size_t msize, const std::string& obj_what);
+  /// The names an enum datatype at m[at, at + size) holds end inside it; compound datatypes are refused.
+  void check_datatype_names(const std::string& m, std::size_t at, std::uint64_t size, const std::string& what) const;
   /// A local heap's data segment must lie inside the file.
   void check_local_heap(std::uint64_t addr, const std::string& what) const;
 

@@ -220,7 +220,8 @@ TEST(KerasH5, FuzzerFindingsAreRefused) {
   // check that now refuses it (the free-list loop: 24 GB and still running after 80 s).
   struct Case { const char* file; const char* message; };
   for (const Case& c : {Case{"keras_h5_driver_info_size.h5", "driver information block claims 1095059456 bytes"},
-                        Case{"keras_h5_local_heap_free_list_loop.h5", "its local heap's free list loops"}}) {
+                        Case{"keras_h5_local_heap_free_list_loop.h5", "its local heap's free list loops"},
+                        Case{"keras_h5_enum_name_unterminated.h5", "an enum member name runs past its datatype"}}) {
     const std::string path = std::string(ONSAGER_SOURCE_DIR) + "/tests/unit/regressions/" + c.file;
     try {
       (void)open_tensor_source(path);
