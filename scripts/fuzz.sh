@@ -21,7 +21,7 @@ py=/usr/bin/python3
 seeds=build-fuzz/seeds
 rm -rf "$seeds" && mkdir -p "$seeds"
 "$py" fuzz/make_basic_corpus.py "$seeds"
-"$py" fuzz/make_onnx_corpus.py "$seeds"
+"$py" fuzz/make_onnx_corpus.py "$seeds" >/dev/null
 "$py" fuzz/make_pytorch_corpus.py "$seeds"
 "$py" fuzz/make_tfjs_corpus.py "$seeds"
 "$py" fuzz/make_keras_h5.py --corpus "$seeds/keras_h5"
