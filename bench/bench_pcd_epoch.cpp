@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -95,7 +96,7 @@ int main(int argc, char** argv) try {
                            {"onsager_seconds", ours},
                            {"onsager_median", ours_med}};
   if (!skip_sklearn) {
-    const std::string images = default_data_dir() + "/fashion-mnist/train-images-idx3-ubyte.gz";
+    const std::string images = (std::getenv("ONSAGER_DATA") ? std::string(std::getenv("ONSAGER_DATA")) : std::string(ONSAGER_SOURCE_DIR) + "/data") + "/fashion-mnist/train-images-idx3-ubyte.gz";
     std::vector<std::pair<std::string, double>> rows{{"onsager (float32)", ours_med}};
     nlohmann::json peers = nlohmann::json::array();
     for (const auto& dtype : sk_dtypes) {

@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 bash scripts/setup.sh
-bash scripts/build.sh
+bash scripts/build.sh --cli
 mkdir -p out
 build/onsager data info mnist --split train
 build/onsager rbm train --data mnist --hidden 500 --method pcd --k 1 --epochs 20 --batch 100 --lr 0.05 \

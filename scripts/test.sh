@@ -8,7 +8,8 @@ cd "$here"
 ctest_args=()
 [ "${1:-}" = "--fast" ] && ctest_args+=(-LE slow)
 bash scripts/setup.sh
-bash scripts/build.sh
+# Everything (library, tool, unit tests, benchmarks), warnings as errors.
+bash scripts/build.sh -DONSAGER_BUILD_TESTS=ON -DONSAGER_BUILD_BENCH=ON -DONSAGER_WERROR=ON
 (cd build && ctest --output-on-failure -j2 "${ctest_args[@]}")
 # The model readers' libFuzzer targets, a fixed campaign of 50,000 inputs each (fuzz/README.md).
 [ "${1:-}" = "--fast" ] || bash scripts/fuzz.sh

@@ -105,6 +105,7 @@ void run_analyze(const AnalyzeArgs& a) {
     ONSAGER_CHECK(std::filesystem::is_directory(a.plots), "analyze: --plots {}: no such directory", a.plots);
     ONSAGER_CHECK(gnuplot_available(), "analyze: --plots needs gnuplot (apt-get install gnuplot-nox)");
   }
+  const auto locks = guard_outputs({{a.csv, "--csv"}, {json_file(a.json), "--json"}}, {{a.model, "the model"}});
   const auto source = open_tensor_source(a.model);
   Progress progress("analyze", plan_layers(source->tensors(), o.selection).layers.size(), !a.quiet);
   const AnalyzeReport report =
@@ -142,6 +143,7 @@ std::string becomes_text(const std::vector<const LayerSpec*>& layers, const std:
 }
 
 void run_inspect(const InspectArgs& a) {
+  const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the file"}});
   const auto source = open_tensor_source(a.model);
   const LayerPlan plan =
       plan_layers(source->tensors(), selection(a.layers, a.min_evals, a.per_slice, a.conv_layout, "inspect"));

@@ -33,6 +33,7 @@ void run_convert(const ConvertArgs& a) {
   ONSAGER_CHECK(a.dtype == "auto" || a.dtype == "f32" || a.dtype == "f64",
                 "convert: --dtype must be auto, f32 or f64 (got '{}')", a.dtype);
   ONSAGER_CHECK(a.out.ends_with(".safetensors"), "convert: --out must name a .safetensors file (got '{}')", a.out);
+  const auto locks = guard_outputs({{a.out, "--out"}, {json_file(a.json), "--json"}}, {{a.model, "the input"}});
   const auto source = open_tensor_source(a.model);
   std::vector<std::vector<double>> f64;
   std::vector<std::vector<float>> f32;

@@ -18,6 +18,14 @@ void add_json_option(CLI::App* cmd, JsonOutput& out) {
                    ->type_name("[FILE]");
 }
 
+std::vector<OutputLock> guard_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs) {
+  check_outputs(outputs, inputs);
+  std::vector<OutputLock> locks;
+  for (const NamedPath& o : outputs)
+    if (!o.path.empty()) locks.emplace_back(o.path);
+  return locks;
+}
+
 void emit_json(const JsonOutput& out, const nlohmann::json& j) {
   if (!out.enabled()) return;
   const std::string text = j.dump(2) + "\n";
@@ -38,6 +46,7 @@ int main(int argc, char** argv) {
   app.name("onsager");
   app.require_subcommand(1);
   app.set_version_flag("--version", "onsager 0.1.0");
+  onsager::install_cleanup_handlers();
   onsager::cli::register_data_commands(app);
   onsager::cli::register_rbm_commands(app);
   onsager::cli::register_analyze_command(app);
@@ -55,7 +64,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "onsager: error: {} (see --help)\n", e.what());
     return 1;
   } catch (const onsager::Error& e) {
-    fmt::print(stderr, "onsager: error: {}\n", e.what());
+    fmt::print(stderr, "onsager: error: {}\n", onsager::cli::to_cli_message(e.what()));
     return 1;
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "onsager: error: out of memory\n");

@@ -44,6 +44,7 @@ nlohmann::json ais_json(const AisResult& r) {
 
 void run_eval(EvalArgs& a) {
   set_num_threads(a.threads);
+  const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the model"}, {a.data, "--data"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const ModelData md = model_data(m, a.data, a.binarize, "rbm eval");
@@ -97,7 +98,7 @@ void run_eval(EvalArgs& a) {
     warnings = ais_warnings(report);
   }
   if (a.tap) {
-    a.tap_options.validate("rbm eval");
+    a.tap_options.validate("log_partition_tap");
     // Starts: the first rows of the evaluated split (data-initialised magnetisations, as TAP training uses).
     const Eigen::Index n = std::min<Eigen::Index>(d.x.rows(), a.tap_starts);
     extra["tap"] = nlohmann::json::object();
@@ -116,6 +117,7 @@ void run_eval(EvalArgs& a) {
                                        key, t.converged, t.starts, o.max_iters));
     }
   }
+  const double pl = rbm.pseudo_likelihood(d.x, a.seed);
   const nlohmann::json j = {{"model", a.model},
                             {"data", source},
                             {"split", a.split},
@@ -124,8 +126,8 @@ void run_eval(EvalArgs& a) {
                             {"log_z", log_z},
                             {"avg_log_likelihood", ll},
                             {"mean_free_energy", mean_f},
-                            {"pseudo_likelihood", rbm.pseudo_likelihood(d.x, a.seed) * static_cast<double>(rbm.num_visible())},
-                            {"pseudo_likelihood_per_feature", rbm.pseudo_likelihood(d.x, a.seed)},
+                            {"pseudo_likelihood", pl * static_cast<double>(rbm.num_visible())},
+                            {"pseudo_likelihood_per_feature", pl},
                             {"recon_error", rbm.reconstruction_error(d.x)},
                             {"warnings", warnings},
                             {"details", extra}};
@@ -141,9 +143,11 @@ void run_eval(EvalArgs& a) {
   fmt::print("{:<16} {:>12} {:>22}\n", "method", "log Z", "avg log-likelihood");
   if (a.exact) fmt::print("{:<16} {:>12} {:>22}\n", "exact", show(log_z["exact"], 3), show(ll["exact"]));
   const auto print_ais = [&](const char* name, double z, const nlohmann::json& info) {
-    fmt::print("{:<16} {:>12.3f} {:>22.2f}   (log Z in [{}, {}], {} temperatures, ESS {:.1f} of {} runs, {:.1f} s)\n",
-               name, z, -mean_f - z, show(info["log_z_lo"], 3), show(info["log_z_hi"], 3),
-               info["temperatures"].get<int>(), info["ess"].get<double>(), info["runs"].get<int>(),
+    const std::string bar = info["log_z_lo"].is_null() && info["log_z_hi"].is_null()
+                                ? std::string("no error bar")
+                                : fmt::format("log Z in [{}, {}]", show(info["log_z_lo"], 3), show(info["log_z_hi"], 3));
+    fmt::print("{:<16} {:>12.3f} {:>22.2f}   ({}, {} temperatures, ESS {:.1f} of {} runs, {:.1f} s)\n", name, z,
+               -mean_f - z, bar, info["temperatures"].get<int>(), info["ess"].get<double>(), info["runs"].get<int>(),
                info["seconds"].get<double>());
   };
   if (want_ais) {

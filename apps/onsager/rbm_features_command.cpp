@@ -50,6 +50,8 @@ nlohmann::json to_json(const Scores& s) {
 
 void run_features(FeaturesArgs& a) {
   set_num_threads(a.threads);
+  const auto locks = guard_outputs({{a.out, "--out"}, {json_file(a.json), "--json"}},
+                                   {{a.model, "the model"}, {a.data, "--data"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const ModelData md = model_data(m, a.data, a.binarize, "rbm features");

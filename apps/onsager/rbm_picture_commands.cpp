@@ -54,6 +54,7 @@ void run_sample(const SampleArgs& a) {
   ONSAGER_CHECK(a.steps >= 0 && a.steps <= 100000000, "rbm sample: --steps must be in 0..1e8 (got {})", a.steps);
   ONSAGER_CHECK(a.show == "probabilities" || a.show == "states",
                 "rbm sample: --show must be probabilities or states (got '{}')", a.show);
+  const auto locks = guard_outputs({{a.png, "--png"}, {json_file(a.json), "--json"}}, {{a.model, "the model"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const auto [h, w] = tile_shape(m, a.shape);
@@ -108,6 +109,7 @@ struct FiltersArgs {
 };
 
 void run_filters(const FiltersArgs& a) {
+  const auto locks = guard_outputs({{a.png, "--png"}, {json_file(a.json), "--json"}}, {{a.model, "the model"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const auto [h, w] = tile_shape(m, a.shape);

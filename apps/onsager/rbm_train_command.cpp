@@ -11,6 +11,7 @@
 #include "common.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
+#include "onsager/core/output.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/data/dataset.hpp"
 #include "onsager/data/transforms.hpp"
@@ -95,6 +96,13 @@ void run_train(TrainArgs& a) {
     ONSAGER_CHECK(m.config.has_value() && m.has_train_state,
                   "rbm train: {} has no training state to resume from (was it written by 'onsager rbm train'?)",
                   a.resume);
+    // The data is part of the run and of the model's provenance: a resumed run reads what the model records.
+    if (m.data_info.is_object() && !m.data_info.value("source", "").empty())
+      for (const char* flag : {"--data", "--split", "--valid-split"})
+        ONSAGER_CHECK(a.cmd->count(flag) == 0,
+                      "rbm train: {} cannot be given with --resume; {} records its data ({} {}), and the run "
+                      "continues on it",
+                      flag, a.resume, m.data_info.value("source", ""), m.data_info.value("split", ""));
     const int epochs = a.cmd->count("--epochs") ? config.epochs : m.config->epochs;
     config = *m.config;
     config.epochs = epochs;
@@ -118,9 +126,24 @@ void run_train(TrainArgs& a) {
   ONSAGER_CHECK(!a.data.empty(), "rbm train: --data NAME|PATH is required (digits, mnist, fashion-mnist or a file)");
 
   const Binarization bin = parse_binarization(a.binarize);
+  // Nothing is read before the outputs are known to be safe: no output may be an input or another output, and
+  // each is locked for the run (a second run writing the same --out or --log stops here, naming this one).
+  const std::string json_out = json_file(a.json);
+  // --resume M --out M continues a run in place (that is the point); its log and JSON may not overwrite it.
+  check_outputs({{a.log, "--log"}, {json_out, "--json"}}, {{a.resume, "the --resume model"}});
+  const std::vector<OutputLock> locks = guard_outputs({{a.out, "--out"}, {a.log, "--log"}, {json_out, "--json"}},
+                                                      {{is_dataset_name(a.data) ? "" : a.data, "--data"}});
   const Dataset train_set = load_split(a.data, a.split, bin, data_dir);
+  check_outputs({{a.out, "--out"}, {a.log, "--log"}, {json_out, "--json"}}, {{train_set.source, "the data file"}});
   std::optional<Dataset> valid_set;
-  if (is_dataset_name(a.data) && a.valid_split != "none") valid_set = load_split(a.data, a.valid_split, bin, data_dir);
+  if (is_dataset_name(a.data) && a.valid_split != "none") {
+    valid_set = load_split(a.data, a.valid_split, bin, data_dir);
+    if (!a.quiet && splits_overlap(a.data, parse_split(a.split), parse_split(a.valid_split)))
+      fmt::print(stderr,
+                 "warning: the training split '{}' contains the rows of the monitor's split '{}', so the free-energy "
+                 "gap cannot show over-fitting (use --split train, or --valid-split none)\n",
+                 a.split, a.valid_split);
+  }
 
   if (resumed) {
     ONSAGER_CHECK(train_set.x.cols() == state.rbm.num_visible(),
@@ -143,6 +166,8 @@ void run_train(TrainArgs& a) {
 
   std::ofstream log;
   if (!a.log.empty()) {
+    // A resumed run's log starts as the model's own history: exactly its epochs, whatever a kill left behind.
+    if (resumed) write_epoch_log(a.log, state.history);
     log.open(a.log, resumed ? std::ios::app : std::ios::trunc);
     ONSAGER_CHECK(log.good(), "rbm train: cannot write the log file {}", a.log);
   }
@@ -157,15 +182,23 @@ void run_train(TrainArgs& a) {
   bool saved = false;
   opts.on_epoch = [&](const TrainState& s, const EpochStats& st) {
     if (!a.quiet) print_epoch_line(stderr, st, config.epochs);
+    // The model first, then its log line: the log never runs ahead of the model a resume would start from.
+    save_rbm_model(a.out, s, config, data_info);
+    saved = true;
     if (log.is_open()) {
       log << to_json(st).dump() << '\n';
       log.flush();
     }
-    save_rbm_model(a.out, s, config, data_info);
-    saved = true;
     return true;
   };
   const TrainOutcome outcome = train(state, train_set.x, config, opts);
+  if (outcome == TrainOutcome::saturated) {
+    const std::string kept = saved ? fmt::format("{} keeps the model of epoch {}", a.out, state.epochs_done)
+                                   : std::string("no model written");
+    ONSAGER_FAIL("rbm train: the weights saturated in epoch {} (|W|_F grew more than {:g}-fold in one epoch, every "
+                 "unit stuck at 0 or 1); {}; try a smaller --lr or a --max-norm",
+                 state.epochs_done + 1, kSaturationGrowth, kept);
+  }
   if (outcome == TrainOutcome::diverged) {
     if (saved)
       ONSAGER_FAIL(

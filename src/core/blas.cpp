@@ -34,6 +34,7 @@ void gemm(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatri
   ONSAGER_CHECK(k == kb && c.rows() == m && c.cols() == n,
                 "gemm: shapes do not match ({}x{} * {}x{} -> {}x{})", m, k, kb, n, c.rows(), c.cols());
   if (m == 0 || n == 0) return;
+  ensure_serial_blas();
   const Eigen::Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   const bool split_n = n >= m;

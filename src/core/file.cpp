@@ -11,10 +11,12 @@
 #include <memory>
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/output.hpp"
 
 namespace onsager {
 
 std::string read_file(const std::string& path) {
+  refuse_special_file(path, "");
   std::error_code ec;
   ONSAGER_CHECK(!std::filesystem::is_directory(path, ec), "{}: is a directory, expected a file", path);
   std::ifstream in(path, std::ios::binary);
@@ -53,6 +55,11 @@ std::string read_file_maybe_gzip(const std::string& path, std::size_t max_bytes)
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // Registered while it exists, so that SIGINT/SIGTERM removes it (install_cleanup_handlers).
+  struct Registered {
+    int slot;
+    ~Registered() { detail::unregister_temporary(slot); }
+  } registered{detail::register_temporary(tmp)};
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   ONSAGER_CHECK(f != nullptr, "{}: cannot write ({})", path, std::strerror(errno));
   const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&

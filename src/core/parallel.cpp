@@ -3,19 +3,25 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <mutex>
 #include <thread>
+
+#include "onsager/core/error.hpp"
 
 namespace onsager {
 namespace {
 int g_threads = 0;
+std::once_flag g_blas_once;
+}  // namespace
 
 // BLAS runs single-threaded; onsager threads over fixed blocks (core/blas.cpp) so that results do not
-// depend on the thread count.
-const bool g_blas_serial = [] {
-  openblas_set_num_threads(1);
-  return true;
-}();
-}  // namespace
+// depend on the thread count. Set on first use, not by a static initializer: a host program (Python, a
+// user's application) keeps its own BLAS settings until it calls onsager.
+void ensure_serial_blas() {
+  std::call_once(g_blas_once, [] { openblas_set_num_threads(1); });
+}
+
+int max_threads() { return 4 * hardware_threads(); }
 
 int hardware_threads() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -23,7 +29,11 @@ int hardware_threads() {
 }
 
 void set_num_threads(int n) {
+  ONSAGER_CHECK(n <= max_threads(),
+                "set_num_threads: n must be at most {} (4 x the {} hardware threads; 0 or less means all of them) "
+                "(got {})", max_threads(), hardware_threads(), n);
   g_threads = n <= 0 ? hardware_threads() : n;
+  ensure_serial_blas();
   openblas_set_num_threads(1);
   omp_set_num_threads(g_threads);
 }

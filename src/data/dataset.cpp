@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <numeric>
 
 #include <fmt/ranges.h>
@@ -15,9 +16,6 @@
 #include "onsager/data/readers.hpp"
 #include "onsager/data/transforms.hpp"
 
-#ifndef ONSAGER_DEFAULT_DATA_DIR
-#define ONSAGER_DEFAULT_DATA_DIR "data"
-#endif
 
 namespace onsager {
 namespace {
@@ -158,7 +156,7 @@ Dataset load_path(const std::string& path, Split split) {
   ONSAGER_CHECK(fs::exists(path, ec), "'{}' is neither a data set ({}) nor an existing file or directory", path,
                 fmt::join(dataset_names(), ", "));
   ONSAGER_CHECK(split == Split::all || split == Split::train,
-                "--split {} needs a named data set ({}); a file is read whole, so use --split all", to_string(split),
+                "load_dataset: split {} needs a named data set ({}); a file is read whole, so use split all", to_string(split),
                 fmt::join(dataset_names(), ", "));
   Dataset d;
   if (fs::is_directory(path, ec)) {
@@ -195,7 +193,7 @@ Split parse_split(std::string_view s) {
   if (s == "test") return Split::test;
   if (s == "trainval") return Split::trainval;
   if (s == "all") return Split::all;
-  ONSAGER_FAIL("--split: unknown split '{}'; use train, validation, test, trainval or all", s);
+  ONSAGER_FAIL("parse_split: unknown split '{}'; use train, validation, test, trainval or all", s);
 }
 
 std::string_view to_string(Split s) {
@@ -213,7 +211,15 @@ std::string default_data_dir() {
   if (const char* env = std::getenv("ONSAGER_DATA"); env != nullptr && *env != '\0') return env;
   std::error_code ec;
   if (fs::is_directory("data", ec)) return "data";
-  return ONSAGER_DEFAULT_DATA_DIR;
+  // Next to the running program: build/onsager finds the source tree's data/ (scripts/setup.sh puts it
+  // there), an installed PREFIX/bin/onsager finds PREFIX/share/onsager/data. No path is baked in at build time.
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const fs::path& candidate : {exe.parent_path().parent_path() / "data",
+                                      exe.parent_path().parent_path() / "share" / "onsager" / "data"})
+      if (fs::is_directory(candidate, ec)) return candidate.string();
+  }
+  return "data";
 }
 
 std::vector<std::string> dataset_names() { return {"digits", "mnist", "fashion-mnist"}; }
@@ -234,6 +240,17 @@ std::vector<std::size_t> split_rows(std::string_view name, Split split) {
     }
   }
   ONSAGER_FAIL("unknown data set '{}'; the named data sets are {}", name, fmt::join(dataset_names(), ", "));
+}
+
+bool splits_overlap(std::string_view name, Split a, Split b) {
+  if (!is_dataset_name(name)) return false;
+  if (a == b) return true;
+  std::vector<std::size_t> ra = split_rows(name, a), rb = split_rows(name, b);
+  std::sort(ra.begin(), ra.end());
+  std::sort(rb.begin(), rb.end());
+  std::vector<std::size_t> common;
+  std::set_intersection(ra.begin(), ra.end(), rb.begin(), rb.end(), std::back_inserter(common));
+  return !common.empty();
 }
 
 Dataset load_dataset(const std::string& name_or_path, Split split, const std::string& data_dir) {

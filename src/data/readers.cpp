@@ -16,7 +16,7 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
-#include "onsager/io/npy.hpp"
+#include "io/npy.hpp"
 
 namespace onsager {
 namespace {

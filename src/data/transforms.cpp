@@ -13,7 +13,7 @@ namespace onsager {
 namespace {
 
 [[noreturn]] void bad_binarization(std::string_view spec, std::string_view why) {
-  ONSAGER_FAIL("--binarize '{}': {}; use none, threshold:T with T in [0, 1], or stochastic:SEED with SEED a "
+  ONSAGER_FAIL("parse_binarization: spec '{}': {}; use none, threshold:T with T in [0, 1], or stochastic:SEED with SEED a "
                "non-negative integer",
                spec, why);
 }

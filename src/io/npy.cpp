@@ -1,7 +1,7 @@
 // .npy headers are Python dict literals; .npz files are zip archives. Both are parsed by hand here because
 // the formats are small and the checks matter: each claimed size is compared with the bytes present first.
 
-#include "onsager/io/npy.hpp"
+#include "io/npy.hpp"
 
 #include <zlib.h>
 

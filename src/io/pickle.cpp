@@ -1,7 +1,7 @@
 // The safe pickle subset (pickle.hpp). Opcode meanings follow CPython's Lib/pickletools.py; torch.save's use of
 // them (persistent ids for storages, _rebuild_tensor_v2 for tensors) follows torch/serialization.py.
 
-#include "onsager/io/pickle.hpp"
+#include "io/pickle.hpp"
 
 #include <bit>
 #include <cstring>

@@ -18,9 +18,9 @@
 #include "shard_index.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/io/model_formats.hpp"
-#include "onsager/io/pickle.hpp"
+#include "io/pickle.hpp"
 #include "onsager/io/safetensors.hpp"
-#include "onsager/io/zip.hpp"
+#include "io/zip.hpp"
 
 namespace onsager {
 namespace {

@@ -15,7 +15,7 @@
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
 #include "onsager/io/model_formats.hpp"
-#include "onsager/io/npy.hpp"
+#include "io/npy.hpp"
 #include "onsager/io/safetensors.hpp"
 
 namespace onsager {

@@ -1,6 +1,6 @@
 // Zip archives, read by hand: the format is small and the checks matter (see zip.hpp).
 
-#include "onsager/io/zip.hpp"
+#include "io/zip.hpp"
 
 #include <zlib.h>
 

@@ -23,12 +23,12 @@ namespace onsager {
 std::pair<int, int> image_shape_for(long features, std::pair<int, int> hint) {
   if (hint.first > 0 && hint.second > 0) {
     ONSAGER_CHECK(static_cast<long>(hint.first) * hint.second == features,
-                  "--shape {}x{} does not match the model's {} visible units", hint.first, hint.second, features);
+                  "image_shape_for: hint {}x{} does not match the model's {} visible units", hint.first, hint.second, features);
     return hint;
   }
   const auto side = static_cast<long>(std::lround(std::sqrt(static_cast<double>(features))));
   ONSAGER_CHECK(side * side == features,
-                "{} visible units are not a square image; give the tile shape with --shape HxW", features);
+                "image_shape_for: {} visible units are not a square image; give the tile shape as hint HxW", features);
   return {static_cast<int>(side), static_cast<int>(side)};
 }
 

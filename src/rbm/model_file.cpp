@@ -1,6 +1,7 @@
 #include "onsager/rbm/model_file.hpp"
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/file.hpp"
 #include "onsager/io/safetensors.hpp"
 
 namespace onsager {
@@ -118,6 +119,12 @@ RbmModel load_rbm_model(const std::string& path) {
                   "{}: the stored TAP magnetisations are not all in [0, 1]", path);
   }
   return m;
+}
+
+void write_epoch_log(const std::string& path, const std::vector<EpochStats>& history) {
+  std::string text;
+  for (const EpochStats& e : history) text += to_json(e).dump() + '\n';
+  write_file_atomic(path, text);
 }
 
 }  // namespace onsager

@@ -134,23 +134,28 @@ AisResult run_ais(const Rbm& rbm, const VectorF& base_bias, int runs, const std:
   const double var = runs > 1 ? std::max(0.0, (s2 - n * mean * mean) / (n - 1)) : 0.0;
   const double half = 3.0 * std::sqrt(var / n);
   res.log_z = log_z_base + log_mean;
-  res.log_z_hi = log_z_base + m + std::log(mean + half);
-  res.log_z_lo = mean - half > 0 ? log_z_base + m + std::log(mean - half) : -std::numeric_limits<double>::infinity();
+  if (runs < 2) {
+    // One weight has no spread: an interval of zero width would claim an exact answer.
+    res.log_z_hi = res.log_z_lo = std::numeric_limits<double>::quiet_NaN();
+  } else {
+    res.log_z_hi = log_z_base + m + std::log(mean + half);
+    res.log_z_lo = mean - half > 0 ? log_z_base + m + std::log(mean - half) : -std::numeric_limits<double>::infinity();
+  }
   res.ess = s1 * s1 / s2;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return res;
 }
 
 void validate_ais(const Rbm& rbm, const AisOptions& options) {
-  rbm.validate("rbm eval");
-  ONSAGER_CHECK(options.runs >= 1, "rbm eval: --ais-runs must be at least 1 (got {})", options.runs);
+  rbm.validate("log_partition_ais");
+  ONSAGER_CHECK(options.runs >= 1, "log_partition_ais: options.runs must be at least 1 (got {})", options.runs);
 }
 
 }  // namespace
 
 std::vector<double> ais_schedule(int betas) {
   ONSAGER_CHECK(betas == 0 || betas >= 2,
-                "rbm eval: --ais-betas must be 0 (the default schedule) or at least 2 (got {})", betas);
+                "ais_schedule: betas must be 0 (the default schedule) or at least 2 (got {})", betas);
   const int k_max = betas == 0 ? kDefaultSteps : betas - 1;
   std::vector<double> out(static_cast<std::size_t>(k_max) + 1);
   for (int k = 0; k <= k_max; ++k)
@@ -164,12 +169,12 @@ std::vector<double> ais_schedule(int betas) {
 VectorF ais_base_bias(const ConstVectorFRef& pixel_marginals, Eigen::Index num_visible) {
   if (pixel_marginals.size() == 0) return VectorF::Zero(num_visible);
   ONSAGER_CHECK(pixel_marginals.size() == num_visible,
-                "rbm eval: the AIS base model needs {} pixel marginals, one per visible unit (got {})", num_visible,
+                "ais_base_bias: the AIS base model needs {} pixel marginals, one per visible unit (got {})", num_visible,
                 pixel_marginals.size());
   VectorF out(num_visible);
   for (Eigen::Index i = 0; i < num_visible; ++i) {
     const double p = pixel_marginals(i);
-    ONSAGER_CHECK(p >= 0.0 && p <= 1.0, "rbm eval: pixel marginal {} is {}, not in [0, 1]", i, p);
+    ONSAGER_CHECK(p >= 0.0 && p <= 1.0, "ais_base_bias: pixel marginal {} is {}, not in [0, 1]", i, p);
     const double q = (p + ais_pseudo_count) / (1.0 + 2.0 * ais_pseudo_count);
     out(i) = static_cast<float>(std::log(q / (1.0 - q)));
   }
@@ -210,7 +215,11 @@ std::vector<std::string> ais_warnings(const AisReport& report) {
       out.push_back(fmt::format("AIS ({} run): effective sample size {:.1f} of {} runs: a few runs dominate, so the "
                                 "estimate and its error bar are unreliable; use more temperatures or runs",
                                 which, r->ess, r->runs));
-    if (!std::isfinite(r->log_z_lo))
+    if (r->runs < 2)
+      out.push_back(fmt::format("AIS ({} run): a single run has no spread to measure, so the estimate has no error "
+                                "bar; use 2 or more runs (100 is the usual choice)",
+                                which));
+    else if (!std::isfinite(r->log_z_lo))
       out.push_back(fmt::format("AIS ({} run): the weights' spread exceeds their mean, so the lower error bar is "
                                 "unbounded; use more temperatures or runs",
                                 which));

@@ -112,9 +112,9 @@ double enumerate(const MatrixDRow& a, const VectorD& enum_bias, const VectorD& o
 }  // namespace
 
 double log_partition_exact(const Rbm& rbm, const ExactOptions& options) {
-  rbm.validate("rbm eval");
+  rbm.validate("log_partition_exact");
   ONSAGER_CHECK(options.max_log2_states >= 0 && options.max_log2_states <= 62,
-                "rbm eval: --exact-limit must be in [0, 62] (got {})", options.max_log2_states);
+                "log_partition_exact: options.max_log2_states must be in [0, 62] (got {})", options.max_log2_states);
   const Eigen::Index nv = rbm.num_visible(), nh = rbm.num_hidden();
   bool hidden = nh <= nv;
   if (options.layer == EnumerateLayer::visible) hidden = false;
@@ -122,13 +122,13 @@ double log_partition_exact(const Rbm& rbm, const ExactOptions& options) {
   const Eigen::Index n = hidden ? nh : nv;
   if (options.layer == EnumerateLayer::automatic) {
     ONSAGER_CHECK(n <= options.max_log2_states,
-                  "rbm eval: exact log Z needs 2^{} states (smaller layer has {} units); the limit is 2^{} "
-                  "(--exact-limit)",
+                  "log_partition_exact: exact log Z needs 2^{} states (smaller layer has {} units); the limit is 2^{} "
+                  "(options.max_log2_states)",
                   n, n, options.max_log2_states);
   } else {
     ONSAGER_CHECK(n <= options.max_log2_states,
-                  "rbm eval: exact log Z needs 2^{} states ({} layer has {} units); the limit is 2^{} "
-                  "(--exact-limit)",
+                  "log_partition_exact: exact log Z needs 2^{} states ({} layer has {} units); the limit is 2^{} "
+                  "(options.max_log2_states)",
                   n, hidden ? "hidden" : "visible", n, options.max_log2_states);
   }
   const MatrixDRow w = rbm.weight.cast<double>();

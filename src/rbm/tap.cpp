@@ -170,14 +170,14 @@ TapOrder parse_tap_order(std::string_view s) {
   if (s == "naive" || s == "mf" || s == "1") return TapOrder::naive;
   if (s == "tap2" || s == "2") return TapOrder::second;
   if (s == "tap3" || s == "3") return TapOrder::third;
-  ONSAGER_FAIL("TAP order must be naive, tap2 or tap3 (got '{}')", std::string(s));
+  ONSAGER_FAIL("parse_tap_order: order must be naive, tap2 or tap3 (got '{}')", std::string(s));
 }
 
 void TapOptions::validate(const char* where) const {
   detail::check_order(order, where);
-  ONSAGER_CHECK(max_iters >= 1, "{}: --tap-iters (the sweep cap) must be >= 1 (got {})", where, max_iters);
-  ONSAGER_CHECK(damping >= 0.0f && damping < 1.0f, "{}: --tap-damping must be in [0, 1) (got {})", where, damping);
-  ONSAGER_CHECK(tol >= 0.0 && std::isfinite(tol), "{}: --tap-tol must be finite and >= 0 (got {})", where, tol);
+  ONSAGER_CHECK(max_iters >= 1, "{}: options.max_iters (the sweep cap) must be >= 1 (got {})", where, max_iters);
+  ONSAGER_CHECK(damping >= 0.0f && damping < 1.0f, "{}: options.damping must be in [0, 1) (got {})", where, damping);
+  ONSAGER_CHECK(tol >= 0.0 && std::isfinite(tol), "{}: options.tol must be finite and >= 0 (got {})", where, tol);
 }
 
 TapFixedPoint tap_iterate(const Rbm& rbm, MatrixF m_v, MatrixF m_h, const TapOptions& options) {

@@ -92,7 +92,7 @@ TrainMethod parse_train_method(std::string_view s) {
   if (s == "mf" || s == "naive") return TrainMethod::mf;
   if (s == "tap2") return TrainMethod::tap2;
   if (s == "tap3") return TrainMethod::tap3;
-  ONSAGER_FAIL("rbm train: --method must be cd, pcd, mf, tap2 or tap3 (got '{}')", s);
+  ONSAGER_FAIL("parse_train_method: method must be cd, pcd, mf, tap2 or tap3 (got '{}')", s);
 }
 
 bool is_tap_method(TrainMethod m) { return m == TrainMethod::mf || m == TrainMethod::tap2 || m == TrainMethod::tap3; }
@@ -111,28 +111,28 @@ TapOptions tap_options(const TrainConfig& c) {
 }  // namespace
 
 void TrainConfig::validate() const {
-  ONSAGER_CHECK(hidden > 0 && hidden <= (1 << 20), "rbm train: --hidden must be in 1..{} (got {})", 1 << 20, hidden);
-  ONSAGER_CHECK(k >= 1 && k <= 100000, "rbm train: --k must be in 1..100000 (got {})", k);
-  ONSAGER_CHECK(epochs >= 0 && epochs <= 1000000, "rbm train: --epochs must be in 0..1000000 (got {})", epochs);
-  ONSAGER_CHECK(batch_size >= 1 && batch_size <= (1 << 20), "rbm train: --batch must be in 1..{} (got {})", 1 << 20,
+  ONSAGER_CHECK(hidden > 0 && hidden <= (1 << 20), "TrainConfig::validate: config.hidden must be in 1..{} (got {})", 1 << 20, hidden);
+  ONSAGER_CHECK(k >= 1 && k <= 100000, "TrainConfig::validate: config.k must be in 1..100000 (got {})", k);
+  ONSAGER_CHECK(epochs >= 0 && epochs <= 1000000, "TrainConfig::validate: config.epochs must be in 0..1000000 (got {})", epochs);
+  ONSAGER_CHECK(batch_size >= 1 && batch_size <= (1 << 20), "TrainConfig::validate: config.batch_size must be in 1..{} (got {})", 1 << 20,
                 batch_size);
-  ONSAGER_CHECK(std::isfinite(lr) && lr > 0, "rbm train: --lr must be a positive number (got {})", lr);
-  ONSAGER_CHECK(std::isfinite(lr_final) && lr_final >= 0, "rbm train: --lr-final must be >= 0 (got {})", lr_final);
+  ONSAGER_CHECK(std::isfinite(lr) && lr > 0, "TrainConfig::validate: config.lr must be a positive number (got {})", lr);
+  ONSAGER_CHECK(std::isfinite(lr_final) && lr_final >= 0, "TrainConfig::validate: config.lr_final must be >= 0 (got {})", lr_final);
   ONSAGER_CHECK(std::isfinite(lr_decay) && lr_decay > 0 && lr_decay <= 1,
-                "rbm train: --lr-decay must be in (0, 1] (got {})", lr_decay);
+                "TrainConfig::validate: config.lr_decay must be in (0, 1] (got {})", lr_decay);
   ONSAGER_CHECK(std::isfinite(momentum) && momentum >= 0 && momentum < 1,
-                "rbm train: --momentum must be in [0, 1) (got {})", momentum);
-  ONSAGER_CHECK(std::isfinite(l1) && l1 >= 0, "rbm train: --l1 must be >= 0 (got {})", l1);
-  ONSAGER_CHECK(std::isfinite(l2) && l2 >= 0, "rbm train: --l2 must be >= 0 (got {})", l2);
-  ONSAGER_CHECK(std::isfinite(max_norm) && max_norm >= 0, "rbm train: --max-norm must be >= 0 (got {})", max_norm);
-  ONSAGER_CHECK(chains >= 0 && chains <= (1 << 20), "rbm train: --chains must be in 0..{} (got {})", 1 << 20, chains);
-  ONSAGER_CHECK(std::isfinite(init_std) && init_std >= 0, "rbm train: --init-std must be >= 0 (got {})", init_std);
-  ONSAGER_CHECK(monitor_samples >= 0, "rbm train: --monitor-samples must be >= 0 (got {})", monitor_samples);
-  ONSAGER_CHECK(tap_iters >= 1 && tap_iters <= 100000, "rbm train: --tap-iters must be in 1..100000 (got {})", tap_iters);
+                "TrainConfig::validate: config.momentum must be in [0, 1) (got {})", momentum);
+  ONSAGER_CHECK(std::isfinite(l1) && l1 >= 0, "TrainConfig::validate: config.l1 must be >= 0 (got {})", l1);
+  ONSAGER_CHECK(std::isfinite(l2) && l2 >= 0, "TrainConfig::validate: config.l2 must be >= 0 (got {})", l2);
+  ONSAGER_CHECK(std::isfinite(max_norm) && max_norm >= 0, "TrainConfig::validate: config.max_norm must be >= 0 (got {})", max_norm);
+  ONSAGER_CHECK(chains >= 0 && chains <= (1 << 20), "TrainConfig::validate: config.chains must be in 0..{} (got {})", 1 << 20, chains);
+  ONSAGER_CHECK(std::isfinite(init_std) && init_std >= 0, "TrainConfig::validate: config.init_std must be >= 0 (got {})", init_std);
+  ONSAGER_CHECK(monitor_samples >= 0, "TrainConfig::validate: config.monitor_samples must be >= 0 (got {})", monitor_samples);
+  ONSAGER_CHECK(tap_iters >= 1 && tap_iters <= 100000, "TrainConfig::validate: config.tap_iters must be in 1..100000 (got {})", tap_iters);
   ONSAGER_CHECK(std::isfinite(tap_damping) && tap_damping >= 0 && tap_damping < 1,
-                "rbm train: --tap-damping must be in [0, 1) (got {})", tap_damping);
-  ONSAGER_CHECK(std::isfinite(tap_tol) && tap_tol >= 0, "rbm train: --tap-tol must be >= 0 (got {})", tap_tol);
-  ONSAGER_CHECK(tap_persist_from >= -1, "rbm train: --tap-persist-from must be an epoch >= 0, or -1 for never (got {})",
+                "TrainConfig::validate: config.tap_damping must be in [0, 1) (got {})", tap_damping);
+  ONSAGER_CHECK(std::isfinite(tap_tol) && tap_tol >= 0, "TrainConfig::validate: config.tap_tol must be >= 0 (got {})", tap_tol);
+  ONSAGER_CHECK(tap_persist_from >= -1, "TrainConfig::validate: config.tap_persist_from must be an epoch >= 0, or -1 for never (got {})",
                 tap_persist_from);
 }
 
@@ -276,11 +276,11 @@ EpochStats epoch_stats_from_json(const nlohmann::json& j) {
 
 TrainState init_training(const ConstMatrixFRef& data, const TrainConfig& config) {
   config.validate();
-  ONSAGER_CHECK(data.rows() > 0 && data.cols() > 0, "rbm train: the training data is empty ({} x {})", data.rows(),
+  ONSAGER_CHECK(data.rows() > 0 && data.cols() > 0, "init_training: the training data is empty ({} x {})", data.rows(),
                 data.cols());
-  ONSAGER_CHECK(data.allFinite(), "rbm train: the training data has NaN or Inf values");
+  ONSAGER_CHECK(data.allFinite(), "init_training: the training data has NaN or Inf values");
   ONSAGER_CHECK(data.minCoeff() >= 0.0f && data.maxCoeff() <= 1.0f,
-                "rbm train: data values must lie in [0, 1] (got {} .. {})", data.minCoeff(), data.maxCoeff());
+                "init_training: data values must lie in [0, 1] (got {} .. {})", data.minCoeff(), data.maxCoeff());
   TrainState s;
   s.rbm = Rbm::random(data.cols(), config.hidden, static_cast<float>(config.init_std), stream_seed(config.seed, kTagInitWeights));
   // Visible biases log(p / (1 - p)) of the pixel marginals, with p clipped away from 0 and 1.
@@ -460,12 +460,12 @@ EpochStats measure_epoch(const Rbm& rbm, const ConstMatrixFRef& train_subset, co
 TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainConfig& config,
                    const TrainOptions& options) {
   config.validate();
-  ONSAGER_CHECK(data.cols() == state.rbm.num_visible(), "rbm train: the data has {} features, the model {} visible units",
+  ONSAGER_CHECK(data.cols() == state.rbm.num_visible(), "train: the data has {} features, the model {} visible units",
                 data.cols(), state.rbm.num_visible());
-  ONSAGER_CHECK(data.rows() > 0, "rbm train: the training data is empty");
+  ONSAGER_CHECK(data.rows() > 0, "train: the training data is empty");
   if (options.validation)
     ONSAGER_CHECK(options.validation->cols() == data.cols(),
-                  "rbm train: validation data has {} features, training data {}", options.validation->cols(),
+                  "train: options.validation has {} features, the training data {}", options.validation->cols(),
                   data.cols());
   const MatrixF train_subset = monitor_subset(data, config.monitor_samples, config.seed);
   const MatrixF valid_subset =
@@ -498,6 +498,12 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
     if (!state.rbm.weight.allFinite() || !state.rbm.visible_bias.allFinite() || !state.rbm.hidden_bias.allFinite()) {
       state = last_good;
       return TrainOutcome::diverged;
+    }
+    // Saturation: finite weights that blew up (every sigmoid at 0 or 1, the gradient gone) are divergence too.
+    const double norm_before = static_cast<double>(last_good.rbm.weight.norm());
+    if (static_cast<double>(state.rbm.weight.norm()) > kSaturationGrowth * std::max(norm_before, 1.0)) {
+      state = last_good;
+      return TrainOutcome::saturated;
     }
     const auto t1 = std::chrono::steady_clock::now();
     EpochStats st = measure_epoch(state.rbm, train_subset, options.validation ? &valid_subset : nullptr,

@@ -135,10 +135,10 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
   report.skipped = std::move(plan.skipped);
   if (plan.layers.empty()) {
     ONSAGER_CHECK(!report.skipped.empty() || o.selection.regex.empty(),
-                  "analyze: {}: --layers '{}' matches none of its {} tensors", source_name, o.selection.regex,
+                  "analyze: {}: options.selection.regex '{}' matches none of its {} tensors", source_name, o.selection.regex,
                   source.tensors().size());
     ONSAGER_FAIL("analyze: {}: no layer to analyse among its {} tensors ({} skipped: 1-D, non-float or fewer than "
-                 "--min-evals eigenvalues)",
+                 "options.selection.min_evals eigenvalues)",
                  source_name, source.tensors().size(), report.skipped.size());
   }
   const std::size_t total = plan.layers.size();

@@ -8,6 +8,7 @@
 #include <Eigen/SVD>
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
 
 extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
                         double* work, const int* lwork, int* iwork, const int* liwork, int* info);
@@ -41,6 +42,7 @@ std::vector<double> esd(std::span<const double> w, std::size_t rows, std::size_t
   // Row-major Gram matrix of the smaller side; its upper triangle in row-major is LAPACK's lower triangle.
   std::vector<double> g(m * m, 0.0);
   const int n = static_cast<int>(m);
+  ensure_serial_blas();
   if (cols <= rows)
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, static_cast<int>(rows), 1.0, w.data(), static_cast<int>(cols),
                 0.0, g.data(), n);

@@ -26,7 +26,7 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
     try {
       re = std::regex(sel.regex, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      ONSAGER_FAIL("--layers: '{}' is not a valid regular expression ({})", sel.regex, e.what());
+      ONSAGER_FAIL("plan_layers: selection.regex '{}' is not a valid regular expression ({})", sel.regex, e.what());
     }
   }
   LayerPlan plan;
@@ -74,7 +74,7 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
       continue;
     }
     if (l.m() * (sel.per_slice ? 1 : num_slices) < sel.min_evals) {
-      plan.skipped.push_back({t.name, fmt::format("{} eigenvalues < --min-evals {}", l.m() * (sel.per_slice ? 1 : num_slices),
+      plan.skipped.push_back({t.name, fmt::format("{} eigenvalues < min_evals {}", l.m() * (sel.per_slice ? 1 : num_slices),
                                                   sel.min_evals)});
       continue;
     }

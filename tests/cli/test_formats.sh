@@ -5,14 +5,7 @@
 # `onsager inspect` layers.
 #   tests/cli/test_formats.sh PATH/TO/onsager
 set -uo pipefail
-bin="$1"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-py=/usr/bin/python3
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
 "$py" "$here/write_formats.py" "$tmp/w" >/dev/null || { echo "FAIL writing the files"; exit 1; }
 declare -A files=([safetensors]=model.safetensors [npz]=reference.npz [pytorch]=model.pt [onnx]=model.onnx
@@ -68,5 +61,4 @@ assert names == ["conv.weight", "conv1d.weight", "fc1.weight", "fc2.weight"], na
 assert j["summary"]["num_valid"] == 3, j["summary"]' "$tmp/safetensors.json" && ok "reference analysis: 4 layers, 3 valid fits" \
   || bad "reference analysis"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,27 +5,7 @@
 # as a safetensors file must give identical analyze output; hostile files: exit 1, one line, no output file.
 #   tests/cli/test_keras_h5.sh PATH/TO/onsager
 set -euo pipefail
-bin="$1"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-py=/usr/bin/python3
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; return 0; }
-
-expect_error() {
-  local name="$1" nofile="$2"; shift 2
-  local rc=0
-  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  local lines; lines=$(wc -l <"$tmp/err")
-  if [ "$rc" -ne 1 ]; then bad "$name" "exit $rc, expected 1; stderr: $(cat "$tmp/err")"
-  elif [ "$lines" -ne 1 ]; then bad "$name" "stderr has $lines lines: $(cat "$tmp/err")"
-  elif [ -n "$nofile" ] && compgen -G "$nofile*" >/dev/null; then bad "$name" "wrote $nofile"
-  else ok "$name: $(cat "$tmp/err")"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
 if ! "$py" -c "import h5py" 2>/dev/null; then echo "FAIL /usr/bin/python3 has no h5py (scripts/setup.sh installs python3-h5py)"; exit 1; fi
 "$py" "$root/fuzz/make_keras_h5.py" "$tmp/fx" --hostile
@@ -114,5 +94,4 @@ head -c 3000 "$tmp/fx/whole.h5" >"$tmp/cut.h5"
 expect_error "truncated whole.h5" "$tmp/cut_out.safetensors" "$bin" convert "$tmp/cut.h5" --out "$tmp/cut_out.safetensors"
 expect_error "inspect missing file" "" "$bin" inspect "$tmp/none.h5"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

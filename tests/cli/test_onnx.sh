@@ -5,28 +5,8 @@
 # v5, weights inside If branches); `onsager analyze` on them; and the error contract on broken models.
 #   tests/cli/test_onnx.sh PATH/TO/onsager      (ONSAGER_DATA: the data directory)
 set -euo pipefail
-bin="$1"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-data="${ONSAGER_DATA:-$here/../../data}"
-py=/usr/bin/python3
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; return 0; }
-
-# expect_error NAME FILE_THAT_MUST_NOT_EXIST CMD...: exit status 1, exactly one line on stderr, no file.
-expect_error() {
-  local name="$1" nofile="$2"; shift 2
-  local rc=0
-  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  local lines; lines=$(wc -l <"$tmp/err")
-  if [ "$rc" -ne 1 ]; then bad "$name" "exit $rc, expected 1; stderr: $(cat "$tmp/err")"
-  elif [ "$lines" -ne 1 ]; then bad "$name" "stderr has $lines lines: $(cat "$tmp/err")"
-  elif [ -n "$nofile" ] && compgen -G "$nofile*" >/dev/null; then bad "$name" "wrote $nofile"
-  else ok "$name: $(cat "$tmp/err")"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+data="${ONSAGER_DATA:-$root/data}"
 
 # The independent side: onnx + NumPy. `make DIR` writes the test models; `check MODEL INSPECT_JSON
 # SAFETENSORS` enumerates the model's tensors itself (initializers, subgraph initializers, Constant tensors;
@@ -222,5 +202,4 @@ done
 head -c 100 "$tmp/ext/weights.bin" >"$tmp/w" && cp "$tmp/w" "$tmp/ext/weights.bin"
 expect_error "external data file truncated" "$tmp/ext_out.safetensors" "$bin" analyze "$tmp/ext/model.onnx" --quiet
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -4,22 +4,7 @@
 # works; a FIFO named like a model is refused instead of blocking; a TF.js group listing one shard twice is refused.
 #   tests/cli/test_paths.sh PATH/TO/onsager
 set -uo pipefail
-bin="$1"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-py=/usr/bin/python3
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
-# expect_error NAME PATTERN CMD...: exit 1, one stderr line matching PATTERN, within 10 s.
-expect_error() {
-  local name="$1" pattern="$2"; shift 2
-  timeout 10 "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  if [ "$rc" -ne 1 ]; then bad "$name" "exit $rc; stderr: $(cat "$tmp/err")"
-  elif [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q -- "$pattern" "$tmp/err"; then bad "$name" "stderr: $(cat "$tmp/err")"
-  else ok "$name: $(cat "$tmp/err")"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
 # An ONNX model whose external data is "data/w.bin".
 "$py" - "$tmp" <<'PY'
@@ -50,7 +35,7 @@ PY
 "$bin" inspect "$tmp/model/model.onnx" >/dev/null 2>"$tmp/err" && ok "external data in the model's directory" \
   || bad "external data in the model's directory" "$(cat "$tmp/err")"
 ln -s "$tmp/outside" "$tmp/escape/data"
-expect_error "external data through a directory link out of the model's directory" "outside the model's directory" \
+expect_error_matching "external data through a directory link out of the model's directory" "outside the model's directory" \
   "$bin" convert "$tmp/escape/model.onnx" --out "$tmp/escape.safetensors" --quiet
 [ ! -e "$tmp/escape.safetensors" ] && ok "nothing written" || bad "escape: a file was written"
 mkdir -p "$tmp/snapshots/rev/data"
@@ -69,26 +54,25 @@ echo '[{"paths": ["link.bin"], "weights": [{"name": "w", "shape": [4, 6], "dtype
 echo '[{"paths": ["s.bin", "s.bin"], "weights": [{"name": "w", "shape": [8, 6], "dtype": "float32"}]}]' >"$tmp/tfjs/twice.json"
 echo '[{"paths": ["s.bin"], "weights": [{"name": "w", "shape": [4, 6], "dtype": "float32"}]}]' >"$tmp/tfjs/plain.json"
 "$bin" inspect "$tmp/tfjs/plain.json" >/dev/null 2>"$tmp/err" && ok "TF.js shard in the directory" || bad "TF.js plain" "$(cat "$tmp/err")"
-expect_error "TF.js shard linking out of the directory" "outside the model's directory" "$bin" inspect "$tmp/tfjs/link.json"
-expect_error "TF.js group listing a shard twice" "twice" "$bin" inspect "$tmp/tfjs/twice.json"
+expect_error_matching "TF.js shard linking out of the directory" "outside the model's directory" "$bin" inspect "$tmp/tfjs/link.json"
+expect_error_matching "TF.js group listing a shard twice" "twice" "$bin" inspect "$tmp/tfjs/twice.json"
 
 # safetensors index whose shard links out of the directory.
 mkdir -p "$tmp/st"
 "$bin" convert "$tmp/model/model.onnx" --out "$tmp/outside/shard.safetensors" --quiet 2>/dev/null
 ln -s "$tmp/outside/shard.safetensors" "$tmp/st/model-00001-of-00001.safetensors"
 echo '{"weight_map": {"fc.weight": "model-00001-of-00001.safetensors"}}' >"$tmp/st/model.safetensors.index.json"
-expect_error "safetensors shard linking out of the directory" "outside the model's directory" "$bin" inspect "$tmp/st"
+expect_error_matching "safetensors shard linking out of the directory" "outside the model's directory" "$bin" inspect "$tmp/st"
 
 # PyTorch index whose shard links out of the directory.
 mkdir -p "$tmp/pt"
 "$py" -c "import torch, sys; torch.save({'w': torch.ones(3, 4)}, sys.argv[1])" "$tmp/outside/pytorch_model-00001-of-00001.bin"
 ln -s "$tmp/outside/pytorch_model-00001-of-00001.bin" "$tmp/pt/pytorch_model-00001-of-00001.bin"
 echo '{"weight_map": {"w": "pytorch_model-00001-of-00001.bin"}}' >"$tmp/pt/pytorch_model.bin.index.json"
-expect_error "PyTorch shard linking out of the directory" "outside the model's directory" "$bin" inspect "$tmp/pt"
+expect_error_matching "PyTorch shard linking out of the directory" "outside the model's directory" "$bin" inspect "$tmp/pt"
 
 # A FIFO named like a model file.
 mkfifo "$tmp/fifo.onnx"
-expect_error "a FIFO is not read" "not a regular file" "$bin" inspect "$tmp/fifo.onnx"
+expect_error_matching "a FIFO is not read" "not a regular file" "$bin" inspect "$tmp/fifo.onnx"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,27 +7,7 @@
 # whole pickled model: exit 1, one line on stderr, no output file.
 #   tests/cli/test_pytorch.sh PATH/TO/onsager
 set -uo pipefail
-bin="$1"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-py=/usr/bin/python3
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
-
-# expect_error NAME FILE_THAT_MUST_NOT_EXIST PATTERN CMD...: exit 1, one line on stderr matching PATTERN, no file.
-expect_error() {
-  local name="$1" nofile="$2" pattern="$3"; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  local lines; lines=$(wc -l <"$tmp/err")
-  if [ "$rc" -ne 1 ]; then bad "$name" "exit $rc, expected 1; stderr: $(cat "$tmp/err")"
-  elif [ "$lines" -ne 1 ]; then bad "$name" "stderr has $lines lines: $(cat "$tmp/err")"
-  elif ! grep -q -- "$pattern" "$tmp/err"; then bad "$name" "stderr lacks '$pattern': $(cat "$tmp/err")"
-  elif [ -n "$nofile" ] && compgen -G "$nofile*" >/dev/null; then bad "$name" "wrote $nofile"
-  else ok "$name: $(cat "$tmp/err")"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
 # torch writes the files these tests compare against; without it nothing here is checked, so that is a failure,
 # not a skip (ctest would count a skip as passed). scripts/setup.sh installs python3-torch.
@@ -158,15 +138,14 @@ EOF
 else bad "analyze sd.pt" "$(cat "$tmp/err") $msg"; fi
 
 # --- errors
-expect_error "malicious pickle refused" "$tmp/evil.safetensors" "posix.system, which onsager does not run" \
+expect_error_file_matching "malicious pickle refused" "$tmp/evil.safetensors" "posix.system, which onsager does not run" \
   "$bin" convert "$tmp/evil.pt" --out "$tmp/evil.safetensors"
 if [ -e "$tmp/MARKER" ]; then bad "malicious pickle: MARKER was created"; else ok "malicious pickle: MARKER not created"; fi
-expect_error "legacy format: re-save advice" "$tmp/legacy.safetensors" "legacy.*torch.save" \
+expect_error_file_matching "legacy format: re-save advice" "$tmp/legacy.safetensors" "legacy.*torch.save" \
   "$bin" convert "$tmp/legacy.pt" --out "$tmp/legacy.safetensors"
-expect_error "whole pickled model: save the state dict" "" "state_dict()" "$bin" inspect "$tmp/whole.pt"
-expect_error "TorchScript archive: save the state dict" "" "__torch__.*state_dict()" "$bin" inspect "$tmp/script.pt"
+expect_error_file_matching "whole pickled model: save the state dict" "" "state_dict()" "$bin" inspect "$tmp/whole.pt"
+expect_error_file_matching "TorchScript archive: save the state dict" "" "__torch__.*state_dict()" "$bin" inspect "$tmp/script.pt"
 head -c 3000 "$tmp/float32.pt" >"$tmp/cut.pt"
-expect_error "truncated checkpoint" "$tmp/cut.safetensors" "cut.pt" "$bin" convert "$tmp/cut.pt" --out "$tmp/cut.safetensors"
+expect_error_file_matching "truncated checkpoint" "$tmp/cut.safetensors" "cut.pt" "$bin" convert "$tmp/cut.pt" --out "$tmp/cut.safetensors"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

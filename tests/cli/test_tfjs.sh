@@ -10,27 +10,9 @@
 #  - the error contract on broken copies: exit status 1, one line on stderr, no output file.
 #   tests/cli/test_tfjs.sh PATH/TO/onsager
 set -uo pipefail
-bin="$1"
-py=/usr/bin/python3
-data="${ONSAGER_DATA:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/data}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+data="${ONSAGER_DATA:-$root/data}"
 nets="$data/networks/face-api"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
-
-# expect_error NAME FILE_THAT_MUST_NOT_EXIST CMD...: exit status 1, exactly one line on stderr, no file.
-expect_error() {
-  local name="$1" nofile="$2"; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
-  local lines; lines=$(wc -l <"$tmp/err")
-  if [ "$rc" -ne 1 ]; then bad "$name" "exit $rc, expected 1; stderr: $(cat "$tmp/err")"
-  elif [ "$lines" -ne 1 ]; then bad "$name" "stderr has $lines lines: $(cat "$tmp/err")"
-  elif [ -n "$nofile" ] && compgen -G "$nofile*" >/dev/null; then bad "$name" "wrote $nofile"
-  else ok "$name: $(cat "$tmp/err")"; fi
-}
 
 # The reference decoder: tfjs-core's tf.io.decodeWeights over each group's concatenated shards; writes each
 # tensor's values as little-endian float64 to OUT/<n>.bin and OUT/index.json [{name, shape, dtype, file}].
@@ -163,8 +145,12 @@ print("%d planned, %d analysed, %d valid fits%s%s" % (len(planned), len(a["layer
 EOF
 
 reference="NumPy"  # ONSAGER_TFJS_REFERENCE=numpy forces the fallback
-if [ "${ONSAGER_TFJS_REFERENCE:-}" != numpy ] && command -v node >/dev/null && [ -d "$data/node/node_modules/@tensorflow/tfjs-core" ] &&
-   [ -d "$data/node/node_modules/@tensorflow/tfjs-backend-cpu" ]; then reference="tfjs-core"; fi
+if [ "${ONSAGER_TFJS_REFERENCE:-}" != numpy ]; then
+  if command -v node >/dev/null && [ -d "$data/node/node_modules/@tensorflow/tfjs-core" ] &&
+     [ -d "$data/node/node_modules/@tensorflow/tfjs-backend-cpu" ]; then reference="tfjs-core"
+  else missing "tfjs-core reference decoding" \
+    "node, or @tensorflow/tfjs-core and tfjs-backend-cpu in $data/node/node_modules (scripts/setup.sh); NumPy decodes instead"; fi
+fi
 echo "#    reference decoding: $reference"
 
 if [ ! -d "$nets" ]; then
@@ -253,5 +239,4 @@ EOF
   else bad "layers-model directory" "$(cat "$tmp/err")"; fi
 else bad "writing the layers model with NumPy"; fi
 
-echo "# cli_tfjs: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

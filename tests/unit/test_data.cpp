@@ -25,6 +25,7 @@
 #include "onsager/data/dataset.hpp"
 #include "onsager/data/readers.hpp"
 #include "onsager/data/transforms.hpp"
+#include "test_files.hpp"
 
 namespace onsager {
 namespace {
@@ -302,7 +303,10 @@ TEST(DataJson, RejectsBadMnistDirectories) {
   write_raw(three, R"({"data": [0, 0]})");
   expect_error([&] { read_mnist_json_dir(dir); }, {three, "holds 2 numbers", "not a multiple of 784"});
   std::string row;
-  for (int k = 0; k < 784; ++k) row += (k ? "," : "") + std::string(k == 5 ? "1.5" : "0");
+  for (int k = 0; k < 784; ++k) {
+    if (k > 0) row += ',';
+    row += k == 5 ? "1.5" : "0";
+  }
   write_raw(three, R"({"data": [)" + row + "]}");
   expect_error([&] { read_mnist_json_dir(dir); }, {three, "element 5", "1.5", "[0, 1]"});
   fs::remove(three);
@@ -476,7 +480,7 @@ TEST(DataBinarize, ParseAndPrint) {
   for (const char* bad : {"", "threshold", "threshold:", "threshold:1.5", "threshold:-0.1", "threshold:nan",
                           "threshold:0.5x", "stochastic", "stochastic:-1", "stochastic:1.5", "stochastic:abc",
                           "bernoulli:3", "None"})
-    expect_error([&] { parse_binarization(bad); }, {"--binarize", "threshold:T", "stochastic:SEED"});
+    expect_error([&] { parse_binarization(bad); }, {"parse_binarization: spec", "threshold:T", "stochastic:SEED"});
 }
 
 TEST(DataBinarize, Threshold) {
@@ -589,7 +593,7 @@ TEST(DataSplit, ErrorsForPathsAndMissingSets) {
   const std::string dir = test_dir();
   write_raw(dir + "/x.csv", "0,1\n1,0\n");
   expect_error([&] { load_dataset(dir + "/x.csv", Split::validation); },
-               {"--split validation needs a named data set", "a file is read whole"});
+               {"load_dataset: split validation needs a named data set", "a file is read whole"});
   EXPECT_EQ(load_dataset(dir + "/x.csv", Split::train).x.rows(), 2);
   expect_error([&] { load_dataset("no-such-thing", Split::all); }, {"'no-such-thing'", "digits, mnist, fashion-mnist"});
   const std::string empty = dir + "/empty";
@@ -650,7 +654,7 @@ void check_split_union(const std::string& name, const std::string& dir, std::siz
 TEST(DataSets, Digits) {
   const std::string dir = installed_data_dir();
   if (!fs::exists(fs::path(dir) / "digits" / "digits.csv.gz"))
-    GTEST_SKIP() << "data set 'digits' is not installed in " << dir << "; run scripts/setup.sh";
+    ONSAGER_MISSING("data set 'digits' is not installed in " << dir << "; run scripts/setup.sh");
   check_split_union("digits", dir, 1257, 180, 360, 8);
   const Dataset all = load_dataset("digits", Split::all, dir);
   EXPECT_EQ(all.scale, 16);
@@ -664,14 +668,14 @@ TEST(DataSets, Digits) {
 TEST(DataSets, Mnist) {
   const std::string dir = installed_data_dir();
   if (!fs::exists(fs::path(dir) / "mnist" / "9.json"))
-    GTEST_SKIP() << "data set 'mnist' is not installed in " << dir << "; run scripts/setup.sh";
+    ONSAGER_MISSING("data set 'mnist' is not installed in " << dir << "; run scripts/setup.sh");
   check_split_union("mnist", dir, 7000, 1000, 2000, 28);
 }
 
 TEST(DataSets, FashionMnist) {
   const std::string dir = installed_data_dir();
   if (!fs::exists(fs::path(dir) / "fashion-mnist" / "t10k-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "data set 'fashion-mnist' is not installed in " << dir << "; run scripts/setup.sh";
+    ONSAGER_MISSING("data set 'fashion-mnist' is not installed in " << dir << "; run scripts/setup.sh");
   const auto t0 = std::chrono::steady_clock::now();
   const Dataset tr = load_dataset("fashion-mnist", Split::train, dir);
   const double t_train = seconds_since(t0);

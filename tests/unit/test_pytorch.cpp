@@ -16,8 +16,8 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/io/model_formats.hpp"
-#include "onsager/io/npy.hpp"
-#include "onsager/io/pickle.hpp"
+#include "io/npy.hpp"
+#include "io/pickle.hpp"
 #include "onsager/io/tensor_source.hpp"
 #include "test_files.hpp"
 
@@ -531,7 +531,7 @@ json.dump({'metadata': {}, 'weight_map': {'fc.weight': 'pytorch_model-00001-of-0
   EXPECT_EQ(c->tensors()[0].name, "fc.weight");
   EXPECT_EQ(c->read(c->tensors()[0]), read_npy_array(dir + "/float32.fc.weight.npy").values);
   expect_error(dir + "/legacy.pt", "legacy");
-  for (const std::string p : {dir + "/pytorch_model.bin.index.json", dir}) {
+  for (const std::string& p : {dir + "/pytorch_model.bin.index.json", dir}) {
     auto sh = open_tensor_source(p);
     EXPECT_EQ(sh->format(), "pytorch (2 shards)");
     ASSERT_EQ(sh->tensors().size(), 3u);

@@ -488,7 +488,7 @@ TEST(SafetensorsWrite, RefusesBadInputAndLeavesNoFile) {
 // The independent Python/NumPy reader loads our files and agrees on every tensor's dtype, shape and sum.
 TEST(SafetensorsPython, IndependentReaderAgrees) {
   if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "/usr/bin/python3 with numpy is not available (scripts/setup.sh installs python3-numpy)";
+    ONSAGER_MISSING("/usr/bin/python3 with numpy is not available (scripts/setup.sh installs python3-numpy)");
   const std::string dir = test_dir();
   const std::string script = std::string(ONSAGER_SOURCE_DIR) + "/tests/cli/read_safetensors.py";
   const std::string path = dir + "/model.safetensors";

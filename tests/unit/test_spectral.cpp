@@ -62,7 +62,9 @@ TEST(Esd, KnownSingularValuesBothRoutesAndBothOrientations) {
       ASSERT_EQ(e.size(), m);
       for (std::size_t i = 0; i < m; ++i) {
         EXPECT_NEAR(e[i], truth[i], 1e-12 * lmax) << to_string(method) << " i=" << i;
-        if (truth[i] > 1e-6 * lmax) EXPECT_NEAR(e[i] / truth[i], 1.0, 1e-8) << to_string(method) << " i=" << i;
+        if (truth[i] > 1e-6 * lmax) {
+          EXPECT_NEAR(e[i] / truth[i], 1.0, 1e-8) << to_string(method) << " i=" << i;
+        }
       }
     }
 }
@@ -211,7 +213,9 @@ TEST(MarchenkoPastur, CdfIntegratesTheDensity) {
     for (int i = 0; i < k; ++i) {
       const double x = lm + (lp - lm) * (i + 0.5) / k;
       acc += mp_density(x, q, 1.0) * (lp - lm) / k;
-      if (i % 20000 == 19999) EXPECT_NEAR(mp_cdf(lm + (lp - lm) * (i + 1.0) / k, q, 1.0), acc, 2e-3) << "Q " << q;
+      if (i % 20000 == 19999) {
+        EXPECT_NEAR(mp_cdf(lm + (lp - lm) * (i + 1.0) / k, q, 1.0), acc, 2e-3) << "Q " << q;
+      }
     }
     EXPECT_NEAR(acc, 1.0, 2e-3);
     // Mean of the MP law is sigma^2.
@@ -233,7 +237,9 @@ TEST(MarchenkoPastur, GaussianBulkEdgesMatchTheory) {
     const double lp = s2n * std::pow(1 + 1 / std::sqrt(q), 2), lm = s2n * std::pow(1 - 1 / std::sqrt(q), 2);
     EXPECT_NEAR(r.mp.sigma, 1.0, 0.03) << n << "x" << m;
     EXPECT_NEAR(r.mp.lambda_plus * r.mp.scale / lp, 1.0, 0.03) << n << "x" << m;
-    if (q > 1) EXPECT_NEAR(r.mp.lambda_minus * r.mp.scale / lm, 1.0, 0.05) << n << "x" << m;
+    if (q > 1) {
+      EXPECT_NEAR(r.mp.lambda_minus * r.mp.scale / lm, 1.0, 0.05) << n << "x" << m;
+    }
     EXPECT_NEAR(r.metrics.lambda_max / lp, 1.0, 0.05) << n << "x" << m;
     EXPECT_EQ(r.mp.num_spikes, 0u) << n << "x" << m;
     EXPECT_EQ(r.phase.phase, Phase::random_like) << n << "x" << m << ": " << r.phase.reason;

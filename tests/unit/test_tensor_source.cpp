@@ -16,7 +16,7 @@
 #include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
-#include "onsager/io/npy.hpp"
+#include "io/npy.hpp"
 #include "onsager/io/safetensors.hpp"
 #include "onsager/io/tensor_source.hpp"
 #include "onsager/spectral/analyze.hpp"
@@ -186,7 +186,7 @@ TEST(NpzSource, LyingSizesAreRefusedWithoutHugeAllocations) {
 
 TEST(NpzSource, NumpyWrittenArchivesAgree) {
   if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "/usr/bin/python3 with numpy is not available (scripts/setup.sh installs python3-numpy)";
+    ONSAGER_MISSING("/usr/bin/python3 with numpy is not available (scripts/setup.sh installs python3-numpy)");
   const std::string dir = test_dir();
   const std::string script =
       "import numpy as np\n"

@@ -17,6 +17,7 @@
 #include "onsager/rbm/model_file.hpp"
 #include "onsager/rbm/partition.hpp"
 #include "onsager/rbm/train.hpp"
+#include "test_files.hpp"
 
 namespace onsager {
 namespace {
@@ -96,7 +97,7 @@ TEST(TrainTap, Tap2RaisesTheExactTestLikelihoodOfDigitsCloseToPcd) {
     train_set = load_dataset("digits", Split::train);
     test_set = load_dataset("digits", Split::test);
   } catch (const Error& e) {
-    GTEST_SKIP() << "digits is not installed: " << e.what();
+    ONSAGER_MISSING("digits is not installed: " << e.what());
   }
   const Binarization bin = parse_binarization("threshold:0.5");
   binarize(train_set.x, bin);
@@ -224,7 +225,7 @@ TEST(TrainTap, ResumeFromAFileEqualsAnUninterruptedRun) {
   EXPECT_TRUE(loaded.state.tap_m_h == full.tap_m_h);
 }
 
-TEST(TrainTap, ConfigRejectsBadTapSettingsWithTheFlagName) {
+TEST(TrainTap, ConfigRejectsBadTapSettingsWithTheFieldName) {
   const auto expect_flag = [](TrainConfig c, const char* flag) {
     try {
       c.validate();
@@ -235,16 +236,16 @@ TEST(TrainTap, ConfigRejectsBadTapSettingsWithTheFlagName) {
   };
   TrainConfig c = tap_config(TrainMethod::tap2);
   c.tap_iters = 0;
-  expect_flag(c, "--tap-iters");
+  expect_flag(c, "TrainConfig::validate: config.tap_iters");
   c = tap_config(TrainMethod::tap2);
   c.tap_damping = 1.0;
-  expect_flag(c, "--tap-damping");
+  expect_flag(c, "TrainConfig::validate: config.tap_damping");
   c = tap_config(TrainMethod::tap2);
   c.tap_tol = -1;
-  expect_flag(c, "--tap-tol");
+  expect_flag(c, "TrainConfig::validate: config.tap_tol");
   c = tap_config(TrainMethod::tap2);
   c.tap_persist_from = -2;
-  expect_flag(c, "--tap-persist-from");
+  expect_flag(c, "TrainConfig::validate: config.tap_persist_from");
   EXPECT_EQ(parse_train_method("naive"), TrainMethod::mf);
   EXPECT_EQ(parse_train_method("tap3"), TrainMethod::tap3);
   EXPECT_THROW(parse_train_method("tap4"), Error);

@@ -5,8 +5,15 @@
 
 namespace onsager {
 
-/// Sets the threads used by BLAS and by onsager's loops; n <= 0 means all hardware threads.
+/// Sets the threads of onsager's loops (BLAS itself stays single-threaded); n <= 0 means all hardware
+/// threads. Throws onsager::Error above max_threads().
 void set_num_threads(int n);
+
+/// The most threads set_num_threads accepts: 4 x hardware_threads().
+int max_threads();
+
+/// Makes BLAS single-threaded, once; every routine of onsager that calls BLAS calls it first.
+void ensure_serial_blas();
 
 /// The thread count set by set_num_threads (all hardware threads by default).
 int num_threads();

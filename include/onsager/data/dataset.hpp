@@ -35,7 +35,8 @@ Split parse_split(std::string_view s);
 /// The canonical name of a split ("train", "validation", ...).
 std::string_view to_string(Split s);
 
-/// $ONSAGER_DATA when set; else ./data when it is a directory; else the build's ONSAGER_DEFAULT_DATA_DIR.
+/// $ONSAGER_DATA when set; else ./data when it is a directory; else data/ (or share/onsager/data/) one level
+/// above the running program's directory (build/onsager finds the source tree's data/); else "data".
 std::string default_data_dir();
 
 /// The named data sets: {"digits", "mnist", "fashion-mnist"}.
@@ -47,6 +48,10 @@ bool is_dataset_name(std::string_view s);
 /// Row indices (into the `all` order) of a named data set's split; throws for an unknown name.
 /// digits and mnist use random_permutation(n, split_seed); fashion-mnist uses its files' own order.
 std::vector<std::size_t> split_rows(std::string_view name, Split split);
+
+/// True when splits `a` and `b` of the named data set `name` share rows (e.g. "all" and "validation"), false
+/// for a name that is not a named data set.
+bool splits_overlap(std::string_view name, Split a, Split b);
 
 /// Loads split `split` of a named data set from `data_dir`, or a file/directory given by path
 /// (IDX, CSV, NPY, mnist JSON directory; a path is read whole, so `split` must be `all` or `train`).

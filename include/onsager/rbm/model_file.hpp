@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,5 +30,11 @@ void save_rbm_model(const std::string& path, const TrainState& state, const Trai
 /// Reads a model written by save_rbm_model, or any safetensors file with `weight`, `visible_bias` and
 /// `hidden_bias` of consistent shapes. Throws onsager::Error naming the file and the problem.
 RbmModel load_rbm_model(const std::string& path);
+
+/// Writes the per-epoch log of a run (one JSON line per epoch, as `rbm train --log` appends them) from the
+/// history a model file keeps, atomically. A resumed run starts its log with it, so the log holds exactly
+/// the model's epochs whatever a kill left behind (a line of an epoch whose save never finished, or the line
+/// of a saved epoch that a kill cut off). Throws onsager::Error when the file cannot be written.
+void write_epoch_log(const std::string& path, const std::vector<EpochStats>& history);
 
 }  // namespace onsager

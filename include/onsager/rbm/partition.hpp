@@ -68,8 +68,8 @@ struct AisOptions {
 
 struct AisResult {
   double log_z = 0;       ///< log Z_A + log mean(w)
-  double log_z_lo = 0;    ///< log Z_A + log(mean w - 3 std(w)/√R); -inf when that is <= 0
-  double log_z_hi = 0;    ///< log Z_A + log(mean w + 3 std(w)/√R)
+  double log_z_lo = 0;    ///< log Z_A + log(mean w - 3 std(w)/√R); -inf when that is <= 0; NaN for one run
+  double log_z_hi = 0;    ///< log Z_A + log(mean w + 3 std(w)/√R); NaN for one run (no spread, no error bar)
   double log_z_base = 0;  ///< log Z_A = Σ softplus(b_A) + H log 2
   double ess = 0;         ///< effective sample size (Σw)² / Σw², between 1 and runs
   int runs = 0, temperatures = 0;
@@ -98,7 +98,7 @@ AisReport log_partition_ais_checked(const Rbm& rbm, const ConstVectorFRef& base_
                                     const AisOptions& options);
 
 /// Reasons to distrust an AIS report, one sentence each (empty when none applies): an ESS below a tenth of
-/// the runs, an unbounded lower error bar, or a schedule gap larger than the error bars. A report whose `check`
+/// the runs, a single run (no error bar), an unbounded lower error bar, or a schedule gap larger than the error bars. A report whose `check`
 /// has no runs (a single AIS run placed in `main`) gets the checks on `main` alone.
 std::vector<std::string> ais_warnings(const AisReport& report);
 

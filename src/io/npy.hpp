@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "onsager/io/zip.hpp"
+#include "io/zip.hpp"
 
 namespace onsager {
 

@@ -1,0 +1,86 @@
+// The library's messages name functions and fields ("log_partition_ais: options.runs must be at least 1");
+// a command-line user typed a flag. This table maps each field a command sets from a flag back to that flag,
+// and to_cli_message rewrites the field's name, and nothing else, in the one line the user sees.
+
+#include <array>
+#include <cctype>
+#include <string>
+#include <string_view>
+
+#include "common.hpp"
+
+namespace onsager::cli {
+namespace {
+
+struct FieldFlag {
+  std::string_view function;  ///< the message's first word, with its colon: "log_partition_ais:"
+  std::string_view field;     ///< as the library writes it
+  std::string_view flag;
+};
+
+constexpr std::array kFieldFlags{
+    FieldFlag{"TrainConfig::validate:", "config.hidden", "--hidden"},
+    FieldFlag{"TrainConfig::validate:", "config.k", "--k"},
+    FieldFlag{"TrainConfig::validate:", "config.epochs", "--epochs"},
+    FieldFlag{"TrainConfig::validate:", "config.batch_size", "--batch"},
+    FieldFlag{"TrainConfig::validate:", "config.lr", "--lr"},
+    FieldFlag{"TrainConfig::validate:", "config.lr_final", "--lr-final"},
+    FieldFlag{"TrainConfig::validate:", "config.lr_decay", "--lr-decay"},
+    FieldFlag{"TrainConfig::validate:", "config.momentum", "--momentum"},
+    FieldFlag{"TrainConfig::validate:", "config.l1", "--l1"},
+    FieldFlag{"TrainConfig::validate:", "config.l2", "--l2"},
+    FieldFlag{"TrainConfig::validate:", "config.max_norm", "--max-norm"},
+    FieldFlag{"TrainConfig::validate:", "config.chains", "--chains"},
+    FieldFlag{"TrainConfig::validate:", "config.init_std", "--init-std"},
+    FieldFlag{"TrainConfig::validate:", "config.monitor_samples", "--monitor-samples"},
+    FieldFlag{"TrainConfig::validate:", "config.tap_iters", "--tap-iters"},
+    FieldFlag{"TrainConfig::validate:", "config.tap_damping", "--tap-damping"},
+    FieldFlag{"TrainConfig::validate:", "config.tap_tol", "--tap-tol"},
+    FieldFlag{"TrainConfig::validate:", "config.tap_persist_from", "--tap-persist-from"},
+    FieldFlag{"parse_train_method:", "method", "--method"},
+    FieldFlag{"log_partition_ais:", "options.runs", "--ais-runs"},
+    FieldFlag{"ais_schedule:", "betas", "--ais-betas"},
+    FieldFlag{"log_partition_exact:", "options.max_log2_states", "--exact-limit"},
+    FieldFlag{"log_partition_tap:", "options.max_iters", "--tap-iters"},
+    FieldFlag{"log_partition_tap:", "options.damping", "--tap-damping"},
+    FieldFlag{"log_partition_tap:", "options.tol", "--tap-tol"},
+    FieldFlag{"load_dataset:", "split", "--split"},
+    FieldFlag{"parse_split:", "split", "--split"},
+    FieldFlag{"parse_binarization:", "spec", "--binarize"},
+    FieldFlag{"analyze:", "options.selection.regex", "--layers"},
+    FieldFlag{"analyze:", "options.selection.min_evals", "--min-evals"},
+    FieldFlag{"plan_layers:", "selection.regex", "--layers"},
+    FieldFlag{"image_shape_for:", "hint", "--shape"},
+    FieldFlag{"set_num_threads:", "n", "--threads"},
+};
+
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; }
+
+// Replaces every whole-word occurrence of `field` after the first `from` characters.
+void replace_words(std::string& s, std::size_t from, std::string_view field, std::string_view flag) {
+  std::size_t pos = from;
+  while ((pos = s.find(field, pos)) != std::string::npos) {
+    const std::size_t end = pos + field.size();
+    // A trailing '.' ends a sentence, not the word.
+    const bool left = pos == 0 || !word_char(s[pos - 1]);
+    const bool right = end == s.size() || !word_char(s[end]) || (s[end] == '.' && (end + 1 == s.size() || s[end + 1] == ' '));
+    if (left && right) {
+      s.replace(pos, field.size(), flag);
+      pos += flag.size();
+    } else {
+      pos = end;
+    }
+  }
+}
+
+}  // namespace
+
+std::string to_cli_message(std::string_view library_message) {
+  std::string s(library_message);
+  for (const FieldFlag& f : kFieldFlags)
+    if (s.size() > f.function.size() && s.compare(0, f.function.size(), f.function) == 0 && s[f.function.size()] == ' ')
+      replace_words(s, f.function.size(), f.field, f.flag);
+  return s;
+}
+
+}  // namespace onsager::cli
