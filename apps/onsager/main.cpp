@@ -1,7 +1,10 @@
 // onsager: the statistical mechanics of learning, from the command line.
 // Each subcommand parses its flags, calls the library and prints; errors become exit status 1 and one line.
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include <fmt/format.h>
@@ -39,7 +42,24 @@ void emit_json(const JsonOutput& out, const nlohmann::json& j) {
 
 }  // namespace onsager::cli
 
+namespace {
+
+// OpenMP threads that wait at a barrier spin by default (libgomp: 300,000 turns before sleeping). On a shared
+// machine a spinning thread takes the core that the thread it waits for needs, and a PCD epoch on 2 cores
+// with one other busy process slows 2.4-3.3x instead of the 2x that sharing the cores costs. libgomp reads
+// its wait policy when it is loaded, before main, so the command sets OMP_WAIT_POLICY=passive and runs
+// itself again (once, about a millisecond). A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept.
+void wait_passively(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  if (::setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // exec failed (no /proc): carry on with libgomp's default.
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  wait_passively(argv);
   CLI::App app{
       "onsager: Boltzmann machines, their likelihoods and the spectra of trained networks.\n"
       "Run 'onsager COMMAND --help' for a command's options; docs/ has one page per command."};
