@@ -35,6 +35,7 @@
 #include "quote_name.hpp"
 
 #include "hdf5_checks.hpp"
+#include "io/keras_layout.hpp"
 
 namespace onsager {
 namespace {
@@ -390,68 +391,6 @@ std::optional<DatasetInfo> inspect_dataset(const File& f, hid_t d, const std::st
   return info;
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Layouts: a Keras class and weight variable -> the permutation into PyTorch's layout.
-
-struct Layout {
-  std::vector<int> perm;  ///< empty: already in PyTorch's layout
-  std::string stored;     ///< how Keras stores it
-  bool depthwise = false;  ///< (in, mult, ...) after perm, reported as PyTorch's depthwise (in * mult, 1, ...)
-};
-
-/// The layout of a weight of Keras class `cls`, told by its rank (a layer has one tensor of each rank > 1, except
-/// RNN kernels, which share one layout, and separable convolutions, told apart by the variable name).
-std::optional<Layout> keras_layout(const std::string& cls, const std::string& var, std::size_t rank) {
-  auto is = [&](std::initializer_list<const char*> names) {
-    return std::any_of(names.begin(), names.end(), [&](const char* n) { return cls == n; });
-  };
-  if (is({"Dense"}) && rank == 2) return Layout{{1, 0}, "in x out"};
-  if (is({"Conv1D", "Convolution1D"}) && rank == 3) return Layout{{2, 1, 0}, "k x in x out"};
-  if (is({"Conv2D", "Convolution2D"}) && rank == 4) return Layout{{3, 2, 0, 1}, "HWIO"};
-  if (is({"Conv3D", "Convolution3D"}) && rank == 5) return Layout{{4, 3, 0, 1, 2}, "DHWIO"};
-  if (is({"Conv1DTranspose", "Convolution1DTranspose"}) && rank == 3) return Layout{{1, 2, 0}, "k x out x in"};
-  if (is({"Conv2DTranspose", "Convolution2DTranspose", "Deconvolution2D"}) && rank == 4)
-    return Layout{{2, 3, 0, 1}, "HWOI"};
-  if (is({"Conv3DTranspose", "Convolution3DTranspose", "Deconvolution3D"}) && rank == 5)
-    return Layout{{3, 4, 0, 1, 2}, "DHWOI"};
-  if (is({"DepthwiseConv2D"}) && rank == 4) return Layout{{2, 3, 0, 1}, "kh x kw x in x mult", true};
-  if (is({"DepthwiseConv1D"}) && rank == 3) return Layout{{1, 2, 0}, "k x in x mult", true};
-  if (is({"SeparableConv2D", "SeparableConvolution2D"}) && rank == 4) {
-    if (var == "depthwise_kernel") return Layout{{2, 3, 0, 1}, "kh x kw x in x mult", true};
-    if (var == "pointwise_kernel") return Layout{{3, 2, 0, 1}, "HWIO"};
-  }
-  if (is({"SeparableConv1D", "SeparableConvolution1D"}) && rank == 3) {
-    if (var == "depthwise_kernel") return Layout{{1, 2, 0}, "k x in x mult", true};
-    if (var == "pointwise_kernel") return Layout{{2, 1, 0}, "k x in x out"};
-  }
-  if (is({"Embedding"}) && rank == 2) return Layout{{}, ""};
-  if (is({"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "LSTMCell", "GRUCell", "SimpleRNNCell"}) && rank == 2)
-    return var == "recurrent_kernel" ? Layout{{1, 0}, "units x gates*units"} : Layout{{1, 0}, "in x gates*units"};
-  return std::nullopt;
-}
-
-/// Without a model_config: TensorFlow's conventions by rank for the tensors named *kernel* (and embeddings).
-std::optional<std::pair<std::string, Layout>> guessed_layout(const std::string& var, std::size_t rank) {
-  if (var == "kernel") {
-    switch (rank) {
-      case 2: return std::pair{std::string("Dense"), Layout{{1, 0}, "in x out"}};
-      case 3: return std::pair{std::string("Conv1D"), Layout{{2, 1, 0}, "k x in x out"}};
-      case 4: return std::pair{std::string("Conv2D"), Layout{{3, 2, 0, 1}, "HWIO"}};
-      case 5: return std::pair{std::string("Conv3D"), Layout{{4, 3, 0, 1, 2}, "DHWIO"}};
-      default: return std::nullopt;
-    }
-  }
-  if (var == "recurrent_kernel" && rank == 2)
-    return std::pair{std::string("RNN"), Layout{{1, 0}, "units x gates*units"}};
-  if (var == "depthwise_kernel" && rank == 4)
-    return std::pair{std::string("DepthwiseConv2D"), Layout{{2, 3, 0, 1}, "kh x kw x in x mult", true}};
-  if (var == "depthwise_kernel" && rank == 3)
-    return std::pair{std::string("DepthwiseConv1D"), Layout{{1, 2, 0}, "k x in x mult", true}};
-  if (var == "pointwise_kernel" && rank == 4) return std::pair{std::string("Conv2D"), Layout{{3, 2, 0, 1}, "HWIO"}};
-  if (var == "embeddings" && rank == 2) return std::pair{std::string("Embedding"), Layout{{}, ""}};
-  return std::nullopt;
-}
-
 /// Nesting depth of a JSON text (outside strings), so that a hostile model_config cannot exhaust the stack.
 std::size_t json_depth(const std::string& s) {
   std::size_t depth = 0, deepest = 0;
@@ -470,37 +409,6 @@ std::size_t json_depth(const std::string& s) {
     }
   }
   return deepest;
-}
-
-/// Layer name -> Keras class name, from every {"class_name": ..., "config": {"name": ...}} in model_config
-/// (nested Sequential / Functional models and wrapped layers included).
-void collect_classes(const nlohmann::json& j, std::map<std::string, std::string>& out) {
-  if (j.is_array()) {
-    for (const auto& e : j) collect_classes(e, out);
-    return;
-  }
-  if (!j.is_object()) return;
-  const auto cls = j.find("class_name");
-  const auto cfg = j.find("config");
-  if (cls != j.end() && cls->is_string() && cfg != j.end() && cfg->is_object()) {
-    const auto name = cfg->find("name");
-    if (name != cfg->end() && name->is_string()) {
-      const std::string c = cls->get<std::string>();
-      const auto inner = cfg->find("layer");  // Bidirectional / TimeDistributed wrap a layer
-      const bool wrapper = inner != cfg->end() && inner->is_object() && inner->contains("class_name") &&
-                           (*inner)["class_name"].is_string();
-      out.emplace(name->get<std::string>(), wrapper && c != "Bidirectional" ? (*inner)["class_name"].get<std::string>() : c);
-      if (wrapper && c == "Bidirectional" && inner->contains("config") && (*inner)["config"].is_object() &&
-          (*inner)["config"].contains("name") && (*inner)["config"]["name"].is_string()) {
-        const std::string inner_name = (*inner)["config"]["name"].get<std::string>();
-        const std::string inner_cls = (*inner)["class_name"].get<std::string>();
-        out.emplace("forward_" + inner_name, inner_cls);
-        out.emplace("backward_" + inner_name, inner_cls);
-      }
-    }
-  }
-  for (const auto& [key, value] : j.items())
-    if (value.is_structured()) collect_classes(value, out);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -602,28 +510,20 @@ class Builder {
     e.floating = info.floating;
     e.index = entries.size();
     Item item{dataset, {}};
-    std::optional<Layout> layout;
+    std::optional<detail::KerasLayout> layout;
     if (!cls.empty()) {
       e.op = cls;
-      layout = keras_layout(cls, var, info.shape.size());
+      layout = detail::keras_layout(cls, var, info.shape.size());
       e.canonical = layout.has_value() || info.shape.size() <= 1;
     } else if (!have_config_) {
-      if (auto g = guessed_layout(var, info.shape.size())) {
+      if (auto g = detail::keras_layout_by_name(var, info.shape.size())) {
         e.op = g->first;
         layout = g->second;
-        e.canonical = true;
       }
     }
-    if (layout && !layout->perm.empty()) {
-      e.stored_shape = info.shape;
-      e.stored_layout = layout->stored;
-      for (std::size_t i = 0; i < layout->perm.size(); ++i)
-        e.shape[i] = info.shape[static_cast<std::size_t>(layout->perm[i])];
-      if (layout->depthwise) {  // C order of (in, mult, ...) is that of (in * mult, 1, ...)
-        e.shape[0] *= e.shape[1];
-        e.shape[1] = 1;
-      }
-      item.perm = layout->perm;
+    if (layout) {
+      detail::apply_keras_layout(e, *layout);
+      if (!e.stored_shape.empty()) item.perm = layout->perm;
     }
     entries.push_back(std::move(e));
     items.push_back(std::move(item));
@@ -737,7 +637,7 @@ std::unique_ptr<TensorSource> open_keras_h5_source(const std::string& path) {
     if (json_depth(text[0]) > kMaxJsonDepth) f.fail(fmt::format("model_config nests deeper than {}", kMaxJsonDepth));
     const auto j = nlohmann::json::parse(text[0], nullptr, false);
     if (j.is_discarded()) f.fail("attribute 'model_config' is not valid JSON");
-    collect_classes(j, classes);
+    classes = detail::keras_layer_classes(j, static_cast<int>(kMaxJsonDepth));
     have_config = true;
   }
   Builder b(f, std::move(classes), have_config);

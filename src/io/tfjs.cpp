@@ -29,6 +29,7 @@
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
 #include "confined_path.hpp"
+#include "io/keras_layout.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "quote_name.hpp"
 #include "onsager/io/safetensors.hpp"  // half_to_float
@@ -62,7 +63,6 @@ const char* kind(const json& j) {
 }
 
 enum class Stored { f32, i32, boolean, u8, u16, f16, str };  // the bytes in the shard
-enum class Layout { as_stored, hwio, depthwise, k_in_out, in_out, dhwio, embedding };
 
 struct Weight {
   TensorEntry entry;
@@ -72,7 +72,7 @@ struct Weight {
   Stored stored = Stored::f32;
   bool to_int = false;  ///< int32 target of a quantised weight: values rounded as tfjs does
   double scale = 1, min = 0;
-  Layout layout = Layout::as_stored;
+  std::optional<detail::KerasLayout> layout;  ///< none: as stored, not known to be canonical
 };
 
 struct Shard {
@@ -121,56 +121,8 @@ void read_group(const std::string& manifest, const Group& g, std::uint64_t offse
   ONSAGER_CHECK(n == 0, "{}: internal: read past the end of a weight group", manifest);
 }
 
-void collect_layers(const json& layers, std::map<std::string, std::string>& out, int depth);
-
-void collect_layer(const json& layer, std::map<std::string, std::string>& out, int depth) {
-  if (!layer.is_object() || depth > 32) return;
-  const auto cn = layer.find("class_name");
-  const auto cfg = layer.find("config");
-  if (cn == layer.end() || !cn->is_string() || cfg == layer.end() || !cfg->is_object()) return;
-  std::string cls = cn->get<std::string>();
-  // Wrappers (TimeDistributed, Bidirectional) hold their layer in config.layer.
-  if (const auto inner = cfg->find("layer"); inner != cfg->end() && inner->is_object()) {
-    if (const auto icn = inner->find("class_name"); icn != inner->end() && icn->is_string())
-      if (cls == "TimeDistributed") cls = icn->get<std::string>();
-    collect_layer(*inner, out, depth + 1);
-  }
-  if (const auto name = cfg->find("name"); name != cfg->end() && name->is_string())
-    out.emplace(name->get<std::string>(), cls);
-  if (const auto sub = cfg->find("layers"); sub != cfg->end()) collect_layers(*sub, out, depth + 1);
-}
-
-void collect_layers(const json& layers, std::map<std::string, std::string>& out, int depth) {
-  if (!layers.is_array() || depth > 32) return;
-  for (const json& l : layers) collect_layer(l, out, depth);
-}
-
-/// The layer classes of a layers model, by layer name (nested models included).
-std::map<std::string, std::string> layer_classes(const json& topology) {
-  std::map<std::string, std::string> out;
-  const json* mc = &topology;
-  if (const auto it = topology.find("model_config"); it != topology.end() && it->is_object()) mc = &*it;
-  collect_layer(*mc, out, 0);
-  // Sequential in old Keras: config is the list of layers itself.
-  if (const auto cfg = mc->find("config"); cfg != mc->end() && cfg->is_array()) collect_layers(*cfg, out, 0);
-  return out;
-}
-
-/// Which layout a layers-model weight has: layer class and the weight's own name (kernel, depthwise_kernel, ...).
-Layout layers_layout(const std::string& cls, const std::string& param, std::size_t rank) {
-  if (cls == "Dense" && param == "kernel" && rank == 2) return Layout::in_out;
-  if ((cls == "Conv2D" || cls == "Convolution2D") && param == "kernel" && rank == 4) return Layout::hwio;
-  if ((cls == "Conv1D" || cls == "Convolution1D") && param == "kernel" && rank == 3) return Layout::k_in_out;
-  if ((cls == "Conv3D" || cls == "Convolution3D") && param == "kernel" && rank == 5) return Layout::dhwio;
-  if ((cls == "DepthwiseConv2D" || cls == "SeparableConv2D") && param == "depthwise_kernel" && rank == 4)
-    return Layout::depthwise;
-  if (cls == "SeparableConv2D" && param == "pointwise_kernel" && rank == 4) return Layout::hwio;
-  if (cls == "Embedding" && param == "embeddings" && rank == 2) return Layout::embedding;
-  if ((cls == "LSTM" || cls == "GRU" || cls == "SimpleRNN" || cls == "Bidirectional") &&
-      (param == "kernel" || param == "recurrent_kernel") && rank == 2)
-    return Layout::in_out;
-  return Layout::as_stored;
-}
+/// The layer classes of a layers model, by layer name (nested models included; io/keras_layout.hpp).
+std::map<std::string, std::string> layer_classes(const json& topology) { return detail::keras_layer_classes(topology, 64); }
 
 /// A graph model's consumers of each weight: node op by input name (":0" and "^" stripped).
 std::map<std::string, std::string> graph_consumers(const json& topology) {
@@ -199,53 +151,25 @@ std::map<std::string, std::string> graph_consumers(const json& topology) {
   return out;
 }
 
-Layout graph_layout(const std::string& op, std::size_t rank) {
-  if ((op == "Conv2D" || op == "_FusedConv2D") && rank == 4) return Layout::hwio;
-  if ((op == "DepthwiseConv2dNative" || op == "FusedDepthwiseConv2dNative") && rank == 4) return Layout::depthwise;
-  if ((op == "MatMul" || op == "_FusedMatMul" || op == "BatchMatMulV2") && rank == 2) return Layout::in_out;
-  if (op == "Conv3D" && rank == 5) return Layout::dhwio;
-  if ((op == "GatherV2" || op == "ResourceGather" || op == "Gather") && rank == 2) return Layout::embedding;
-  return Layout::as_stored;
+/// The layout of a graph model's weight, told by the op that consumes it.
+std::optional<detail::KerasLayout> graph_layout(const std::string& op, std::size_t rank) {
+  if ((op == "Conv2D" || op == "_FusedConv2D") && rank == 4) return detail::keras_hwio();
+  if ((op == "DepthwiseConv2dNative" || op == "FusedDepthwiseConv2dNative") && rank == 4)
+    return detail::keras_depthwise_2d();
+  if ((op == "MatMul" || op == "_FusedMatMul" || op == "BatchMatMulV2") && rank == 2) return detail::keras_in_out();
+  if (op == "Conv3D" && rank == 5) return detail::keras_dhwio();
+  if ((op == "GatherV2" || op == "ResourceGather" || op == "Gather") && rank == 2) return detail::keras_as_pytorch();
+  return std::nullopt;
 }
 
 /// TF's conventions by rank, for a tensor nothing else describes (a bare manifest).
-Layout rank_layout(const std::string& name, std::size_t rank) {
+std::optional<detail::KerasLayout> rank_layout(const std::string& name, std::size_t rank) {
   const std::string last = name.substr(name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1);
-  if (rank == 4) return last.find("depthwise") != std::string::npos ? Layout::depthwise : Layout::hwio;
-  if (rank == 3) return Layout::k_in_out;
+  if (rank == 4) return last.find("depthwise") != std::string::npos ? detail::keras_depthwise_2d() : detail::keras_hwio();
+  if (rank == 3) return detail::keras_k_in_out();
   // Embedding tables are (vocab, dim) in TensorFlow and PyTorch alike.
-  if (rank == 2) return last.find("embedding") != std::string::npos ? Layout::embedding : Layout::in_out;
-  return Layout::as_stored;
-}
-
-/// Moves the entry's shape into PyTorch's layout (values are moved in read()).
-void apply_layout(TensorEntry& e, Layout l) {
-  const std::vector<std::int64_t> s = e.shape;
-  switch (l) {
-    case Layout::as_stored: return;
-    case Layout::embedding: e.canonical = true; return;  // (vocab, dim) in both
-    case Layout::hwio: e.stored_layout = "HWIO"; e.shape = {s[3], s[2], s[0], s[1]}; break;
-    case Layout::dhwio: e.stored_layout = "DHWIO"; e.shape = {s[4], s[3], s[0], s[1], s[2]}; break;
-    case Layout::depthwise:
-      e.stored_layout = "kh x kw x in x multiplier";
-      e.shape = {s[2] * s[3], 1, s[0], s[1]};
-      break;
-    case Layout::k_in_out: e.stored_layout = "k x in x out"; e.shape = {s[2], s[1], s[0]}; break;
-    case Layout::in_out: e.stored_layout = "in x out"; e.shape = {s[1], s[0]}; break;
-  }
-  e.stored_shape = s;
-  e.canonical = true;
-}
-
-std::vector<int> permutation(Layout l) {
-  switch (l) {
-    case Layout::hwio: return {3, 2, 0, 1};
-    case Layout::dhwio: return {4, 3, 0, 1, 2};
-    case Layout::depthwise: return {2, 3, 0, 1};  // (in, mult, kh, kw) = (in*mult, 1, kh, kw) in C order
-    case Layout::k_in_out: return {2, 1, 0};
-    case Layout::in_out: return {1, 0};
-    default: return {};
-  }
+  if (rank == 2) return last.find("embedding") != std::string::npos ? detail::keras_as_pytorch() : detail::keras_in_out();
+  return std::nullopt;
 }
 
 class TfjsSource : public TensorSource {
@@ -348,14 +272,14 @@ class TfjsSource : public TensorSource {
               end = b;
             }
             if (!cls.empty()) {
-              wt.layout = layers_layout(cls, param, rank);
+              wt.layout = detail::keras_layout(cls, param, rank);
               wt.entry.op = cls;
             }
           } else if (format_ == "tfjs graph-model") {
             if (const auto it = consumers.find(wt.entry.name); it != consumers.end()) {
               wt.layout = graph_layout(it->second, rank);
               if (it->second == "MatMul (transpose_b)" || it->second == "_FusedMatMul (transpose_b)") {
-                wt.layout = Layout::as_stored;  // already out x in
+                wt.layout.reset();  // already out x in
                 wt.entry.canonical = rank == 2;
               }
               wt.entry.op = it->second;
@@ -365,7 +289,7 @@ class TfjsSource : public TensorSource {
           } else {
             wt.layout = rank_layout(wt.entry.name, rank);
           }
-          apply_layout(wt.entry, wt.layout);
+          if (wt.layout) detail::apply_keras_layout(wt.entry, *wt.layout);
         }
         weights_.push_back(std::move(wt));
       }
@@ -427,8 +351,8 @@ class TfjsSource : public TensorSource {
         break;
       case Stored::str: break;
     }
-    if (w.layout == Layout::as_stored || w.layout == Layout::embedding) return v;
-    return permute_axes(v, w.entry.stored_shape, permutation(w.layout));
+    if (!w.layout || w.entry.stored_shape.empty()) return v;
+    return permute_axes(v, w.entry.stored_shape, w.layout->perm);
   }
 
   std::string format() const override { return format_; }
