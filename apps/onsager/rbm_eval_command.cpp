@@ -13,6 +13,7 @@
 #include "onsager/data/dataset.hpp"
 #include "onsager/data/transforms.hpp"
 #include "onsager/rbm/model_file.hpp"
+#include "onsager/rbm/evaluate.hpp"
 #include "onsager/rbm/partition.hpp"
 #include "onsager/rbm/tap.hpp"
 #include "rbm_commands.hpp"
@@ -30,116 +31,62 @@ struct EvalArgs {
   CLI::App* cmd = nullptr;
 };
 
-nlohmann::json num_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
-
-nlohmann::json ais_json(const AisResult& r) {
-  return {{"runs", r.runs},
-          {"temperatures", r.temperatures},
-          {"ess", r.ess},
-          {"log_z_base", r.log_z_base},
-          {"log_z_lo", num_or_null(r.log_z_lo)},
-          {"log_z_hi", num_or_null(r.log_z_hi)},
-          {"seconds", r.seconds}};
-}
-
 void run_eval(EvalArgs& a) {
   set_num_threads(a.threads);
   const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the model"}, {a.data, "--data"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const ModelData md = model_data(m, a.data, a.binarize, "rbm eval");
-  const std::string& source = md.source;
-  const Binarization& binarization = md.binarization;
   const Dataset d = md.load(a.split, rbm, "rbm eval");
+  // A "test" likelihood of rows the model was trained on would be a training likelihood: say so.
+  if (m.data_info.is_object() && m.data_info.value("source", "") == md.source && is_dataset_name(md.source)) {
+    const std::string trained = m.data_info.value("split", "");
+    if (!trained.empty() && splits_overlap(md.source, parse_split(trained), parse_split(a.split)))
+      fmt::print(stderr,
+                 "warning: the model was trained on the '{}' split of {}, which contains the rows of '{}': this is a "
+                 "training-set likelihood, not a held-out one{}\n",
+                 trained, md.source, a.split, trained == "all" ? " (no split of it is held out)" : "");
+  }
+
+  EvalOptions o;
+  o.exact = a.exact;
+  o.exact_options.max_log2_states = a.exact_limit;
+  o.exact_options.progress = !a.quiet;
   const bool any = a.exact || a.ais_runs > 0 || a.tap;
-  const bool want_ais = a.ais_runs > 0 || (!any && !a.no_ais);
+  o.ais = a.ais_runs > 0 || (!any && !a.no_ais);
+  o.ais_check = !a.no_ais_check;
+  o.ais_options.runs = a.ais_runs > 0 ? a.ais_runs : 100;
+  o.ais_options.betas = a.ais_betas;
+  o.ais_options.seed = a.seed;
+  o.ais_options.progress = !a.quiet;
+  o.tap = a.tap;
+  o.tap_options = a.tap_options;
+  o.tap_starts = a.tap_starts;
+  o.seed = a.seed;
+  // The base model's marginals come from the training split of a named data set, else from the data itself.
+  const Dataset base = o.ais && is_dataset_name(md.source) ? md.load(a.base_split, rbm, "rbm eval") : Dataset{};
+  const EvalReport r = evaluate_rbm(rbm, d.x, pixel_marginals(o.ais && base.x.rows() > 0 ? base.x : d.x), o);
 
-  const double mean_f = rbm.free_energy(d.x).mean();
-  nlohmann::json log_z = {{"exact", nullptr},  {"ais", nullptr},   {"ais_err", nullptr}, {"ais_lo", nullptr},
-                          {"ais_hi", nullptr}, {"ais_check", nullptr}, {"ais_schedule_gap", nullptr},
-                          {"naive", nullptr},  {"tap2", nullptr},  {"tap3", nullptr}};
-  nlohmann::json ll = {{"exact", nullptr}, {"ais", nullptr}, {"naive", nullptr}, {"tap2", nullptr}, {"tap3", nullptr}};
-  nlohmann::json extra = nlohmann::json::object();
-  std::vector<std::string> warnings;
-
-  if (a.exact) {
-    ExactOptions o;
-    o.max_log2_states = a.exact_limit;
-    o.progress = !a.quiet;
-    const double z = log_partition_exact(rbm, o);
-    log_z["exact"] = z;
-    ll["exact"] = -mean_f - z;
-  }
-  if (want_ais) {
-    // The base model's marginals come from the training split of a named data set, else from the data itself.
-    const Dataset base = is_dataset_name(source) ? md.load(a.base_split, rbm, "rbm eval") : d;
-    AisOptions o;
-    o.runs = a.ais_runs > 0 ? a.ais_runs : 100;
-    o.betas = a.ais_betas;
-    o.seed = a.seed;
-    o.progress = !a.quiet;
-    AisReport report;
-    if (a.no_ais_check)
-      report.main = log_partition_ais(rbm, pixel_marginals(base.x), o);
-    else
-      report = log_partition_ais_checked(rbm, pixel_marginals(base.x), o);
-    const AisResult& r = report.main;
-    log_z["ais"] = r.log_z;
-    log_z["ais_lo"] = num_or_null(r.log_z_lo);
-    log_z["ais_hi"] = num_or_null(r.log_z_hi);
-    log_z["ais_err"] = num_or_null(std::max(r.log_z_hi - r.log_z, r.log_z - r.log_z_lo));
-    ll["ais"] = -mean_f - r.log_z;
-    extra["ais"] = ais_json(r);
-    if (!a.no_ais_check) {
-      log_z["ais_check"] = report.check.log_z;
-      log_z["ais_schedule_gap"] = report.schedule_gap;
-      extra["ais_check"] = ais_json(report.check);
-    }
-    warnings = ais_warnings(report);
-  }
-  if (a.tap) {
-    a.tap_options.validate("log_partition_tap");
-    // Starts: the first rows of the evaluated split (data-initialised magnetisations, as TAP training uses).
-    const Eigen::Index n = std::min<Eigen::Index>(d.x.rows(), a.tap_starts);
-    extra["tap"] = nlohmann::json::object();
-    for (const TapOrder order : {TapOrder::naive, TapOrder::second, TapOrder::third}) {
-      TapOptions o = a.tap_options;
-      o.order = order;
-      const TapLogZ t = log_partition_tap(rbm, d.x.topRows(n), o);
-      const std::string key(to_string(order));
-      log_z[key] = t.log_z;
-      ll[key] = -mean_f - t.log_z;
-      extra["tap"][key] = {{"starts", t.starts},       {"converged", t.converged}, {"sweeps", t.sweeps},
-                           {"best_start", t.best_row}, {"max_residual", t.max_residual}};
-      if (2 * t.converged < t.starts)
-        warnings.push_back(fmt::format("{}: only {} of {} starts reached a fixed point within {} sweeps, so the "
-                                       "estimate may come from a point that is not one (--tap-iters, --tap-damping)",
-                                       key, t.converged, t.starts, o.max_iters));
-    }
-  }
-  const double pl = rbm.pseudo_likelihood(d.x, a.seed);
-  const nlohmann::json j = {{"model", a.model},
-                            {"data", source},
-                            {"split", a.split},
-                            {"binarize", to_string(binarization)},
-                            {"n_samples", d.x.rows()},
-                            {"log_z", log_z},
-                            {"avg_log_likelihood", ll},
-                            {"mean_free_energy", mean_f},
-                            {"pseudo_likelihood", pl * static_cast<double>(rbm.num_visible())},
-                            {"pseudo_likelihood_per_feature", pl},
-                            {"recon_error", rbm.reconstruction_error(d.x)},
-                            {"warnings", warnings},
-                            {"details", extra}};
+  nlohmann::json j = {{"model", a.model},
+                      {"data", md.source},
+                      {"split", a.split},
+                      {"binarize", to_string(md.binarization)}};
+  j.update(to_json(r));
+  for (auto& w : j["warnings"]) w = to_cli_message(w.get<std::string>());
   if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
   }
+  const nlohmann::json& log_z = j["log_z"];
+  const nlohmann::json& ll = j["avg_log_likelihood"];
+  const nlohmann::json& extra = j["details"];
+  const double mean_f = r.mean_free_energy;
   auto show = [](const nlohmann::json& x, int prec = 2) {
     return x.is_number() ? fmt::format("{:.{}f}", x.get<double>(), prec) : std::string("-");
   };
   fmt::print("model            {} ({} visible x {} hidden)\n", a.model, rbm.num_visible(), rbm.num_hidden());
-  fmt::print("data             {} {} ({} samples, binarize {})\n", source, a.split, d.x.rows(), to_string(binarization));
+  fmt::print("data             {} {} ({} samples, binarize {})\n", md.source, a.split, d.x.rows(),
+             to_string(md.binarization));
   fmt::print("{:<16} {:>12} {:>22}\n", "method", "log Z", "avg log-likelihood");
   if (a.exact) fmt::print("{:<16} {:>12} {:>22}\n", "exact", show(log_z["exact"], 3), show(ll["exact"]));
   const auto print_ais = [&](const char* name, double z, const nlohmann::json& info) {
@@ -150,7 +97,7 @@ void run_eval(EvalArgs& a) {
                -mean_f - z, bar, info["temperatures"].get<int>(), info["ess"].get<double>(), info["runs"].get<int>(),
                info["seconds"].get<double>());
   };
-  if (want_ais) {
+  if (o.ais) {
     print_ais("AIS", log_z["ais"].get<double>(), extra["ais"]);
     if (extra.contains("ais_check")) print_ais("AIS check", log_z["ais_check"].get<double>(), extra["ais_check"]);
   }
@@ -159,12 +106,12 @@ void run_eval(EvalArgs& a) {
       fmt::print("{:<16} {:>12} {:>22}   ({} of {} starts converged, {} sweeps)\n", key, show(log_z[key], 3),
                  show(ll[key]), extra["tap"][key]["converged"].get<int>(), extra["tap"][key]["starts"].get<int>(),
                  extra["tap"][key]["sweeps"].get<int>());
-  fmt::print("pseudo-lik.      {:.2f} (scikit-learn scale), {:.4f} per feature\n", j["pseudo_likelihood"].get<double>(),
-             j["pseudo_likelihood_per_feature"].get<double>());
-  fmt::print("recon error      {:.4f} per pixel\n", j["recon_error"].get<double>());
+  fmt::print("pseudo-lik.      {:.2f} (scikit-learn scale), {:.4f} per feature\n", r.pseudo_likelihood,
+             r.pseudo_likelihood_per_feature);
+  fmt::print("recon error      {:.4f} per pixel\n", r.recon_error);
   fmt::print("mean F(v)        {:.3f}\n", mean_f);
   std::fflush(stdout);
-  for (const auto& w : warnings) fmt::print(stderr, "warning: {}\n", w);
+  for (const auto& w : j["warnings"]) fmt::print(stderr, "warning: {}\n", w.get<std::string>());
   emit_json(a.json, j);
 }
 

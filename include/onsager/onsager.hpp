@@ -19,6 +19,7 @@
 #include "onsager/nn/softmax_regression.hpp"
 #include "onsager/plot/esd_plot.hpp"
 #include "onsager/plot/image_grid.hpp"
+#include "onsager/rbm/evaluate.hpp"
 #include "onsager/rbm/model_file.hpp"
 #include "onsager/rbm/partition.hpp"
 #include "onsager/rbm/rbm.hpp"

@@ -124,5 +124,10 @@ else bad "--lr 1e6" "exit $rc: $(cat "$tmp/err")"; fi
 "$bin" rbm train --data digits --hidden 4 --epochs 1 --split all --out "$tmp/all.safetensors" >/dev/null 2>"$tmp/err"
 grep -q "warning: the training split 'all' contains the rows of the monitor's split 'validation'" "$tmp/err" &&
   ok "--split all warns that the monitor's rows are trained on" || bad "--split all warning" "$(cat "$tmp/err")"
+"$bin" rbm eval "$tmp/all.safetensors" --exact --no-ais >/dev/null 2>"$tmp/err"
+grep -q "warning: the model was trained on the 'all' split of digits, which contains the rows of 'test'" "$tmp/err" &&
+  ok "rbm eval on rows the model trained on says so" || bad "eval overlap warning" "$(cat "$tmp/err")"
+"$bin" rbm eval "$tmp/m.safetensors" --exact --no-ais >/dev/null 2>"$tmp/err"
+[ ! -s "$tmp/err" ] && ok "rbm eval of the held-out test split warns nothing" || bad "eval of held-out split" "$(cat "$tmp/err")"
 
 finish
