@@ -486,7 +486,7 @@ Dataset read_npy(const std::string& path) {
   const std::string bytes = read_file_maybe_gzip(path);
   const NpyHeader h = parse_npy_header(bytes, path);
   const std::string& dt = h.descr;
-  ONSAGER_CHECK(h.dtype != NpyDType::f2, "{}: dtype '{}' is not supported; use float32, float64, uint8, bool, int32 or int64",
+  ONSAGER_CHECK(h.dtype != DType::f16, "{}: dtype '{}' is not supported; use float32, float64, uint8, bool, int32 or int64",
                 path, dt);
   const std::vector<std::uint64_t>& s = h.shape;
   const std::string shape_text = shape_to_string(s);
@@ -510,7 +510,7 @@ Dataset read_npy(const std::string& path) {
   }
   d.x.resize(n, cols);
   npy_convert(h, bytes.data() + h.data_offset, d.x.data());
-  finish_scaling(d, path, h.dtype == NpyDType::u1 ? 255 : 1);
+  finish_scaling(d, path, h.dtype == DType::u8 ? 255 : 1);
   return d;
 }
 

@@ -131,35 +131,9 @@ class NpyHeaderParser {
   std::size_t i_ = 0;
 };
 
-template <class T, class Out>
-void copy_le(const char* src, Out* dst, std::size_t n) {
-  for (std::size_t k = 0; k < n; ++k) {
-    T v;
-    std::memcpy(&v, src + k * sizeof(T), sizeof(T));
-    dst[k] = static_cast<Out>(v);
-  }
-}
-
 template <class Out>
 void convert_values(const NpyHeader& h, const char* src, Out* dst) {
-  const std::size_t n = h.numel;
-  switch (h.dtype) {
-    case NpyDType::f2:
-      for (std::size_t k = 0; k < n; ++k) {
-        std::uint16_t v;
-        std::memcpy(&v, src + 2 * k, 2);
-        dst[k] = static_cast<Out>(half_to_float(v));
-      }
-      break;
-    case NpyDType::f4: copy_le<float>(src, dst, n); break;
-    case NpyDType::f8: copy_le<double>(src, dst, n); break;
-    case NpyDType::i4: copy_le<std::int32_t>(src, dst, n); break;
-    case NpyDType::i8: copy_le<std::int64_t>(src, dst, n); break;
-    case NpyDType::u1: copy_le<std::uint8_t>(src, dst, n); break;
-    case NpyDType::b1:
-      for (std::size_t k = 0; k < n; ++k) dst[k] = src[k] != 0 ? Out{1} : Out{0};
-      break;
-  }
+  convert_elements(h.dtype, src, h.numel, dst);
 }
 
 std::uint16_t le16(const unsigned char* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
@@ -237,13 +211,13 @@ NpyHeader parse_npy_header_prefix(std::string_view bytes, std::uint64_t total_si
   NpyHeader h;
   h.descr = descr->text;
   const std::string& dt = h.descr;
-  if (dt == "<f2") h.dtype = NpyDType::f2, h.item_size = 2;
-  else if (dt == "<f4") h.dtype = NpyDType::f4, h.item_size = 4;
-  else if (dt == "<f8") h.dtype = NpyDType::f8, h.item_size = 8;
-  else if (dt == "|u1" || dt == "<u1" || dt == "u1") h.dtype = NpyDType::u1, h.item_size = 1;
-  else if (dt == "|b1" || dt == "<b1" || dt == "b1") h.dtype = NpyDType::b1, h.item_size = 1;
-  else if (dt == "<i4") h.dtype = NpyDType::i4, h.item_size = 4;
-  else if (dt == "<i8") h.dtype = NpyDType::i8, h.item_size = 8;
+  if (dt == "<f2") h.dtype = DType::f16, h.item_size = 2;
+  else if (dt == "<f4") h.dtype = DType::f32, h.item_size = 4;
+  else if (dt == "<f8") h.dtype = DType::f64, h.item_size = 8;
+  else if (dt == "|u1" || dt == "<u1" || dt == "u1") h.dtype = DType::u8, h.item_size = 1;
+  else if (dt == "|b1" || dt == "<b1" || dt == "b1") h.dtype = DType::boolean, h.item_size = 1;
+  else if (dt == "<i4") h.dtype = DType::i32, h.item_size = 4;
+  else if (dt == "<i8") h.dtype = DType::i64, h.item_size = 8;
   else if (!dt.empty() && dt[0] == '>')
     ONSAGER_FAIL("{}: big-endian data ('{}') is not supported; save it little-endian (a.astype('<{}'))", name, dt,
                  dt.substr(1));

@@ -11,15 +11,14 @@
 #include <vector>
 
 #include "io/zip.hpp"
+#include "onsager/io/dtype.hpp"
 
 namespace onsager {
 
-/// Element types of .npy data that onsager reads (little-endian or single-byte only).
-enum class NpyDType { f2, f4, f8, u1, b1, i4, i8 };
 
 /// A validated .npy header: dtype, C-order shape and where the data starts.
 struct NpyHeader {
-  NpyDType dtype = NpyDType::f4;
+  DType dtype = DType::f32;     ///< <f2, <f4, <f8, |u1, |b1, <i4, <i8 (little-endian or single-byte only)
   std::string descr;                 ///< the dtype as written, e.g. "<f4"
   std::vector<std::uint64_t> shape;  ///< C order; empty for a scalar
   std::size_t data_offset = 0;       ///< byte offset of the data within the file
@@ -50,7 +49,7 @@ struct NpyArray {
   std::vector<double> values;
 };
 
-/// Parses .npy bytes (any dtype of NpyDType) into doubles; throws like parse_npy_header.
+/// Parses .npy bytes (any dtype parse_npy_header accepts) into doubles; throws like parse_npy_header.
 NpyArray parse_npy(std::string_view bytes, const std::string& name);
 
 /// Reads a .npy file into doubles.

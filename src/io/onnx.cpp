@@ -28,7 +28,7 @@
 #include "confined_path.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "quote_name.hpp"
-#include "onsager/io/safetensors.hpp"  // half_to_float, bfloat16_to_float
+#include "onsager/io/dtype.hpp"
 
 namespace onsager {
 namespace {
@@ -48,19 +48,25 @@ constexpr int kMaxRank = 64;
 struct DTypeInfo {
   int type;
   const char* name;
-  std::size_t size;
-  bool floating;
+  DType dtype;  ///< onsager's element type (io/dtype.hpp): its size, whether it is floating, its decoding
 };
+constexpr DTypeInfo onnx_type(int type, const char* name, DType d) { return {type, name, d}; }
 // The types this reader returns. STRING, COMPLEX64/128 and types newer than ONNX 1.12 are left out (listed in
 // docs/format-onnx.md): they are not real-valued weights.
 constexpr DTypeInfo kTypes[] = {
-    {TensorProto::FLOAT, "FLOAT", 4, true},     {TensorProto::DOUBLE, "DOUBLE", 8, true},
-    {TensorProto::FLOAT16, "FLOAT16", 2, true}, {TensorProto::BFLOAT16, "BFLOAT16", 2, true},
-    {TensorProto::INT8, "INT8", 1, false},      {TensorProto::UINT8, "UINT8", 1, false},
-    {TensorProto::INT16, "INT16", 2, false},    {TensorProto::UINT16, "UINT16", 2, false},
-    {TensorProto::INT32, "INT32", 4, false},    {TensorProto::UINT32, "UINT32", 4, false},
-    {TensorProto::INT64, "INT64", 8, false},    {TensorProto::UINT64, "UINT64", 8, false},
-    {TensorProto::BOOL, "BOOL", 1, false}};
+    onnx_type(TensorProto::FLOAT, "FLOAT", DType::f32),
+    onnx_type(TensorProto::DOUBLE, "DOUBLE", DType::f64),
+    onnx_type(TensorProto::FLOAT16, "FLOAT16", DType::f16),
+    onnx_type(TensorProto::BFLOAT16, "BFLOAT16", DType::bf16),
+    onnx_type(TensorProto::INT8, "INT8", DType::i8),
+    onnx_type(TensorProto::UINT8, "UINT8", DType::u8),
+    onnx_type(TensorProto::INT16, "INT16", DType::i16),
+    onnx_type(TensorProto::UINT16, "UINT16", DType::u16),
+    onnx_type(TensorProto::INT32, "INT32", DType::i32),
+    onnx_type(TensorProto::UINT32, "UINT32", DType::u32),
+    onnx_type(TensorProto::INT64, "INT64", DType::i64),
+    onnx_type(TensorProto::UINT64, "UINT64", DType::u64),
+    onnx_type(TensorProto::BOOL, "BOOL", DType::boolean)};
 
 const DTypeInfo* dtype_info(int type) {
   for (const auto& t : kTypes)
@@ -236,7 +242,7 @@ class OnnxSource : public TensorSource {
                     "{}: tensor {} has absurd dims [{}] (element count overflows)", path_, q, fmt::join(f.dims, ", "));
     }
     std::uint64_t bytes = 0;
-    ONSAGER_CHECK(!__builtin_mul_overflow(static_cast<std::uint64_t>(numel), d->size, &bytes),
+    ONSAGER_CHECK(!__builtin_mul_overflow(static_cast<std::uint64_t>(numel), dtype_size(d->dtype), &bytes),
                   "{}: tensor {} has absurd dims [{}] (byte count overflows)", path_, q, fmt::join(f.dims, ", "));
     f.numel = static_cast<std::size_t>(numel);
 
@@ -261,7 +267,7 @@ class OnnxSource : public TensorSource {
       }
     }
     TensorEntry e;
-    e.name = name, e.shape = f.dims, e.dtype = d->name, e.floating = d->floating, e.index = entries_.size();
+    e.name = name, e.shape = f.dims, e.dtype = d->name, e.floating = is_floating(d->dtype), e.index = entries_.size();
     entries_.push_back(std::move(e));
     found_.push_back(std::move(f));
     uses_.emplace_back();
@@ -400,7 +406,7 @@ class OnnxSource : public TensorSource {
     const TensorProto& t = *f.proto;
     std::vector<double> out(f.numel);
     if (!t.raw_data().empty() || f.numel == 0) {
-      ONSAGER_CHECK(t.raw_data().size() == f.numel * f.dtype->size, "{}: tensor {}: raw_data changed size", path_,
+      ONSAGER_CHECK(t.raw_data().size() == f.numel * dtype_size(f.dtype->dtype), "{}: tensor {}: raw_data changed size", path_,
                     quote_name(name));
       decode(reinterpret_cast<const std::byte*>(t.raw_data().data()), f, out, name);
       return out;
@@ -435,58 +441,8 @@ class OnnxSource : public TensorSource {
     return out;
   }
 
-  template <class T>
-  static T load(const std::byte* p) {
-    T v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-
-  void decode(const std::byte* p, const Found& f, std::vector<double>& out, const std::string& name) const {
-    const std::size_t n = f.numel;
-    switch (f.dtype->type) {
-      case TensorProto::FLOAT:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<float>(p + 4 * i);
-        break;
-      case TensorProto::DOUBLE:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<double>(p + 8 * i);
-        break;
-      case TensorProto::FLOAT16:
-        for (std::size_t i = 0; i < n; ++i) out[i] = half_to_float(load<std::uint16_t>(p + 2 * i));
-        break;
-      case TensorProto::BFLOAT16:
-        for (std::size_t i = 0; i < n; ++i) out[i] = bfloat16_to_float(load<std::uint16_t>(p + 2 * i));
-        break;
-      case TensorProto::INT8:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int8_t>(p + i);
-        break;
-      case TensorProto::UINT8:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint8_t>(p + i);
-        break;
-      case TensorProto::BOOL:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint8_t>(p + i) != 0;
-        break;
-      case TensorProto::INT16:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int16_t>(p + 2 * i);
-        break;
-      case TensorProto::UINT16:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint16_t>(p + 2 * i);
-        break;
-      case TensorProto::INT32:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::int32_t>(p + 4 * i);
-        break;
-      case TensorProto::UINT32:
-        for (std::size_t i = 0; i < n; ++i) out[i] = load<std::uint32_t>(p + 4 * i);
-        break;
-      case TensorProto::INT64:
-        for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(load<std::int64_t>(p + 8 * i));
-        break;
-      case TensorProto::UINT64:
-        for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(load<std::uint64_t>(p + 8 * i));
-        break;
-      default:
-        ONSAGER_FAIL("{}: tensor {}: cannot decode {}", path_, quote_name(name), f.dtype->name);
-    }
+  void decode(const std::byte* p, const Found& f, std::vector<double>& out, const std::string&) const {
+    convert_elements(f.dtype->dtype, p, f.numel, out.data());
   }
 
   std::vector<double> read_external(const Found& f, const std::string& name) const {

@@ -19,7 +19,7 @@
 #include "onsager/core/error.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "io/pickle.hpp"
-#include "onsager/io/safetensors.hpp"
+#include "onsager/io/dtype.hpp"
 #include "io/zip.hpp"
 
 namespace onsager {
@@ -68,7 +68,8 @@ std::string first_bytes(const std::string& path, std::size_t n) {
 }
 
 bool is_floating(const std::string& dtype) {
-  return dtype == "float32" || dtype == "float64" || dtype == "float16" || dtype == "bfloat16";
+  const std::optional<DType> d = dtype_from_name(dtype);
+  return d && is_floating(*d);
 }
 
 // Flattens the tensors under an object into dotted names; keys that are neither strings nor integers, and
@@ -285,23 +286,12 @@ class PyTorchFile {
   }
 
   static double value(const TorchTensor& t, const char* p) {
-    const auto get = [p]<class T>(T) {
-      T v;
-      std::memcpy(&v, p, sizeof(T));
-      return v;
-    };
-    const std::string& d = t.dtype;
-    if (d == "float32") return get(float{});
-    if (d == "float64") return get(double{});
-    if (d == "float16") return half_to_float(get(std::uint16_t{}));
-    if (d == "bfloat16") return bfloat16_to_float(get(std::uint16_t{}));
-    if (d == "int64") return static_cast<double>(get(std::int64_t{}));
-    if (d == "int32") return get(std::int32_t{});
-    if (d == "int16") return get(std::int16_t{});
-    if (d == "int8") return get(std::int8_t{});
-    if (d == "uint8") return get(std::uint8_t{});
-    return get(std::uint8_t{}) != 0 ? 1.0 : 0.0;  // bool
+    // Storage dtypes are PyTorch's names, which are io/dtype.hpp's (the pickle machine admits no others).
+    double v = 0;
+    convert_elements(dtype_from_name(t.dtype).value_or(DType::boolean), p, 1, &v);
+    return v;
   }
+
 
   TorchTensor make_tensor(const PickleResult& p, std::size_t obj, const std::string& name, const std::string& prefix) {
     const PickleObject& o = p.at(obj);

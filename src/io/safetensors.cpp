@@ -31,21 +31,6 @@ static_assert(std::endian::native == std::endian::little, "safetensors I/O assum
 constexpr std::uint64_t kMaxHeader = 100'000'000;  // the reference implementation's limit (100 MB)
 constexpr std::size_t kMaxRank = 64;               // PyTorch's limit; bounds what a hostile shape can allocate
 
-struct DTypeName {
-  DType dtype;
-  std::string_view name;
-  std::size_t size;
-};
-constexpr DTypeName kDTypes[] = {{DType::f64, "F64", 8}, {DType::f32, "F32", 4},  {DType::f16, "F16", 2},
-                                 {DType::bf16, "BF16", 2}, {DType::i64, "I64", 8}, {DType::i32, "I32", 4},
-                                 {DType::i16, "I16", 2},  {DType::i8, "I8", 1},   {DType::u8, "U8", 1},
-                                 {DType::boolean, "BOOL", 1}};
-
-std::optional<DType> dtype_from_string(std::string_view s) {
-  for (const auto& e : kDTypes)
-    if (e.name == s) return e.dtype;
-  return std::nullopt;
-}
 
 
 // ---------------------------------------------------------------------------------------------------
@@ -79,10 +64,10 @@ class HeaderSax {
       return true;
     }
     if (depth_ == 2 && field_ == Field::dtype) {
-      const auto d = dtype_from_string(s);
+      const auto d = dtype_from_safetensors_name(s);
       if (!d)
         return fail(fmt::format("tensor {}: unsupported dtype {} (onsager reads F64, F32, F16, BF16, I64, I32, "
-                                "I16, I8, U8, BOOL)",
+                                "I16, I8, U64, U32, U16, U8, BOOL)",
                                 quote_name(entry_.name), quote_name(s)));
       entry_.dtype = *d;
       return true;
@@ -272,39 +257,10 @@ T load(const std::byte* p) {
   return v;
 }
 
-template <class Src, class Out, class F>
-void convert_each(const std::byte* p, std::vector<Out>& out, F f) {
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<Out>(f(load<Src>(p + i * sizeof(Src))));
-}
-
 template <class Out>
 std::vector<Out> convert(const TensorInfo& t, const std::byte* p) {
   std::vector<Out> out(static_cast<std::size_t>(t.numel()));
-  const auto id = [](auto v) { return v; };
-  switch (t.dtype) {
-    case DType::f64:
-      if constexpr (std::is_same_v<Out, double>) {
-        if (!out.empty()) std::memcpy(out.data(), p, out.size() * sizeof(double));
-      } else {
-        convert_each<double>(p, out, id);
-      }
-      break;
-    case DType::f32:
-      if constexpr (std::is_same_v<Out, float>) {
-        if (!out.empty()) std::memcpy(out.data(), p, out.size() * sizeof(float));
-      } else {
-        convert_each<float>(p, out, id);
-      }
-      break;
-    case DType::f16: convert_each<std::uint16_t>(p, out, half_to_float); break;
-    case DType::bf16: convert_each<std::uint16_t>(p, out, bfloat16_to_float); break;
-    case DType::i64: convert_each<std::int64_t>(p, out, id); break;
-    case DType::i32: convert_each<std::int32_t>(p, out, id); break;
-    case DType::i16: convert_each<std::int16_t>(p, out, id); break;
-    case DType::i8: convert_each<std::int8_t>(p, out, id); break;
-    case DType::u8: convert_each<std::uint8_t>(p, out, id); break;
-    case DType::boolean: convert_each<std::uint8_t>(p, out, [](std::uint8_t v) { return v != 0 ? 1 : 0; }); break;
-  }
+  convert_elements(t.dtype, p, out.size(), out.data());
   return out;
 }
 
@@ -313,18 +269,6 @@ void append_le64(std::string& s, std::uint64_t v) {
 }
 
 }  // namespace
-
-std::string_view to_string(DType d) {
-  for (const auto& e : kDTypes)
-    if (e.dtype == d) return e.name;
-  return "?";
-}
-
-std::size_t dtype_size(DType d) {
-  for (const auto& e : kDTypes)
-    if (e.dtype == d) return e.size;
-  return 0;
-}
 
 std::int64_t TensorInfo::numel() const {
   std::int64_t n = 1;
@@ -335,20 +279,6 @@ std::int64_t TensorInfo::numel() const {
   }
   return n;
 }
-
-float half_to_float(std::uint16_t h) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  const std::uint32_t exp = (h >> 10) & 0x1Fu;
-  const std::uint32_t mant = h & 0x3FFu;
-  if (exp == 0) {  // zero or subnormal: mant * 2^-24, exact in float
-    const float v = static_cast<float>(mant) * 0x1p-24f;
-    return sign != 0 ? -v : v;
-  }
-  if (exp == 0x1F) return std::bit_cast<float>(sign | 0x7F800000u | mant << 13);  // Inf, NaN (payload kept)
-  return std::bit_cast<float>(sign | (exp + 127 - 15) << 23 | mant << 13);
-}
-
-float bfloat16_to_float(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not a regular file).

@@ -23,7 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool is_floating(DType d) { return d == DType::f64 || d == DType::f32 || d == DType::f16 || d == DType::bf16; }
 
 TensorEntry entry_of(const TensorInfo& t, std::size_t index) {
   TensorEntry e;
@@ -91,7 +90,6 @@ std::vector<std::int64_t> signed_shape(const std::vector<std::uint64_t>& s, cons
   return out;
 }
 
-bool npy_floating(NpyDType d) { return d == NpyDType::f2 || d == NpyDType::f4 || d == NpyDType::f8; }
 
 class NpySource : public TensorSource {
  public:
@@ -108,7 +106,7 @@ class NpySource : public TensorSource {
     const NpyHeader h = parse_npy_header_prefix(head, size, path);
     TensorEntry e;
     e.name = fs::path(path).stem().string(), e.shape = signed_shape(h.shape, path), e.dtype = h.descr;
-    e.floating = npy_floating(h.dtype);
+    e.floating = is_floating(h.dtype);
     entries_.push_back(std::move(e));
   }
   const std::vector<TensorEntry>& tensors() const override { return entries_; }
@@ -127,7 +125,7 @@ class NpzSource : public TensorSource {
       const NpyHeader h = file_.header(m);
       TensorEntry e;
       e.name = m.name, e.shape = signed_shape(h.shape, path), e.dtype = h.descr;
-      e.floating = npy_floating(h.dtype), e.index = entries_.size();
+      e.floating = is_floating(h.dtype), e.index = entries_.size();
       entries_.push_back(std::move(e));
     }
   }

@@ -32,7 +32,7 @@
 #include "io/keras_layout.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "quote_name.hpp"
-#include "onsager/io/safetensors.hpp"  // half_to_float
+#include "onsager/io/dtype.hpp"  // half_to_float
 
 namespace onsager {
 namespace {

@@ -17,15 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include "onsager/io/dtype.hpp"  // DType: the element types of a file (safetensors names them F32, BF16, ...)
+
 namespace onsager {
 
-/// Element types of a safetensors file (the subset onsager reads; others are refused by name).
-enum class DType { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean };
-
-/// The safetensors name of a dtype: "F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL".
-std::string_view to_string(DType d);
-/// Bytes per element of `d` (8, 4, 2 or 1).
-std::size_t dtype_size(DType d);
 
 /// One tensor of a safetensors file: its name, dtype, shape and byte range within the data section.
 struct TensorInfo {
@@ -97,10 +92,5 @@ struct TensorToWrite {
 /// writing anything, so a refused call leaves no file behind.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
-
-/// IEEE 754 binary16 bits to float, exactly (subnormals, ±Inf and NaN included).
-float half_to_float(std::uint16_t h);
-/// bfloat16 bits to float, exactly (bfloat16 is the top half of a float).
-float bfloat16_to_float(std::uint16_t b);
 
 }  // namespace onsager
