@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
 #include "onsager/core/parallel.hpp"
@@ -239,8 +240,8 @@ void register_analyze_command(CLI::App& app) {
   cmd->add_option("--csv", a->csv, "Write one line per layer to FILE")->type_name("FILE");
   cmd->add_option("--plots", a->plots, "Write one PNG per layer (ESD, power law, MP density) into DIR (gnuplot)")
       ->type_name("DIR");
-  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->add_flag("--quiet,-q", a->quiet, "No progress bar");
+  add_threads_option(cmd, a->threads);
+  add_quiet_flag(cmd, a->quiet);
   cmd->callback([a] { run_analyze(*a); });
 }
 

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/progress.hpp"
 #include "onsager/io/safetensors.hpp"
@@ -90,7 +91,7 @@ void register_convert_command(CLI::App& app) {
   cmd->add_option("--out,-o", a->out, "Output .safetensors file (written atomically)")->required();
   cmd->add_option("--dtype", a->dtype, "auto (F64 for double tensors, F32 otherwise), f32 or f64")
       ->capture_default_str();
-  cmd->add_flag("--quiet,-q", a->quiet, "No progress on stderr");
+  add_quiet_flag(cmd, a->quiet);
   add_json_option(cmd, a->json);
   cmd->callback([a] { run_convert(*a); });
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "onsager/data/dataset.hpp"
 
 namespace onsager::cli {
@@ -78,7 +79,7 @@ void register_data_commands(CLI::App& app) {
       "PATH is an IDX (.gz), CSV (.gz), .npy file or a directory of mnist JSON files.");
   info->add_option("source", args->source, "Data set name or path")->required()->type_name("NAME|PATH");
   info->add_option("--split", args->split, "train, validation, test, trainval or all")->capture_default_str();
-  info->add_option("--data-dir", args->data_dir, "Where the named data sets live (default: $ONSAGER_DATA or ./data)");
+  add_data_dir_option(info, args->data_dir);
   add_json_option(info, args->json);
   info->callback([args] { run_info(*args); });
 }

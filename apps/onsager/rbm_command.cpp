@@ -6,8 +6,10 @@
 
 namespace onsager::cli {
 
-ModelData model_data(const RbmModel& m, const std::string& data, const std::string& binarize, const char* where) {
+ModelData model_data(const RbmModel& m, const std::string& data, const std::string& binarize, const std::string& data_dir,
+                     const char* where) {
   ModelData out;
+  out.data_dir = data_dir.empty() ? default_data_dir() : data_dir;
   out.source = data;
   if (out.source.empty() && m.data_info.is_object()) out.source = m.data_info.value("source", "");
   ONSAGER_CHECK(!out.source.empty(), "{}: --data NAME|PATH is required (the model does not record its data)", where);
@@ -18,7 +20,7 @@ ModelData model_data(const RbmModel& m, const std::string& data, const std::stri
 }
 
 Dataset ModelData::load(const std::string& split, const Rbm& rbm, const char* where) const {
-  Dataset d = load_dataset(source, parse_split(split));
+  Dataset d = load_dataset(source, parse_split(split), data_dir);
   ONSAGER_CHECK(d.x.cols() == rbm.num_visible(), "{}: {} has {} features, the model {} visible units", where, source,
                 d.x.cols(), rbm.num_visible());
   onsager::binarize(d.x, binarization);

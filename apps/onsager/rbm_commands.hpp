@@ -18,12 +18,14 @@ void register_rbm_features(CLI::App& rbm);
 /// `--binarize` (else the model's own binarization, else threshold:0.5).
 struct ModelData {
   std::string source;
+  std::string data_dir;  ///< --data-dir, else default_data_dir()
   Binarization binarization;
   /// The split, binarized; throws naming `where` when its column count differs from the model's visible units.
   Dataset load(const std::string& split, const Rbm& rbm, const char* where) const;
 };
 /// Throws naming `where` when neither --data nor the model names the data.
-ModelData model_data(const RbmModel& m, const std::string& data, const std::string& binarize, const char* where);
+ModelData model_data(const RbmModel& m, const std::string& data, const std::string& binarize, const std::string& data_dir,
+                     const char* where);
 
 /// One human-readable line of an epoch's monitors.
 void print_epoch_line(std::FILE* out, const EpochStats& s, int total_epochs);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/data/dataset.hpp"
@@ -22,7 +23,7 @@ namespace onsager::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, data, split = "test", binarize, base_split = "train";
+  std::string model, data, split = "test", binarize, data_dir, base_split = "train";
   bool exact = false, quiet = false, no_ais = false, no_ais_check = false, tap = false;
   int ais_runs = 0, ais_betas = 0, exact_limit = 30, threads = 0, tap_starts = 500;
   TapOptions tap_options{.max_iters = 1000, .tol = 1e-4};
@@ -36,7 +37,7 @@ void run_eval(EvalArgs& a) {
   const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the model"}, {a.data, "--data"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
-  const ModelData md = model_data(m, a.data, a.binarize, "rbm eval");
+  const ModelData md = model_data(m, a.data, a.binarize, a.data_dir, "rbm eval");
   const Dataset d = md.load(a.split, rbm, "rbm eval");
   // A "test" likelihood of rows the model was trained on would be a training likelihood: say so.
   if (m.data_info.is_object() && m.data_info.value("source", "") == md.source && is_dataset_name(md.source)) {
@@ -127,9 +128,7 @@ void register_rbm_eval(CLI::App& rbm) {
       "Example: onsager rbm eval rbm.safetensors --data mnist --split test --ais-runs 100");
   a->cmd = cmd;
   cmd->add_option("model", a->model, "Model file (.safetensors)")->required()->type_name("MODEL");
-  cmd->add_option("--data", a->data, "Data set or file (default: the model's training data)")->type_name("NAME|PATH");
-  cmd->add_option("--split", a->split, "Split to evaluate")->capture_default_str();
-  cmd->add_option("--binarize", a->binarize, "Binarization (default: the model's)");
+  add_data_flags(cmd, a->data, a->split, a->binarize, a->data_dir, true, "Split to evaluate");
   cmd->add_flag("--exact", a->exact, "Exact log Z by enumerating the smaller layer");
   cmd->add_option("--exact-limit", a->exact_limit, "Refuse exact enumeration beyond 2^N states")->capture_default_str();
   cmd->add_option("--ais-runs", a->ais_runs, "AIS runs (0: 100 when AIS runs)");
@@ -144,13 +143,10 @@ void register_rbm_eval(CLI::App& rbm) {
   cmd->add_option("--tap-starts", a->tap_starts, "Rows of the split used as starting points for --tap")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--tap-iters", a->tap_options.max_iters, "Fixed-point sweeps at most")->capture_default_str();
-  cmd->add_option("--tap-damping", a->tap_options.damping, "Damping d of m <- (1-d) m_new + d m")->capture_default_str();
-  cmd->add_option("--tap-tol", a->tap_options.tol, "A start stops when max |dm| in a sweep is below this")
-      ->capture_default_str();
+  add_tap_options(cmd, a->tap_options.max_iters, a->tap_options.damping, a->tap_options.tol, false);
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->add_flag("--quiet,-q", a->quiet, "No progress bars");
+  add_threads_option(cmd, a->threads);
+  add_quiet_flag(cmd, a->quiet);
   add_json_option(cmd, a->json);
   cmd->callback([a] { run_eval(*a); });
 }

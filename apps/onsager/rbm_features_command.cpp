@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/data/dataset.hpp"
@@ -20,7 +21,7 @@ namespace onsager::cli {
 namespace {
 
 struct FeaturesArgs {
-  std::string model, data, split = "test", train_split = "train", binarize, out, labels_out;
+  std::string model, data, split = "test", train_split = "train", binarize, data_dir, out, labels_out;
   bool classify = false, baseline = false, quiet = false;
   int threads = 0;
   SoftmaxRegressionOptions lr;
@@ -54,7 +55,7 @@ void run_features(FeaturesArgs& a) {
                                    {{a.model, "the model"}, {a.data, "--data"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
-  const ModelData md = model_data(m, a.data, a.binarize, "rbm features");
+  const ModelData md = model_data(m, a.data, a.binarize, a.data_dir, "rbm features");
   const std::string& source = md.source;
   const Binarization& binarization = md.binarization;
   const auto load = [&](const std::string& split) { return md.load(split, rbm, "rbm features"); };
@@ -127,10 +128,8 @@ void register_rbm_features(CLI::App& rbm) {
       "features and reports its accuracy on --split; --baseline does the same on the raw pixels.\n"
       "Example: onsager rbm features rbm.safetensors --data mnist --classify --baseline");
   cmd->add_option("model", a->model, "Model file (.safetensors)")->required()->type_name("MODEL");
-  cmd->add_option("--data", a->data, "Data set or file (default: the model's training data)")->type_name("NAME|PATH");
-  cmd->add_option("--split", a->split, "Split whose features are written and scored")->capture_default_str();
+  add_data_flags(cmd, a->data, a->split, a->binarize, a->data_dir, true, "Split whose features are written and scored");
   cmd->add_option("--train-split", a->train_split, "Split the classifier is trained on")->capture_default_str();
-  cmd->add_option("--binarize", a->binarize, "Binarization (default: the model's)");
   cmd->add_option("--out", a->out, "Write the features of --split as a float32 .npy file")->type_name("FILE.npy");
   cmd->add_option("--labels-out", a->labels_out, "Write the labels of --split as an N x 1 float32 .npy file")
       ->type_name("FILE.npy");
@@ -139,8 +138,8 @@ void register_rbm_features(CLI::App& rbm) {
   cmd->add_option("--l2", a->lr.l2, "Weight decay of the logistic regression (scikit-learn's C = 1 / (l2 N))")
       ->capture_default_str();
   cmd->add_option("--max-iters", a->lr.max_iters, "L-BFGS iterations at most")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
-  cmd->add_flag("--quiet,-q", a->quiet, "No progress on stderr");
+  add_threads_option(cmd, a->threads);
+  add_quiet_flag(cmd, a->quiet);
   add_json_option(cmd, a->json);
   cmd->callback([a] { run_features(*a); });
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/progress.hpp"
@@ -41,7 +42,7 @@ std::pair<int, int> tile_shape(const RbmModel& m, const std::string& shape) {
 }
 
 struct SampleArgs {
-  std::string model, png, from = "noise", data, split = "test", shape, show = "probabilities", binarize;
+  std::string model, png, from = "noise", data, split = "test", shape, show = "probabilities", binarize, data_dir;
   int n = 64, steps = 1000, columns = 0, zoom = 2, threads = 0;
   std::uint64_t seed = 0;
   bool quiet = false;
@@ -63,7 +64,7 @@ void run_sample(const SampleArgs& a) {
     v.setConstant(0.5f);
     sample_bernoulli(v, a.seed, 1, 0);
   } else if (a.from == "data") {
-    const Dataset d = model_data(m, a.data, a.binarize, "rbm sample --from data").load(a.split, rbm, "rbm sample");
+    const Dataset d = model_data(m, a.data, a.binarize, a.data_dir, "rbm sample --from data").load(a.split, rbm, "rbm sample");
     for (int i = 0; i < a.n; ++i) v.row(i) = d.x.row(i % d.x.rows());
   } else {
     ONSAGER_FAIL("rbm sample: --from must be noise or data (got '{}')", a.from);
@@ -155,16 +156,14 @@ void register_rbm_pictures(CLI::App& rbm) {
   sample->add_option("--n", s->n, "Chains (tiles)")->capture_default_str();
   sample->add_option("--steps", s->steps, "Gibbs steps (v -> h -> v)")->capture_default_str();
   sample->add_option("--from", s->from, "Start from noise or from data")->capture_default_str();
-  sample->add_option("--data", s->data, "Data for --from data (default: the model's training data)");
-  sample->add_option("--split", s->split, "Split for --from data")->capture_default_str();
-  sample->add_option("--binarize", s->binarize, "Binarization for --from data (default: the model's)");
+  add_data_flags(sample, s->data, s->split, s->binarize, s->data_dir, true, "Split for --from data");
   sample->add_option("--show", s->show, "probabilities (p(v|h) after the last step) or states")->capture_default_str();
   sample->add_option("--shape", s->shape, "Tile shape HxW (default: the model's image shape)");
   sample->add_option("--columns", s->columns, "Tiles per row (0: about square)")->capture_default_str();
   sample->add_option("--zoom", s->zoom, "Pixels per value")->capture_default_str();
   sample->add_option("--seed", s->seed, "Random seed")->capture_default_str();
-  sample->add_option("--threads", s->threads, "Threads (0: all cores)")->capture_default_str();
-  sample->add_flag("--quiet,-q", s->quiet, "No progress bar");
+  add_threads_option(sample, s->threads);
+  add_quiet_flag(sample, s->quiet);
   add_json_option(sample, s->json);
   sample->callback([s] { run_sample(*s); });
 

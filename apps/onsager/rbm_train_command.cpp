@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
 #include "onsager/core/output.hpp"
@@ -272,13 +273,9 @@ void register_rbm_train(CLI::App& rbm) {
       "weight norms); the model is checkpointed atomically after every epoch and can be resumed exactly.");
   a->cmd = cmd;
   auto& c = a->config;
-  cmd->add_option("--data", a->data, "digits, mnist, fashion-mnist, or a file (IDX, CSV, .npy, mnist JSON dir)")
-      ->type_name("NAME|PATH");
-  cmd->add_option("--split", a->split, "Split to train on: train, trainval, all, ...")->capture_default_str();
+  add_data_flags(cmd, a->data, a->split, a->binarize, a->data_dir, false, "Split to train on: train, trainval, all, ...");
   cmd->add_option("--valid-split", a->valid_split, "Split for the free-energy over-fitting monitor, or none")
       ->capture_default_str();
-  cmd->add_option("--binarize", a->binarize, "none, threshold:T or stochastic:SEED")->capture_default_str();
-  cmd->add_option("--data-dir", a->data_dir, "Where the named data sets live (default: $ONSAGER_DATA or ./data)");
   cmd->add_option("--hidden", c.hidden, "Hidden units")->capture_default_str();
   cmd->add_option("--method", a->method, "cd, pcd, mf (naive mean field), tap2 or tap3")->capture_default_str();
   cmd->add_option("--k", c.k, "Gibbs steps per update (CD-k, PCD-k)")->capture_default_str();
@@ -296,12 +293,7 @@ void register_rbm_train(CLI::App& rbm) {
   cmd->add_option("--max-norm", c.max_norm, "Max L2 norm of each hidden unit's weights (0: off)")->capture_default_str();
   cmd->add_option("--chains", c.chains, "PCD persistent chains / TAP persistent magnetisations (0: the batch size)")
       ->capture_default_str();
-  cmd->add_option("--tap-iters", c.tap_iters, "TAP methods: fixed-point sweeps per update, at most")
-      ->capture_default_str();
-  cmd->add_option("--tap-damping", c.tap_damping, "TAP methods: damping d of m <- (1-d) m_new + d m")
-      ->capture_default_str();
-  cmd->add_option("--tap-tol", c.tap_tol, "TAP methods: stop a row's sweeps once max |dm| is below this")
-      ->capture_default_str();
+  add_tap_options(cmd, c.tap_iters, c.tap_damping, c.tap_tol, true);
   cmd->add_option("--tap-persist-from", c.tap_persist_from,
                   "TAP methods: epoch (0-based) from which magnetisations persist across minibatches; -1: never,\n"
                   "every update starts from its minibatch")
@@ -309,11 +301,11 @@ void register_rbm_train(CLI::App& rbm) {
   cmd->add_option("--init-std", c.init_std, "Initial weights ~ N(0, std^2)")->capture_default_str();
   cmd->add_option("--monitor-samples", c.monitor_samples, "Rows used by the per-epoch monitors")->capture_default_str();
   cmd->add_option("--seed", c.seed, "Random seed (same seed, same model, for any --threads)")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads (0: all cores)")->capture_default_str();
+  add_threads_option(cmd, a->threads);
   cmd->add_option("--out", a->out, "Model file to write (safetensors)")->type_name("MODEL");
   cmd->add_option("--log", a->log, "Per-epoch monitors as JSON lines")->type_name("FILE.jsonl");
   cmd->add_option("--resume", a->resume, "Continue the run saved in MODEL (to --epochs in total)")->type_name("MODEL");
-  cmd->add_flag("--quiet,-q", a->quiet, "No progress or epoch lines on stderr");
+  add_quiet_flag(cmd, a->quiet);
   add_json_option(cmd, a->json);
   cmd->callback([a] { run_train(*a); });
 }
