@@ -2,9 +2,9 @@
 // (784 x 500, 100 runs), each timed through the `onsager` command on a quiet machine and with one competing
 // CPU-bound process that this program starts itself, for each OpenMP wait policy: the command's own default
 // ("onsager"), libgomp's default when nothing is set (spin 300,000 times, then sleep), OMP_WAIT_POLICY=active
-// (spin at every barrier), passive (sleep at once), and two spin counts between. Prints medians and the
-// loaded/quiet ratio of each.
-//   bench_contention [--onsager build/onsager] [--repeats 3] [--epochs 3]
+// (spin at every barrier), passive (sleep at once), and spin counts between (--spin-counts). Prints medians
+// and the loaded/quiet ratio of each.
+//   bench_contention [--onsager build/onsager] [--repeats 3] [--epochs 3] [--spin-counts 30000,3000,300]
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -71,17 +71,21 @@ int main(int argc, char** argv) try {
   app.add_option("--onsager", onsager, "The onsager command to time")->capture_default_str();
   app.add_option("--repeats", repeats, "Runs per setting (medians are reported)")->capture_default_str();
   app.add_option("--epochs", epochs, "PCD epochs per run")->capture_default_str();
+  std::vector<long> spin_counts = {30000, 3000, 300};
+  app.add_option("--spin-counts", spin_counts, "GOMP_SPINCOUNT values to time besides the named policies")
+      ->delimiter(',')
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   char tmpl[] = "/tmp/onsager-contention-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
-  const std::vector<std::pair<std::string, std::string>> policies = {
+  std::vector<std::pair<std::string, std::string>> policies = {
       {"onsager", "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT"},
       {"libgomp", "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=300000"},
-      {"spin 30k", "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=30000"},
-      {"spin 3k", "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=3000"},
       {"active", "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active"},
       {"passive", "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive"}};
+  for (const long spins : spin_counts)
+    policies.push_back({fmt::format("spin {}", spins), fmt::format("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT={}", spins)});
   fmt::print("onsager under load ({} hardware threads, {} runs each, medians; load = one busy process)\n",
              sysconf(_SC_NPROCESSORS_ONLN), repeats);
   fmt::print("{:<9} {:>12} {:>12} {:>7}   {:>10} {:>10} {:>7}\n", "policy", "epoch quiet", "epoch load", "ratio",

@@ -103,7 +103,11 @@ void run_analyze(const AnalyzeArgs& a) {
   o.keep_evals = !a.plots.empty();
   // Validate every output destination before the (possibly long) analysis.
   if (!a.plots.empty()) {
-    ONSAGER_CHECK(std::filesystem::is_directory(a.plots), "analyze: --plots {}: no such directory", a.plots);
+    std::error_code ec;
+    ONSAGER_CHECK(!std::filesystem::exists(a.plots, ec) || std::filesystem::is_directory(a.plots, ec),
+                  "analyze: --plots {}: is a file; --plots takes a directory, which gets one PNG per layer", a.plots);
+    ONSAGER_CHECK(std::filesystem::is_directory(a.plots, ec), "analyze: --plots {}: no such directory (create it first)",
+                  a.plots);
     ONSAGER_CHECK(gnuplot_available(), "analyze: --plots needs gnuplot (apt-get install gnuplot-nox)");
   }
   const auto locks = guard_outputs({{a.csv, "--csv"}, {json_file(a.json), "--json"}}, {{a.model, "the model"}});

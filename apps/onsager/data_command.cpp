@@ -54,8 +54,12 @@ void run_info(const DataInfoArgs& a) {
   fmt::print("samples    {}\n", d.x.rows());
   fmt::print("features   {}\n", d.x.cols());
   if (d.height > 0) fmt::print("image      {} x {}\n", d.height, d.width);
-  fmt::print("values     {} .. {} in the file, scaled by 1/{} to [0, 1]; mean {:.4f}\n", d.raw_min, d.raw_max,
-             d.scale, j["mean"].get<double>());
+  if (d.scale == 1)
+    fmt::print("values     {} .. {} in the file, already in [0, 1]; mean {:.4f}\n", d.raw_min, d.raw_max,
+               j["mean"].get<double>());
+  else
+    fmt::print("values     {} .. {} in the file, scaled by 1/{} to [0, 1]; mean {:.4f}\n", d.raw_min, d.raw_max,
+               d.scale, j["mean"].get<double>());
   if (!d.labels.empty()) {
     std::string line;
     for (const auto& [y, n] : j["label_counts"].items()) line += fmt::format("{}:{} ", y, n.get<long>());

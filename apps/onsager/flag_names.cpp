@@ -38,6 +38,7 @@ constexpr std::array kFieldFlags{
     FieldFlag{"TrainConfig::validate:", "config.tap_tol", "--tap-tol"},
     FieldFlag{"TrainConfig::validate:", "config.tap_persist_from", "--tap-persist-from"},
     FieldFlag{"parse_train_method:", "method", "--method"},
+    FieldFlag{"parse_lr_schedule:", "schedule", "--lr-schedule"},
     FieldFlag{"log_partition_ais:", "options.runs", "--ais-runs"},
     FieldFlag{"ais_schedule:", "betas", "--ais-betas"},
     FieldFlag{"log_partition_exact:", "options.max_log2_states", "--exact-limit"},

@@ -5,7 +5,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -56,6 +59,40 @@ void wait_passively(char** argv) {
   // exec failed (no /proc): carry on with libgomp's default.
 }
 
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "; did you mean --hidden?" for a misspelt flag of the command being parsed, or "".
+std::string suggestion(const CLI::App& app, const std::string& message) {
+  const CLI::App* cmd = &app;
+  while (!cmd->get_subcommands().empty()) cmd = cmd->get_subcommands().front();
+  std::string best;
+  std::size_t best_distance = 3;  // at most 2 edits
+  for (std::size_t pos = message.find("--"); pos != std::string::npos; pos = message.find("--", pos + 2)) {
+    std::size_t end = message.find_first_of(" ,=", pos);
+    const std::string typed = message.substr(pos + 2, end == std::string::npos ? std::string::npos : end - pos - 2);
+    if (typed.empty()) continue;
+    for (const CLI::Option* o : cmd->get_options())
+      for (const std::string& name : o->get_lnames()) {
+        const std::size_t d = edit_distance(typed, name);
+        if (d > 0 && d < best_distance) best_distance = d, best = name;
+      }
+  }
+  return best.empty() ? std::string() : "; did you mean --" + best + "?";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,7 +118,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    fmt::print(stderr, "onsager: error: {} (see --help)\n", e.what());
+    const std::string what = e.what();
+    fmt::print(stderr, "onsager: error: {}{} (see --help)\n", what, suggestion(app, what));
     return 1;
   } catch (const onsager::Error& e) {
     fmt::print(stderr, "onsager: error: {}\n", onsager::cli::to_cli_message(e.what()));

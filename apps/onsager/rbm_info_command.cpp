@@ -21,6 +21,7 @@ void run_info(const RbmInfoArgs& a) {
                       {"visible", rbm.num_visible()},
                       {"hidden", rbm.num_hidden()},
                       {"epochs_done", m.state.epochs_done},
+                      {"epochs_planned", m.config ? nlohmann::json(m.config->epochs) : nlohmann::json(nullptr)},
                       {"settings", m.config ? to_json(*m.config) : nlohmann::json(nullptr)},
                       {"data", m.data_info},
                       {"resumable", m.has_train_state && m.config.has_value()},
@@ -32,10 +33,12 @@ void run_info(const RbmInfoArgs& a) {
   fmt::print("model      {}\n", a.model);
   fmt::print("units      {} visible x {} hidden\n", rbm.num_visible(), rbm.num_hidden());
   if (m.config)
-    fmt::print("training   {}-{}, {} epochs done, batch {}, lr {}\n", to_string(m.config->method), m.config->k,
-               m.state.epochs_done, m.config->batch_size, m.config->lr);
+    fmt::print("training   {}-{}, {} of {} epochs done{}, batch {}, lr {}\n", to_string(m.config->method), m.config->k,
+               m.state.epochs_done, m.config->epochs,
+               m.state.epochs_done < m.config->epochs ? " (--resume continues it)" : "", m.config->batch_size,
+               m.config->lr);
   if (!m.data_info.is_null()) fmt::print("data       {}\n", m.data_info.dump());
-  if (!m.state.history.empty()) print_epoch_line(stdout, m.state.history.back(), m.state.epochs_done);
+  if (!m.state.history.empty()) print_epoch_line(stdout, m.state.history.back(), m.config ? m.config->epochs : m.state.epochs_done);
   emit_json(a.json, j);
 }
 

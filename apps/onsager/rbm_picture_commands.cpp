@@ -27,7 +27,9 @@ std::pair<int, int> parse_shape(const std::string& s) {
   std::smatch m;
   static const std::regex re(R"((\d{1,5})x(\d{1,5}))");
   ONSAGER_CHECK(std::regex_match(s, m, re), "--shape must look like HxW, e.g. 28x28 (got '{}')", s);
-  return {std::stoi(m[1]), std::stoi(m[2])};
+  const int h = std::stoi(m[1]), w = std::stoi(m[2]);
+  ONSAGER_CHECK(h >= 1 && w >= 1, "--shape {}: both sides must be at least 1", s);
+  return {h, w};
 }
 
 // The tile shape: --shape, else the image shape recorded in the model, else a square.

@@ -61,13 +61,6 @@ void apply_momentum(TrainConfig& c, const std::string& m) {
   }
 }
 
-void apply_schedule(TrainConfig& c, const std::string& s) {
-  if (s == "constant") c.lr_schedule = LrSchedule::constant;
-  else if (s == "linear") c.lr_schedule = LrSchedule::linear;
-  else if (s == "exp" || s == "exponential") c.lr_schedule = LrSchedule::exponential;
-  else ONSAGER_FAIL("rbm train: --lr-schedule must be constant, linear or exp (got '{}')", s);
-}
-
 Dataset load_split(const std::string& source, const std::string& split, const Binarization& bin,
                    const std::string& data_dir) {
   Dataset d = load_dataset(source, parse_split(split), data_dir);
@@ -121,7 +114,7 @@ void run_train(TrainArgs& a) {
   } else {
     config.method = parse_train_method(a.method);
     apply_momentum(config, a.momentum);
-    apply_schedule(config, a.lr_schedule);
+    config.lr_schedule = parse_lr_schedule(a.lr_schedule);
     config.validate();
   }
   ONSAGER_CHECK(!a.data.empty(), "rbm train: --data NAME|PATH is required (digits, mnist, fashion-mnist or a file)");

@@ -95,6 +95,11 @@ void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<Name
     if (out.path.empty()) continue;
     const std::optional<FileId> oid = file_id(out.path);
     ONSAGER_CHECK(!(oid && oid->is_dir), "{} {}: is a directory; give a file name", out.role, out.path);
+    {
+      std::error_code ec;
+      const fs::path dir = fs::absolute(out.path, ec).parent_path();
+      ONSAGER_CHECK(fs::is_directory(dir, ec), "{} {}: directory {} does not exist", out.role, out.path, dir.string());
+    }
     const std::string onorm = normal_path(out.path);
     for (std::size_t j = i + 1; j < outputs.size(); ++j) {
       const NamedPath& other = outputs[j];

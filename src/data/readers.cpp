@@ -485,9 +485,6 @@ Dataset read_csv(const std::string& path, bool last_column_is_label, double scal
 Dataset read_npy(const std::string& path) {
   const std::string bytes = read_file_maybe_gzip(path);
   const NpyHeader h = parse_npy_header(bytes, path);
-  const std::string& dt = h.descr;
-  ONSAGER_CHECK(h.dtype != DType::f16, "{}: dtype '{}' is not supported; use float32, float64, uint8, bool, int32 or int64",
-                path, dt);
   const std::vector<std::uint64_t>& s = h.shape;
   const std::string shape_text = shape_to_string(s);
   ONSAGER_CHECK(s.size() >= 2, "{}: a {}-D array (shape {}) has no samples x features layout; save it as (n, d) or (n, h, w)",

@@ -156,7 +156,7 @@ double TrainConfig::momentum_at(int epoch) const {
   return momentum;
 }
 
-static std::string_view schedule_name(LrSchedule s) {
+std::string_view to_string(LrSchedule s) {
   switch (s) {
     case LrSchedule::constant: return "constant";
     case LrSchedule::linear: return "linear";
@@ -165,13 +165,20 @@ static std::string_view schedule_name(LrSchedule s) {
   return "constant";
 }
 
+LrSchedule parse_lr_schedule(std::string_view s) {
+  if (s == "constant") return LrSchedule::constant;
+  if (s == "linear") return LrSchedule::linear;
+  if (s == "exp" || s == "exponential") return LrSchedule::exponential;
+  ONSAGER_FAIL("parse_lr_schedule: schedule must be constant, linear or exp (got '{}')", s);
+}
+
 nlohmann::json to_json(const TrainConfig& c) {
   return {{"method", to_string(c.method)}, {"hidden", c.hidden},
           {"k", c.k},
           {"epochs", c.epochs},
           {"batch_size", c.batch_size},
           {"lr", c.lr},
-          {"lr_schedule", schedule_name(c.lr_schedule)},
+          {"lr_schedule", to_string(c.lr_schedule)},
           {"lr_final", c.lr_final},
           {"lr_decay", c.lr_decay},
           {"momentum", c.momentum},
@@ -198,10 +205,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.epochs = j.at("epochs").get<int>();
     c.batch_size = j.at("batch_size").get<int>();
     c.lr = j.at("lr").get<double>();
-    const auto sched = j.at("lr_schedule").get<std::string>();
-    c.lr_schedule = sched == "linear" ? LrSchedule::linear
-                    : sched == "exponential" ? LrSchedule::exponential
-                                             : LrSchedule::constant;
+    c.lr_schedule = parse_lr_schedule(j.at("lr_schedule").get<std::string>());
     c.lr_final = j.at("lr_final").get<double>();
     c.lr_decay = j.at("lr_decay").get<double>();
     c.momentum = j.at("momentum").get<double>();

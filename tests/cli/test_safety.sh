@@ -130,4 +130,24 @@ grep -q "warning: the model was trained on the 'all' split of digits, which cont
 "$bin" rbm eval "$tmp/m.safetensors" --exact --no-ais >/dev/null 2>"$tmp/err"
 [ ! -s "$tmp/err" ] && ok "rbm eval of the held-out test split warns nothing" || bad "eval of held-out split" "$(cat "$tmp/err")"
 
+# The smaller message defects: each bad value gets one line that says what to do.
+expect_error_matching "--shape 0x64" "both sides must be at least 1" "$bin" rbm sample "$tmp/m.safetensors" --shape 0x64 --png "$tmp/s0.png"
+expect_error_matching "--plots FILE" "is a file; --plots takes a directory" "$bin" analyze "$tmp/m.safetensors" --plots "$tmp/d.npy"
+expect_error_matching "misspelt flag" "did you mean --hidden?" "$bin" rbm train --data digits --hiden 4 --out "$tmp/h2.safetensors"
+expect_error_matching "--json into a missing directory, before any work" "directory .*nowhere does not exist" \
+  "$bin" rbm eval "$tmp/m.safetensors" --exact --json "$tmp/nowhere/e.json"
+"$bin" data info mnist >"$tmp/out" 2>&1
+grep -q "already in \[0, 1\]" "$tmp/out" && ! grep -q "scaled by 1/1 " "$tmp/out" && ok "data info: no 'scaled by 1/1'" ||
+  bad "data info scaling line" "$(grep values "$tmp/out")"
+"$py" -c "import numpy as np; np.save('$tmp/h16.npy', (np.random.default_rng(1).random((20, 6)) > 0.5).astype(np.float16))"
+if "$bin" data info "$tmp/h16.npy" --json "$tmp/h16.json" >/dev/null 2>"$tmp/err" && [ "$(json_get "$tmp/h16.json" "['features']")" = 6 ]
+then ok "float16 .npy data is read (the reader's own advice lists it)"; else bad "float16 data" "$(cat "$tmp/err")"; fi
+"$bin" rbm train --data mnist --hidden 100 --epochs 500 --quiet --out "$tmp/p.safetensors" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do [ -e "$tmp/p.safetensors" ] && break; sleep 0.1; done
+kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+"$bin" rbm info "$tmp/p.safetensors" >"$tmp/out" 2>&1
+grep -q "of 500 epochs done (--resume continues it)" "$tmp/out" && ok "rbm info of a stopped run shows the planned epochs" ||
+  bad "rbm info epochs" "$(cat "$tmp/out")"
+
 finish

@@ -130,6 +130,15 @@ TEST(PartitionLikelihood, AverageLogLikelihoodMatchesBruteForce) {
   expect_error([&] { average_log_likelihood(rbm, MatrixF(0, 6), log_z); }, {"empty"});
 }
 
+TEST(PartitionLikelihood, ProbabilitiesOfAllVisibleStatesSumToOne) {
+  const Rbm rbm = random_rbm(5, 4, 1.0f, 0.5f, 5);
+  const MatrixF vs = all_states(5);
+  const double z = brute_log_z(rbm);
+  double total = 0;
+  for (Eigen::Index r = 0; r < vs.rows(); ++r) total += std::exp(average_log_likelihood(rbm, vs.row(r), z));
+  EXPECT_NEAR(total, 1.0, 1e-9);
+}
+
 TEST(PartitionAis, ScheduleIsSalakhutdinovAndMurrays) {
   const std::vector<double> b = ais_schedule();
   ASSERT_EQ(b.size(), 14501u);
@@ -203,6 +212,18 @@ TEST(PartitionAis, AgreesWithExactOnRandomModels) {
     EXPECT_EQ(a.log_weights.size(), 200u);
     EXPECT_GE(a.ess, 1.0);
     EXPECT_LE(a.ess, 200.0 + 1e-9);
+  }
+}
+
+TEST(PartitionAis, UniformBaseAgreesWithExact) {
+  for (auto [std, seed] : {std::pair{0.5f, 1ULL}, {1.5f, 2ULL}}) {
+    const Rbm rbm = random_rbm(20, 10, std, 0.5f, seed);
+    AisOptions o;
+    o.runs = 200;
+    o.betas = 3000;
+    o.seed = seed;
+    SCOPED_TRACE(::testing::Message() << "std " << std);
+    expect_within_error_bar(log_partition_ais(rbm, o), log_partition_exact(rbm), 0.5);
   }
 }
 

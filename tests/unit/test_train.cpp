@@ -242,6 +242,20 @@ TEST(TrainConfigTest, RejectsBadSettingsWithTheFieldName) {
   EXPECT_THROW(c.validate(), Error);
 }
 
+TEST(TrainConfigTest, LrScheduleNamesAreParsedOnceAndStrictly) {
+  EXPECT_EQ(parse_lr_schedule("exp"), LrSchedule::exponential);
+  EXPECT_EQ(parse_lr_schedule("exponential"), LrSchedule::exponential);
+  EXPECT_EQ(parse_lr_schedule("linear"), LrSchedule::linear);
+  EXPECT_THROW(parse_lr_schedule("cosine"), Error);
+  // A model file's unknown schedule used to become "constant" without a word.
+  TrainConfig c;
+  c.lr_schedule = LrSchedule::linear;
+  nlohmann::json j = to_json(c);
+  EXPECT_EQ(train_config_from_json(j).lr_schedule, LrSchedule::linear);
+  j["lr_schedule"] = "cosine";
+  EXPECT_THROW(train_config_from_json(j), Error);
+}
+
 TEST(TrainConfigTest, JsonRoundTrip) {
   TrainConfig c;
   c.method = TrainMethod::cd;

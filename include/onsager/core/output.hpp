@@ -16,8 +16,8 @@ struct NamedPath {
   std::string role;  ///< e.g. "--out", "the input model"
 };
 
-/// Throws onsager::Error when two outputs are the same path or file, or when an output is the same file as
-/// one of `inputs` (an input that does not exist is ignored; directories count: nothing is written over
+/// Throws onsager::Error when an output's directory does not exist, when two outputs are the same path or file,
+/// or when an output is the same file as one of `inputs` (an input that does not exist is ignored; directories count: nothing is written over
 /// one). Outputs that do not exist yet are compared by their absolute, normalised path.
 void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs);
 

@@ -29,6 +29,10 @@ enum class TrainMethod { cd, pcd, mf, tap2, tap3 };
 enum class LrSchedule { constant, linear, exponential };
 
 std::string_view to_string(TrainMethod m);
+/// "constant", "linear", "exponential" (the names model files record).
+std::string_view to_string(LrSchedule s);
+/// "constant", "linear", "exp" or "exponential"; throws onsager::Error naming the allowed values.
+LrSchedule parse_lr_schedule(std::string_view s);
 /// "cd", "pcd", "mf" (also "naive"), "tap2", "tap3"; throws onsager::Error naming the allowed values.
 TrainMethod parse_train_method(std::string_view s);
 /// True for the deterministic methods mf, tap2 and tap3.
