@@ -56,6 +56,10 @@ constexpr std::array kFieldFlags{
     FieldFlag{"analyze:", "options.selection.min_evals", "--min-evals"},
     FieldFlag{"plan_layers:", "selection.regex", "--layers"},
     FieldFlag{"image_shape_for:", "hint", "--shape"},
+    FieldFlag{"sample_rbm:", "options.n", "--n"},
+    FieldFlag{"sample_rbm:", "options.steps", "--steps"},
+    FieldFlag{"filter_tiles:", "n", "--n"},
+    FieldFlag{"parse_filter_order:", "order", "--order"},
     FieldFlag{"set_num_threads:", "n", "--threads"},
 };
 

@@ -9,6 +9,7 @@
 
 #include "common.hpp"
 #include "options.hpp"
+#include "onsager/rbm/sampling.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/progress.hpp"
@@ -53,55 +54,33 @@ struct SampleArgs {
 
 void run_sample(const SampleArgs& a) {
   set_num_threads(a.threads);
-  ONSAGER_CHECK(a.n >= 1 && a.n <= 10000, "rbm sample: --n must be in 1..10000 (got {})", a.n);
-  ONSAGER_CHECK(a.steps >= 0 && a.steps <= 100000000, "rbm sample: --steps must be in 0..1e8 (got {})", a.steps);
   ONSAGER_CHECK(a.show == "probabilities" || a.show == "states",
                 "rbm sample: --show must be probabilities or states (got '{}')", a.show);
+  ONSAGER_CHECK(a.from == "noise" || a.from == "data", "rbm sample: --from must be noise or data (got '{}')", a.from);
   const auto locks = guard_outputs({{a.png, "--png"}, {json_file(a.json), "--json"}}, {{a.model, "the model"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const auto [h, w] = tile_shape(m, a.shape);
-  MatrixF v(a.n, rbm.num_visible());
-  if (a.from == "noise") {
-    v.setConstant(0.5f);
-    sample_bernoulli(v, a.seed, 1, 0);
-  } else if (a.from == "data") {
-    const Dataset d = model_data(m, a.data, a.binarize, a.data_dir, "rbm sample --from data").load(a.split, rbm, "rbm sample");
-    for (int i = 0; i < a.n; ++i) v.row(i) = d.x.row(i % d.x.rows());
-  } else {
-    ONSAGER_FAIL("rbm sample: --from must be noise or data (got '{}')", a.from);
-  }
-  // Block Gibbs sampling in chunks, for the progress bar; chunk k has its own random stream.
-  constexpr int kChunk = 100;
-  Progress bar("gibbs", static_cast<std::size_t>(a.steps), !a.quiet);
-  for (int done = 0, k = 0; done < a.steps; done += kChunk, ++k) {
-    const int s = std::min(kChunk, a.steps - done);
-    gibbs_sample(rbm, v, s, stream_seed(a.seed, 2, static_cast<std::uint64_t>(k)));
-    bar.advance(static_cast<std::size_t>(s));
-  }
-  bar.finish();
-  MatrixF shown = v;
-  if (a.show == "probabilities") {  // one more half-step: p(v | h) with h ~ p(h | v), smoother to look at
-    MatrixF hid = rbm.hidden_probs(v);
-    sample_bernoulli(hid, a.seed, 3, 0);
-    shown = rbm.visible_probs(hid);
-  }
+  MatrixF start;
+  if (a.from == "data")
+    start = model_data(m, a.data, a.binarize, a.data_dir, "rbm sample --from data").load(a.split, rbm, "rbm sample").x;
+  const SampleResult r = sample_rbm(rbm, start, {.n = a.n, .steps = a.steps, .seed = a.seed, .progress = !a.quiet});
+  const MatrixF& shown = a.show == "probabilities" ? r.probabilities : r.states;
   ImageGridOptions opt;
   opt.height = h;
   opt.width = w;
   opt.columns = a.columns;
   opt.zoom = a.zoom;
   write_image_grid_png(a.png, shown, opt);
-  const VectorD f = rbm.free_energy(v);
   const nlohmann::json j = {{"model", a.model}, {"png", a.png},       {"n", a.n},
                             {"steps", a.steps}, {"from", a.from},     {"seed", a.seed},
-                            {"mean_free_energy", f.mean()},            {"mean_pixel", shown.cast<double>().mean()}};
+                            {"mean_free_energy", r.mean_free_energy}, {"mean_pixel", shown.cast<double>().mean()}};
   if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
   }
   fmt::print("wrote {}: {} samples after {} Gibbs steps from {} ({}x{} tiles); mean F = {:.2f}\n", a.png, a.n,
-             a.steps, a.from, h, w, f.mean());
+             a.steps, a.from, h, w, r.mean_free_energy);
   emit_json(a.json, j);
 }
 
@@ -116,18 +95,8 @@ void run_filters(const FiltersArgs& a) {
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const auto [h, w] = tile_shape(m, a.shape);
-  ONSAGER_CHECK(a.n >= 1, "rbm filters: --n must be >= 1 (got {})", a.n);
-  ONSAGER_CHECK(a.order == "norm" || a.order == "index", "rbm filters: --order must be norm or index (got '{}')",
-                a.order);
-  const auto hidden = static_cast<int>(rbm.num_hidden());
-  const int n = std::min(a.n, hidden);
-  std::vector<int> idx(static_cast<std::size_t>(hidden));
-  std::iota(idx.begin(), idx.end(), 0);
-  if (a.order == "norm")
-    std::stable_sort(idx.begin(), idx.end(),
-                     [&](int x, int y) { return rbm.weight.row(x).squaredNorm() > rbm.weight.row(y).squaredNorm(); });
-  MatrixF tiles(n, rbm.num_visible());
-  for (int i = 0; i < n; ++i) tiles.row(i) = rbm.weight.row(idx[static_cast<std::size_t>(i)]);
+  const MatrixF tiles = filter_tiles(rbm, a.n, parse_filter_order(a.order));
+  const auto n = tiles.rows();
   ImageGridOptions opt;
   opt.height = h;
   opt.width = w;
@@ -141,7 +110,7 @@ void run_filters(const FiltersArgs& a) {
     return;
   }
   fmt::print("wrote {}: {} of {} filters ({}x{} tiles, each stretched to its own range, ordered by {})\n", a.png, n,
-             hidden, h, w, a.order);
+             rbm.num_hidden(), h, w, a.order);
   emit_json(a.json, j);
 }
 

@@ -23,6 +23,7 @@
 #include "onsager/rbm/model_file.hpp"
 #include "onsager/rbm/partition.hpp"
 #include "onsager/rbm/rbm.hpp"
+#include "onsager/rbm/sampling.hpp"
 #include "onsager/rbm/tap.hpp"
 #include "onsager/rbm/train.hpp"
 #include "onsager/spectral/analyze.hpp"

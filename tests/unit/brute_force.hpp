@@ -5,9 +5,19 @@
 #include <cmath>
 #include <vector>
 
+#include "onsager/core/random.hpp"
 #include "onsager/rbm/rbm.hpp"
 
 namespace onsager::testing {
+
+/// A random RBM: weights ~ N(0, std²), biases ~ N(0, bias_std²).
+inline Rbm random_rbm(int v, int h, float std, float bias_std, std::uint64_t seed) {
+  Rbm rbm = Rbm::random(v, h, std, seed);
+  Rng rng(seed + 1000);
+  for (Eigen::Index i = 0; i < v; ++i) rbm.visible_bias(i) = static_cast<float>(bias_std * rng.normal());
+  for (Eigen::Index j = 0; j < h; ++j) rbm.hidden_bias(j) = static_cast<float>(bias_std * rng.normal());
+  return rbm;
+}
 
 /// All 2^n binary vectors of length n, one per row (row k holds the bits of k).
 inline MatrixF all_states(int n) {

@@ -12,13 +12,7 @@
 namespace onsager {
 namespace {
 
-Rbm tiny_rbm() {
-  Rbm rbm = Rbm::random(8, 5, 0.8f, 3);
-  Rng rng(4);
-  for (Eigen::Index i = 0; i < 8; ++i) rbm.visible_bias(i) = static_cast<float>(0.5 * rng.normal());
-  for (Eigen::Index j = 0; j < 5; ++j) rbm.hidden_bias(j) = static_cast<float>(0.5 * rng.normal());
-  return rbm;
-}
+Rbm tiny_rbm() { return testing::random_rbm(8, 5, 0.8f, 0.5f, 3); }
 
 MatrixF some_rows() {
   // 40 rows of the 256 states, every 6th.

@@ -23,14 +23,7 @@ namespace {
 using testing::all_states;
 using testing::brute_log_z;
 
-// Weights ~ N(0, std²), biases ~ N(0, bias_std²).
-Rbm random_rbm(int v, int h, float std, float bias_std, std::uint64_t seed) {
-  Rbm rbm = Rbm::random(v, h, std, seed);
-  Rng rng(seed + 1000);
-  for (Eigen::Index i = 0; i < v; ++i) rbm.visible_bias(i) = static_cast<float>(bias_std * rng.normal());
-  for (Eigen::Index j = 0; j < h; ++j) rbm.hidden_bias(j) = static_cast<float>(bias_std * rng.normal());
-  return rbm;
-}
+using testing::random_rbm;
 
 double exact(const Rbm& rbm, EnumerateLayer layer) {
   ExactOptions o;
