@@ -22,6 +22,9 @@ struct JsonOutput {
 };
 
 void add_json_option(CLI::App* cmd, JsonOutput& out);
+/// `--data`'s value as a path to protect: "" for a named data set (its files live in the data directory).
+std::string data_file(const std::string& data);
+
 /// The file `--json FILE` writes, or "" when JSON goes to stdout or is off.
 inline std::string json_file(const JsonOutput& out) { return out.enabled() && !out.to_stdout() ? out.path : ""; }
 

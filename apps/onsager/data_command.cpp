@@ -42,7 +42,7 @@ nlohmann::json describe(const Dataset& d, std::string_view split) {
 
 void run_info(const DataInfoArgs& a) {
   const Split split = parse_split(a.split);
-  const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{is_dataset_name(a.source) ? "" : a.source, "the data"}});
+  const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{data_file(a.source), "the data"}});
   const Dataset d = load_dataset(a.source, split, a.data_dir.empty() ? default_data_dir() : a.data_dir);
   const nlohmann::json j = describe(d, to_string(split));
   if (a.json.to_stdout()) {

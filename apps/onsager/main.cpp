@@ -15,6 +15,7 @@
 #include "common.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
+#include "onsager/data/dataset.hpp"
 
 namespace onsager::cli {
 
@@ -23,6 +24,8 @@ void add_json_option(CLI::App* cmd, JsonOutput& out) {
                    ->expected(0, 1)
                    ->type_name("[FILE]");
 }
+
+std::string data_file(const std::string& data) { return is_dataset_name(data) ? std::string() : data; }
 
 std::vector<OutputLock> guard_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs) {
   check_outputs(outputs, inputs);
@@ -84,6 +87,10 @@ std::string suggestion(const CLI::App& app, const std::string& message) {
     std::size_t end = message.find_first_of(" ,=", pos);
     const std::string typed = message.substr(pos + 2, end == std::string::npos ? std::string::npos : end - pos - 2);
     if (typed.empty()) continue;
+    bool known = false;
+    for (const CLI::Option* o : cmd->get_options())
+      for (const std::string& name : o->get_lnames()) known = known || name == typed;
+    if (known) continue;
     for (const CLI::Option* o : cmd->get_options())
       for (const std::string& name : o->get_lnames()) {
         const std::size_t d = edit_distance(typed, name);
@@ -117,9 +124,12 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::ExtrasError& e) {  // unknown flags: suggest the nearest one the command has
     const std::string what = e.what();
     fmt::print(stderr, "onsager: error: {}{} (see --help)\n", what, suggestion(app, what));
+    return 1;
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "onsager: error: {} (see --help)\n", e.what());
     return 1;
   } catch (const onsager::Error& e) {
     fmt::print(stderr, "onsager: error: {}\n", onsager::cli::to_cli_message(e.what()));

@@ -34,10 +34,12 @@ struct EvalArgs {
 
 void run_eval(EvalArgs& a) {
   set_num_threads(a.threads);
-  const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the model"}, {a.data, "--data"}});
+  const std::vector<NamedPath> outputs = {{json_file(a.json), "--json"}};
+  const auto locks = guard_outputs(outputs, {{a.model, "the model"}, {data_file(a.data), "--data"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const ModelData md = model_data(m, a.data, a.binarize, a.data_dir, "rbm eval");
+  check_outputs(outputs, {{data_file(md.source), "the data file"}});  // the data the model records, too
   const Dataset d = md.load(a.split, rbm, "rbm eval");
   // A "test" likelihood of rows the model was trained on would be a training likelihood: say so.
   if (m.data_info.is_object() && m.data_info.value("source", "") == md.source && is_dataset_name(md.source)) {

@@ -126,7 +126,7 @@ void run_train(TrainArgs& a) {
   // --resume M --out M continues a run in place (that is the point); its log and JSON may not overwrite it.
   check_outputs({{a.log, "--log"}, {json_out, "--json"}}, {{a.resume, "the --resume model"}});
   const std::vector<OutputLock> locks = guard_outputs({{a.out, "--out"}, {a.log, "--log"}, {json_out, "--json"}},
-                                                      {{is_dataset_name(a.data) ? "" : a.data, "--data"}});
+                                                      {{data_file(a.data), "--data"}});
   const Dataset train_set = load_split(a.data, a.split, bin, data_dir);
   check_outputs({{a.out, "--out"}, {a.log, "--log"}, {json_out, "--json"}}, {{train_set.source, "the data file"}});
   std::optional<Dataset> valid_set;
@@ -189,9 +189,9 @@ void run_train(TrainArgs& a) {
   if (outcome == TrainOutcome::saturated) {
     const std::string kept = saved ? fmt::format("{} keeps the model of epoch {}", a.out, state.epochs_done)
                                    : std::string("no model written");
-    ONSAGER_FAIL("rbm train: the weights saturated in epoch {} (|W|_F grew more than {:g}-fold in one epoch, every "
-                 "unit stuck at 0 or 1); {}; try a smaller --lr or a --max-norm",
-                 state.epochs_done + 1, kSaturationGrowth, kept);
+    ONSAGER_FAIL("rbm train: the weights blew up in epoch {} (their RMS grew to more than {:g} times that of the "
+                 "epoch before, or than {:g}x{:g}); {}; try a smaller --lr or a --max-norm",
+                 state.epochs_done + 1, kSaturationGrowth, kSaturationGrowth, kSaturationFloor, kept);
   }
   if (outcome == TrainOutcome::diverged) {
     if (saved)

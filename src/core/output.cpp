@@ -49,10 +49,10 @@ struct Slot {
 };
 std::array<Slot, kSlots> g_slots;
 
+// Installed with SA_RESETHAND, so the disposition is the default again when raise() ends the process.
 extern "C" void cleanup_and_reraise(int sig) {
   for (Slot& s : g_slots)
     if (s.state.load(std::memory_order_acquire) == 2) ::unlink(s.path);
-  std::signal(sig, SIG_DFL);
   std::raise(sig);
 }
 
@@ -109,17 +109,27 @@ void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<Name
       ONSAGER_CHECK(!same, "{} {} and {} {} are the same file; give each output its own name", out.role, out.path,
                     other.role, other.path);
     }
+    // The lock file the run will create and remove beside the output must not be anything else either.
+    const std::string lock = lock_path_for(out.path);
+    for (const NamedPath& other : outputs)
+      ONSAGER_CHECK(other.path.empty() || normal_path(other.path) != lock,
+                    "{} {} is the lock file of {} {} (onsager creates and removes {} while it writes); choose another "
+                    "name", other.role, other.path, out.role, out.path, lock);
     for (const NamedPath& in : inputs) {
       if (in.path.empty()) continue;
       const std::optional<FileId> iid = file_id(in.path);
-      const bool same = (oid && iid && oid->dev == iid->dev && oid->ino == iid->ino) || onorm == normal_path(in.path);
+      if (!iid) continue;  // a missing input destroys nothing (its reader reports it)
+      const bool same = (oid && oid->dev == iid->dev && oid->ino == iid->ino) || onorm == normal_path(in.path);
       ONSAGER_CHECK(!same, "{} {} is the same file as {} {}; writing it would destroy the input, so choose another "
                     "output", out.role, out.path, in.role, in.path);
+      ONSAGER_CHECK(normal_path(in.path) != lock,
+                    "{} {} is the lock file of {} {} (onsager creates and removes it while it writes); rename the "
+                    "input or choose another output", in.role, in.path, out.role, out.path);
     }
   }
 }
 
-std::string lock_path_for(const std::string& path) { return path + ".lock"; }
+std::string lock_path_for(const std::string& path) { return normal_path(path) + ".lock"; }
 
 int remove_stale_temporaries(const std::string& path) {
   const fs::path p(path);
@@ -185,7 +195,11 @@ OutputLock::OutputLock(OutputLock&& other) noexcept
 OutputLock::~OutputLock() {
   if (fd_ < 0) return;
   detail::unregister_temporary(slot_);
-  ::unlink(lock_path_.c_str());
+  // Remove the name only while it is still the file this lock holds.
+  struct stat held {}, named {};
+  if (::fstat(fd_, &held) == 0 && ::stat(lock_path_.c_str(), &named) == 0 && held.st_dev == named.st_dev &&
+      held.st_ino == named.st_ino)
+    ::unlink(lock_path_.c_str());
   ::close(fd_);
 }
 

@@ -45,7 +45,7 @@ std::optional<KerasLayout> keras_layout(std::string_view cls, std::string_view v
   if (is({"Embedding"}) && rank == 2) return keras_as_pytorch();
   if (is({"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "LSTMCell", "GRUCell", "SimpleRNNCell",
           "Bidirectional"}) &&
-      rank == 2 && (var == "kernel" || var == "recurrent_kernel"))
+      rank == 2)  // every rank-2 RNN weight, so that Keras 1 names (lstm_1_W_i, lstm_1_U) are moved too
     return var == "recurrent_kernel" ? KerasLayout{{1, 0}, "units x gates*units"}
                                      : KerasLayout{{1, 0}, "in x gates*units"};
   return std::nullopt;

@@ -503,9 +503,12 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
       state = last_good;
       return TrainOutcome::diverged;
     }
-    // Saturation: finite weights that blew up (every sigmoid at 0 or 1, the gradient gone) are divergence too.
-    const double norm_before = static_cast<double>(last_good.rbm.weight.norm());
-    if (static_cast<double>(state.rbm.weight.norm()) > kSaturationGrowth * std::max(norm_before, 1.0)) {
+    // Saturation: finite weights that blew up are divergence too. The test is on the RMS weight, so that it
+    // scales with the layer: more than kSaturationGrowth times the epoch before's, or than kSaturationFloor.
+    const double cells = static_cast<double>(state.rbm.weight.size());
+    const double rms_before = static_cast<double>(last_good.rbm.weight.norm()) / std::sqrt(cells);
+    const double rms_after = static_cast<double>(state.rbm.weight.norm()) / std::sqrt(cells);
+    if (rms_after > kSaturationGrowth * std::max(rms_before, kSaturationFloor)) {
       state = last_good;
       return TrainOutcome::saturated;
     }

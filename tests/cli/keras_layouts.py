@@ -48,6 +48,7 @@ CASES = [
     ("Embedding", "embeddings", (10, 4), lambda a: a),
     ("LSTM", "kernel", (4, 12), lambda a: a.T),
     ("LSTM", "recurrent_kernel", (3, 12), lambda a: a.T),
+    ("LSTM", "W_i", (4, 3), lambda a: a.T),  # Keras 1 names: told by the class and the rank
     ("GRU", "kernel", (4, 9), lambda a: a.T),
     ("SimpleRNN", "recurrent_kernel", (3, 3), lambda a: a.T),
 ]

@@ -117,7 +117,7 @@ then ok "--ais-runs 1: null error bar and a warning"; else bad "--ais-runs 1" "$
 # A learning rate that saturates the weights is divergence: exit 1, and the file keeps the last good epoch.
 "$bin" rbm train --data digits --hidden 8 --epochs 3 --batch 50 --lr 1e6 --method cd --seed 1 --quiet --out "$tmp/sat2.safetensors" >/dev/null 2>"$tmp/err"
 rc=$?
-if [ "$rc" -eq 1 ] && grep -q "saturated" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok "--lr 1e6 stops as saturated: $(cat "$tmp/err")"
+if [ "$rc" -eq 1 ] && grep -q "blew up" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok "--lr 1e6 stops as saturated: $(cat "$tmp/err")"
 else bad "--lr 1e6" "exit $rc: $(cat "$tmp/err")"; fi
 
 # Training on the monitor's rows says so.
@@ -134,6 +134,16 @@ grep -q "warning: the model was trained on the 'all' split of digits, which cont
 expect_error_matching "--shape 0x64" "both sides must be at least 1" "$bin" rbm sample "$tmp/m.safetensors" --shape 0x64 --png "$tmp/s0.png"
 expect_error_matching "--plots FILE" "is a file; --plots takes a directory" "$bin" analyze "$tmp/m.safetensors" --plots "$tmp/d.npy"
 expect_error_matching "misspelt flag" "did you mean --hidden?" "$bin" rbm train --data digits --hiden 4 --out "$tmp/h2.safetensors"
+"$bin" rbm sample "$tmp/m.safetensors" >/dev/null 2>"$tmp/err"
+grep -q "png is required" "$tmp/err" && ! grep -q "did you mean" "$tmp/err" && ok "a missing required flag gets no suggestion" ||
+  bad "suggestion on a required flag" "$(cat "$tmp/err")"
+expect_error_matching "an output named like another output's lock" "is the lock file of --out" \
+  "$bin" rbm train --data digits --hidden 4 --out "$tmp/lk.safetensors" --log "$tmp/lk.safetensors.lock"
+# The data the model records is protected as --data is: eval --json over a model's training .npy is refused.
+"$bin" rbm train --data "$tmp/d.npy" --split all --hidden 4 --epochs 1 --quiet --out "$tmp/dm.safetensors" >/dev/null 2>&1
+expect_error_matching "eval --json = the model's recorded data" "same file as the data file" \
+  "$bin" rbm eval "$tmp/dm.safetensors" --split all --exact --json "$tmp/d.npy"
+[ "$(sha "$tmp/d.npy")" = "$data_sha" ] && ok "the recorded data file is unchanged" || bad "the recorded data file was overwritten"
 expect_error_matching "--json into a missing directory, before any work" "directory .*nowhere does not exist" \
   "$bin" rbm eval "$tmp/m.safetensors" --exact --json "$tmp/nowhere/e.json"
 "$bin" data info mnist >"$tmp/out" 2>&1

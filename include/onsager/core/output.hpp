@@ -17,8 +17,9 @@ struct NamedPath {
 };
 
 /// Throws onsager::Error when an output's directory does not exist, when two outputs are the same path or file,
-/// or when an output is the same file as one of `inputs` (an input that does not exist is ignored; directories count: nothing is written over
-/// one). Outputs that do not exist yet are compared by their absolute, normalised path.
+/// when an output is the same file as one of `inputs` (an input that does not exist is ignored; directories
+/// count: nothing is written over one), or when an output's lock file (lock_path_for) would be an input or
+/// another output. Outputs that do not exist yet are compared by their absolute, normalised path.
 void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<NamedPath>& inputs);
 
 /// An exclusive lock on the output `path` for the lifetime of the object: "PATH.lock" is created and
@@ -42,7 +43,8 @@ class OutputLock {
   int slot_ = -1;
 };
 
-/// The lock file of an output: "PATH.lock".
+/// The lock file of an output: "PATH.lock", PATH absolute with its links resolved, so that every name of a file
+/// reached through symbolic links takes the same lock (a hard link is another name, with its own lock).
 std::string lock_path_for(const std::string& path);
 
 /// Removes "PATH.tmp.PID" files whose process no longer exists; returns how many were removed.

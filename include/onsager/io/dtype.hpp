@@ -1,7 +1,8 @@
 #pragma once
-// The one vocabulary of element types for every tensor reader (safetensors, NumPy, PyTorch, ONNX, TF.js, Keras
-// HDF5): each file format spells its types its own way and maps them here; sizes, what is floating-point, and
-// the conversion of little-endian element bytes to float or double live here only.
+// The one vocabulary of element types of the tensor readers: safetensors, NumPy, PyTorch and ONNX map their own
+// spellings of a type to DType and decode through convert_elements; TF.js (whose quantised weights decode with
+// a scale and offset) and Keras HDF5 (decoded by libhdf5) use its float16 conversion. Sizes, what is
+// floating-point, and the conversion of little-endian element bytes to float or double live here only.
 
 #include <cstddef>
 #include <cstdint>
