@@ -18,6 +18,7 @@
 #include "onsager/io/tensor_source.hpp"
 #include "onsager/plot/esd_plot.hpp"
 #include "onsager/spectral/analyze.hpp"
+#include "onsager/spectral/inspect.hpp"
 
 namespace onsager::cli {
 namespace {
@@ -133,59 +134,23 @@ struct InspectArgs {
   JsonOutput json;
 };
 
-// What analyze would make of one tensor: its layers (several with --per-slice) or why it is skipped.
-std::string becomes_text(const std::vector<const LayerSpec*>& layers, const std::string& skipped) {
-  if (layers.empty()) return "skipped: " + (skipped.empty() ? std::string("not a layer") : skipped);
-  const LayerSpec& l = *layers.front();
-  const std::string matrix = fmt::format("{}x{}", l.n(), l.m());
-  std::size_t evals = 0;
-  for (const auto* x : layers) evals += x->num_evals();
-  if (layers.size() > 1) return fmt::format("{}: {} layers of one {} slice each ({} eigenvalues)", l.kind, layers.size(), matrix, evals);
-  if (l.slices.size() > 1)
-    return fmt::format("{}: {} slices of {} pooled ({} eigenvalues)", l.kind, l.slices.size(), matrix, evals);
-  return fmt::format("{} layer {} (Q {:.2f}, {} eigenvalues)", l.kind, matrix,
-                     static_cast<double>(l.n()) / static_cast<double>(l.m()), evals);
-}
-
 void run_inspect(const InspectArgs& a) {
   const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the file"}});
   const auto source = open_tensor_source(a.model);
-  const LayerPlan plan =
-      plan_layers(source->tensors(), selection(a.layers, a.min_evals, a.per_slice, a.conv_layout, "inspect"));
-  std::map<std::string, std::string> skipped;
-  for (const auto& s : plan.skipped) skipped[s.name] = s.reason;
-  nlohmann::json tensors = nlohmann::json::array();
-  std::vector<std::array<std::string, 4>> rows;
-  std::size_t num_layers = 0;
-  for (const TensorEntry& t : source->tensors()) {
-    std::vector<const LayerSpec*> layers;
-    for (const auto& l : plan.layers)
-      if (l.tensor == t.index) layers.push_back(&l);
-    num_layers += layers.size();
-    const auto it = skipped.find(t.name);
-    const std::string reason = it == skipped.end() ? "" : it->second;
-    nlohmann::json jl = nlohmann::json::array();
-    for (const auto* l : layers)
-      jl.push_back({{"name", l->name}, {"kind", l->kind}, {"N", l->n()}, {"M", l->m()}, {"slices", l->slices.size()},
-                    {"num_evals", l->num_evals()}});
-    nlohmann::json jt = {{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"layers", jl},
-                         {"skipped", layers.empty() ? nlohmann::json(reason.empty() ? "not a layer" : reason)
-                                                    : nlohmann::json(nullptr)}};
-    jt["op"] = t.op.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.op);
-    jt["stored_shape"] = t.stored_shape.empty() ? t.shape : t.stored_shape;
-    jt["stored_layout"] = t.stored_layout.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.stored_layout);
-    tensors.push_back(std::move(jt));
-    std::string shape = shape_text(t.shape);
-    if (!t.stored_shape.empty()) shape += fmt::format(" (stored {} {})", shape_text(t.stored_shape), t.stored_layout);
-    std::string becomes = becomes_text(layers, reason);
-    if (!t.op.empty()) becomes = t.op + " weight; " + becomes;
-    rows.push_back({t.name, t.dtype, shape, becomes});
-  }
-  const nlohmann::json j = {{"file", a.model}, {"format", source->format()}, {"num_tensors", source->tensors().size()},
-                            {"num_layers", num_layers}, {"tensors", tensors}};
+  const InspectReport report =
+      inspect_tensors(*source, selection(a.layers, a.min_evals, a.per_slice, a.conv_layout, "inspect"));
+  nlohmann::json j = {{"file", a.model}};
+  j.update(to_json(report));
   if (!a.json.to_stdout()) {
-    fmt::print("file   {} ({}, {} tensors, {} analysis layers)\n", a.model, source->format(), source->tensors().size(),
-               num_layers);
+    std::vector<std::array<std::string, 4>> rows;
+    for (const InspectedTensor& it : report.tensors) {
+      const TensorEntry& t = it.tensor;
+      std::string shape = shape_text(t.shape);
+      if (!t.stored_shape.empty()) shape += fmt::format(" (stored {} {})", shape_text(t.stored_shape), t.stored_layout);
+      rows.push_back({t.name, t.dtype, shape, it.becomes()});
+    }
+    fmt::print("file   {} ({}, {} tensors, {} analysis layers)\n", a.model, report.format, report.tensors.size(),
+               report.num_layers);
     std::array<std::size_t, 3> w{6, 5, 5};
     for (const auto& r : rows)
       for (std::size_t c = 0; c < 3; ++c) w[c] = std::max(w[c], r[c].size());

@@ -27,3 +27,4 @@
 #include "onsager/rbm/tap.hpp"
 #include "onsager/rbm/train.hpp"
 #include "onsager/spectral/analyze.hpp"
+#include "onsager/spectral/inspect.hpp"
