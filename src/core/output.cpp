@@ -153,7 +153,8 @@ int remove_stale_temporaries(const std::string& path) {
 
 OutputLock::OutputLock(const std::string& path) : path_(path), lock_path_(lock_path_for(path)) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    const int fd = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // O_NOFOLLOW: a symbolic link planted at the lock's name is refused, not followed and truncated.
+    const int fd = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     ONSAGER_CHECK(fd >= 0, "{}: cannot create its lock file {} ({})", path_, lock_path_, std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
