@@ -34,12 +34,11 @@ struct EvalArgs {
 
 void run_eval(EvalArgs& a) {
   set_num_threads(a.threads);
-  const std::vector<NamedPath> outputs = {{json_file(a.json), "--json"}};
-  const auto locks = guard_outputs(outputs, {{a.model, "the model"}, {data_file(a.data), "--data"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const ModelData md = model_data(m, a.data, a.binarize, a.data_dir, "rbm eval");
-  check_outputs(outputs, {{data_file(md.source), "the data file"}});  // the data the model records, too
+  // The data is --data, else what the model records: either is protected.
+  const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the model"}, {data_file(md.source), a.data.empty() ? "the data file" : "--data"}});
   const Dataset d = md.load(a.split, rbm, "rbm eval");
   // A "test" likelihood of rows the model was trained on would be a training likelihood: say so.
   if (m.data_info.is_object() && m.data_info.value("source", "") == md.source && is_dataset_name(md.source)) {
@@ -68,7 +67,8 @@ void run_eval(EvalArgs& a) {
   o.seed = a.seed;
   // The base model's marginals come from the training split of a named data set, else from the data itself.
   const Dataset base = o.ais && is_dataset_name(md.source) ? md.load(a.base_split, rbm, "rbm eval") : Dataset{};
-  const EvalReport r = evaluate_rbm(rbm, d.x, pixel_marginals(o.ais && base.x.rows() > 0 ? base.x : d.x), o);
+  const VectorF marginals = o.ais ? pixel_marginals(base.x.rows() > 0 ? base.x : d.x) : VectorF();
+  const EvalReport r = evaluate_rbm(rbm, d.x, marginals, o);
 
   nlohmann::json j = {{"model", a.model},
                       {"data", md.source},

@@ -51,12 +51,12 @@ nlohmann::json to_json(const Scores& s) {
 
 void run_features(FeaturesArgs& a) {
   set_num_threads(a.threads);
-  const std::vector<NamedPath> outputs = {{a.out, "--out"}, {a.labels_out, "--labels-out"}, {json_file(a.json), "--json"}};
-  const auto locks = guard_outputs(outputs, {{a.model, "the model"}, {data_file(a.data), "--data"}});
   const RbmModel m = load_rbm_model(a.model);
   const Rbm& rbm = m.state.rbm;
   const ModelData md = model_data(m, a.data, a.binarize, a.data_dir, "rbm features");
-  check_outputs(outputs, {{data_file(md.source), "the data file"}});  // the data the model records, too
+  // The data is --data, else what the model records: either is protected.
+  const auto locks = guard_outputs({{a.out, "--out"}, {a.labels_out, "--labels-out"}, {json_file(a.json), "--json"}},
+                                   {{a.model, "the model"}, {data_file(md.source), a.data.empty() ? "the data file" : "--data"}});
   const std::string& source = md.source;
   const Binarization& binarization = md.binarization;
   const auto load = [&](const std::string& split) { return md.load(split, rbm, "rbm features"); };

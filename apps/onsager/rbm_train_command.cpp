@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -75,11 +74,6 @@ void run_train(TrainArgs& a) {
   bool resumed = false;
   std::string data_dir = a.data_dir.empty() ? default_data_dir() : a.data_dir;
   ONSAGER_CHECK(!a.out.empty(), "rbm train: --out MODEL.safetensors is required");
-  {
-    const auto dir = std::filesystem::absolute(a.out).parent_path();
-    ONSAGER_CHECK(std::filesystem::is_directory(dir), "rbm train: --out {}: directory {} does not exist", a.out,
-                  dir.string());
-  }
 
   if (!a.resume.empty()) {
     for (const char* flag : kRunFlags)
@@ -122,13 +116,12 @@ void run_train(TrainArgs& a) {
   const Binarization bin = parse_binarization(a.binarize);
   // Nothing is read before the outputs are known to be safe: no output may be an input or another output, and
   // each is locked for the run (a second run writing the same --out or --log stops here, naming this one).
-  const std::string json_out = json_file(a.json);
+  const std::vector<NamedPath> outputs = {{a.out, "--out"}, {a.log, "--log"}, {json_file(a.json), "--json"}};
   // --resume M --out M continues a run in place (that is the point); its log and JSON may not overwrite it.
-  check_outputs({{a.log, "--log"}, {json_out, "--json"}}, {{a.resume, "the --resume model"}});
-  const std::vector<OutputLock> locks = guard_outputs({{a.out, "--out"}, {a.log, "--log"}, {json_out, "--json"}},
-                                                      {{data_file(a.data), "--data"}});
+  check_outputs({outputs.begin() + 1, outputs.end()}, {{a.resume, "the --resume model"}});
+  const std::vector<OutputLock> locks = guard_outputs(outputs, {{data_file(a.data), "--data"}});
   const Dataset train_set = load_split(a.data, a.split, bin, data_dir);
-  check_outputs({{a.out, "--out"}, {a.log, "--log"}, {json_out, "--json"}}, {{train_set.source, "the data file"}});
+  check_outputs(outputs, {{train_set.source, "the data file"}});  // a named data set's own file, too
   std::optional<Dataset> valid_set;
   if (is_dataset_name(a.data) && a.valid_split != "none") {
     valid_set = load_split(a.data, a.valid_split, bin, data_dir);

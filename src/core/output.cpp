@@ -119,10 +119,11 @@ void check_outputs(const std::vector<NamedPath>& outputs, const std::vector<Name
       if (in.path.empty()) continue;
       const std::optional<FileId> iid = file_id(in.path);
       if (!iid) continue;  // a missing input destroys nothing (its reader reports it)
-      const bool same = (oid && oid->dev == iid->dev && oid->ino == iid->ino) || onorm == normal_path(in.path);
+      const std::string inorm = normal_path(in.path);
+      const bool same = (oid && oid->dev == iid->dev && oid->ino == iid->ino) || onorm == inorm;
       ONSAGER_CHECK(!same, "{} {} is the same file as {} {}; writing it would destroy the input, so choose another "
                     "output", out.role, out.path, in.role, in.path);
-      ONSAGER_CHECK(normal_path(in.path) != lock,
+      ONSAGER_CHECK(inorm != lock,
                     "{} {} is the lock file of {} {} (onsager creates and removes it while it writes); rename the "
                     "input or choose another output", in.role, in.path, out.role, out.path);
     }

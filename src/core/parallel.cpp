@@ -34,7 +34,6 @@ void set_num_threads(int n) {
                 "(got {})", max_threads(), hardware_threads(), n);
   g_threads = n <= 0 ? hardware_threads() : n;
   ensure_serial_blas();
-  openblas_set_num_threads(1);
   omp_set_num_threads(g_threads);
 }
 

@@ -39,35 +39,32 @@ void each(const unsigned char* p, std::size_t n, Out* out, F f) {
   }
 }
 
+// Stored T into Out: a plain copy when they are the same type.
+template <class T, class Out>
+void widen(const unsigned char* p, std::size_t n, Out* out) {
+  if constexpr (std::is_same_v<T, Out>) {
+    if (n > 0) std::memcpy(out, p, n * sizeof(T));
+  } else {
+    each<T>(p, n, out, [](T v) { return v; });
+  }
+}
+
 template <class Out>
 void convert(DType d, const void* src, std::size_t n, Out* out) {
   const auto* p = static_cast<const unsigned char*>(src);
-  const auto id = [](auto v) { return v; };
   switch (d) {
-    case DType::f64:
-      if constexpr (std::is_same_v<Out, double>) {
-        if (n > 0) std::memcpy(out, p, n * sizeof(double));
-      } else {
-        each<double>(p, n, out, id);
-      }
-      break;
-    case DType::f32:
-      if constexpr (std::is_same_v<Out, float>) {
-        if (n > 0) std::memcpy(out, p, n * sizeof(float));
-      } else {
-        each<float>(p, n, out, id);
-      }
-      break;
+    case DType::f64: widen<double>(p, n, out); break;
+    case DType::f32: widen<float>(p, n, out); break;
     case DType::f16: each<std::uint16_t>(p, n, out, half_to_float); break;
     case DType::bf16: each<std::uint16_t>(p, n, out, bfloat16_to_float); break;
-    case DType::i64: each<std::int64_t>(p, n, out, id); break;
-    case DType::i32: each<std::int32_t>(p, n, out, id); break;
-    case DType::i16: each<std::int16_t>(p, n, out, id); break;
-    case DType::i8: each<std::int8_t>(p, n, out, id); break;
-    case DType::u64: each<std::uint64_t>(p, n, out, id); break;
-    case DType::u32: each<std::uint32_t>(p, n, out, id); break;
-    case DType::u16: each<std::uint16_t>(p, n, out, id); break;
-    case DType::u8: each<std::uint8_t>(p, n, out, id); break;
+    case DType::i64: widen<std::int64_t>(p, n, out); break;
+    case DType::i32: widen<std::int32_t>(p, n, out); break;
+    case DType::i16: widen<std::int16_t>(p, n, out); break;
+    case DType::i8: widen<std::int8_t>(p, n, out); break;
+    case DType::u64: widen<std::uint64_t>(p, n, out); break;
+    case DType::u32: widen<std::uint32_t>(p, n, out); break;
+    case DType::u16: widen<std::uint16_t>(p, n, out); break;
+    case DType::u8: widen<std::uint8_t>(p, n, out); break;
     case DType::boolean: each<std::uint8_t>(p, n, out, [](std::uint8_t v) { return v != 0 ? 1 : 0; }); break;
   }
 }

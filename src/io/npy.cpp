@@ -211,13 +211,13 @@ NpyHeader parse_npy_header_prefix(std::string_view bytes, std::uint64_t total_si
   NpyHeader h;
   h.descr = descr->text;
   const std::string& dt = h.descr;
-  if (dt == "<f2") h.dtype = DType::f16, h.item_size = 2;
-  else if (dt == "<f4") h.dtype = DType::f32, h.item_size = 4;
-  else if (dt == "<f8") h.dtype = DType::f64, h.item_size = 8;
-  else if (dt == "|u1" || dt == "<u1" || dt == "u1") h.dtype = DType::u8, h.item_size = 1;
-  else if (dt == "|b1" || dt == "<b1" || dt == "b1") h.dtype = DType::boolean, h.item_size = 1;
-  else if (dt == "<i4") h.dtype = DType::i32, h.item_size = 4;
-  else if (dt == "<i8") h.dtype = DType::i64, h.item_size = 8;
+  if (dt == "<f2") h.dtype = DType::f16;
+  else if (dt == "<f4") h.dtype = DType::f32;
+  else if (dt == "<f8") h.dtype = DType::f64;
+  else if (dt == "|u1" || dt == "<u1" || dt == "u1") h.dtype = DType::u8;
+  else if (dt == "|b1" || dt == "<b1" || dt == "b1") h.dtype = DType::boolean;
+  else if (dt == "<i4") h.dtype = DType::i32;
+  else if (dt == "<i8") h.dtype = DType::i64;
   else if (!dt.empty() && dt[0] == '>')
     ONSAGER_FAIL("{}: big-endian data ('{}') is not supported; save it little-endian (a.astype('<{}'))", name, dt,
                  dt.substr(1));
@@ -232,7 +232,7 @@ NpyHeader parse_npy_header_prefix(std::string_view bytes, std::uint64_t total_si
   bool overflow = false;
   for (std::uint64_t v : h.shape) overflow |= __builtin_mul_overflow(h.numel, v, &h.numel);
   std::uint64_t need = 0;
-  overflow |= __builtin_mul_overflow(h.numel, std::uint64_t{h.item_size}, &need);
+  overflow |= __builtin_mul_overflow(h.numel, std::uint64_t{dtype_size(h.dtype)}, &need);
   ONSAGER_CHECK(!overflow && need <= payload,
                 "{}: truncated .npy file: shape {} of '{}' needs {} bytes of data but {} follow", name,
                 shape_to_string(h.shape), dt, overflow ? std::string("more than 2^64") : std::to_string(need), payload);

@@ -23,11 +23,10 @@ struct NpyHeader {
   std::vector<std::uint64_t> shape;  ///< C order; empty for a scalar
   std::size_t data_offset = 0;       ///< byte offset of the data within the file
   std::uint64_t numel = 1;
-  std::size_t item_size = 4;
 };
 
 /// Parses and validates the header of the .npy bytes `bytes` (versions 1-3): magic, dict literal,
-/// supported dtype, C order, and a data section of exactly numel * item_size bytes. `name` labels errors.
+/// supported dtype, C order, and a data section of exactly numel * dtype_size(dtype) bytes. `name` labels errors.
 NpyHeader parse_npy_header(std::string_view bytes, const std::string& name);
 
 /// The same when `head` holds only the file's first bytes (at least the whole header) and the whole file or
