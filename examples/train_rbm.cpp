@@ -7,14 +7,15 @@
 
 int main() {
   using namespace onsager;
-  const Binarization bin = parse_binarization("threshold:0.5");
-  Dataset train_set = load_dataset("digits", Split::train), test_set = load_dataset("digits", Split::test);
-  binarize(train_set.x, bin);
-  binarize(test_set.x, bin);
-
+  // The run loads and binarizes its data (and the free-energy monitor's validation rows) and records where it
+  // came from; run({.out = "rbm.safetensors"}) would also checkpoint it after every epoch, for resume().
   const TrainConfig config{.hidden = 16, .epochs = 20, .batch_size = 20, .lr = 0.05, .seed = 1};
-  TrainState state = init_training(train_set.x, config);
-  train(state, train_set.x, config, {.progress = false});
+  TrainingRun run = TrainingRun::start(config, {.source = "digits", .binarize = "threshold:0.5"});
+  run.run({.progress = false});
+  const TrainState& state = run.state();
+  const Dataset& train_set = run.train_set();
+  Dataset test_set = load_dataset("digits", Split::test);
+  binarize(test_set.x, parse_binarization(run.data().binarize));
 
   const AisResult ais = log_partition_ais(state.rbm, pixel_marginals(train_set.x), {.runs = 100, .betas = 5000});
   const double exact = log_partition_exact(state.rbm);

@@ -9,12 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 
 #include "onsager/core/error.hpp"
-#include "onsager/io/tensor_source.hpp"
+#include "support/test_support.hpp"
 
 namespace onsager::fuzz {
 
@@ -27,7 +26,7 @@ inline const std::filesystem::path& work_dir() {
   static const std::filesystem::path dir = [] {
     const char* tmp = std::getenv("TMPDIR");
     auto d = std::filesystem::path(tmp ? tmp : "/tmp") / ("onsager-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
+    testing::fresh_dir(d);
     return d;
   }();
   return dir;
@@ -37,16 +36,10 @@ inline const std::filesystem::path& work_dir() {
 /// reads every floating tensor, and swallows onsager::Error. Always returns 0.
 inline int open_and_read(const std::map<std::string, std::string>& files, const std::string& open_name) {
   const auto& dir = work_dir();
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) std::filesystem::remove_all(e.path(), ec);
-  for (const auto& [name, content] : files) {
-    std::ofstream out(dir / name, std::ios::binary);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-  }
+  testing::fresh_dir(dir);
+  for (const auto& [name, content] : files) (void)testing::write_file_bytes(dir / name, content);
   try {
-    const auto source = open_tensor_source((dir / open_name).string());
-    for (const TensorEntry& t : source->tensors())
-      if (t.floating) (void)source->read(t);
+    (void)testing::read_every_tensor((dir / open_name).string());
   } catch (const onsager::Error&) {
   }
   return 0;

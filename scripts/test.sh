@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: install everything, build, run ctest.
 #   scripts/test.sh           every test (what CI runs)
-#   scripts/test.sh --fast    skip the tests labelled slow and the fuzzing
+#   scripts/test.sh --fast    skip the tests labelled slow (the fuzzing campaign among them)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -10,6 +10,5 @@ ctest_args=()
 bash scripts/setup.sh
 # Everything (library, tool, unit tests, benchmarks), warnings as errors.
 bash scripts/build.sh -DONSAGER_BUILD_TESTS=ON -DONSAGER_BUILD_BENCH=ON -DONSAGER_WERROR=ON
+# ctest runs the model readers' libFuzzer campaign too (the test "fuzz": scripts/fuzz.sh, fuzz/README.md).
 (cd build && ctest --output-on-failure -j2 "${ctest_args[@]}")
-# The model readers' libFuzzer targets, a fixed campaign of 50,000 inputs each (fuzz/README.md).
-[ "${1:-}" = "--fast" ] || bash scripts/fuzz.sh

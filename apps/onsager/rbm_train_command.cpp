@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include <fmt/format.h>
 
@@ -14,8 +13,7 @@
 #include "onsager/core/output.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/data/dataset.hpp"
-#include "onsager/data/transforms.hpp"
-#include "onsager/rbm/model_file.hpp"
+#include "onsager/rbm/training_run.hpp"
 #include "rbm_commands.hpp"
 
 namespace onsager::cli {
@@ -60,160 +58,74 @@ void apply_momentum(TrainConfig& c, const std::string& m) {
   }
 }
 
-Dataset load_split(const std::string& source, const std::string& split, const Binarization& bin,
-                   const std::string& data_dir) {
-  Dataset d = load_dataset(source, parse_split(split), data_dir);
-  binarize(d.x, bin);
-  return d;
-}
-
 void run_train(TrainArgs& a) {
   set_num_threads(a.threads);
-  TrainConfig config = a.config;
-  TrainState state;
-  bool resumed = false;
-  std::string data_dir = a.data_dir.empty() ? default_data_dir() : a.data_dir;
   ONSAGER_CHECK(!a.out.empty(), "rbm train: --out MODEL.safetensors is required");
-
-  if (!a.resume.empty()) {
+  const bool resuming = !a.resume.empty();
+  if (resuming) {
     for (const char* flag : kRunFlags)
       ONSAGER_CHECK(a.cmd->count(flag) == 0,
                     "rbm train: {} cannot be given with --resume; the run continues with the model's own settings",
                     flag);
-    RbmModel m = load_rbm_model(a.resume);
-    ONSAGER_CHECK(m.config.has_value() && m.has_train_state,
-                  "rbm train: {} has no training state to resume from (was it written by 'onsager rbm train'?)",
-                  a.resume);
-    // The data is part of the run and of the model's provenance: a resumed run reads what the model records.
-    if (m.data_info.is_object() && !m.data_info.value("source", "").empty())
-      for (const char* flag : {"--data", "--split", "--valid-split"})
-        ONSAGER_CHECK(a.cmd->count(flag) == 0,
-                      "rbm train: {} cannot be given with --resume; {} records its data ({} {}), and the run "
-                      "continues on it",
-                      flag, a.resume, m.data_info.value("source", ""), m.data_info.value("split", ""));
-    const int epochs = a.cmd->count("--epochs") ? config.epochs : m.config->epochs;
-    config = *m.config;
-    config.epochs = epochs;
-    ONSAGER_CHECK(config.epochs >= m.state.epochs_done,
-                  "rbm train: --epochs {} is fewer than the {} epochs the model has already done", config.epochs,
-                  m.state.epochs_done);
-    if (a.data.empty() && m.data_info.is_object()) {
-      a.data = m.data_info.value("source", "");
-      a.split = m.data_info.value("split", a.split);
-      a.valid_split = m.data_info.value("valid_split", a.valid_split);
-    }
-    a.binarize = m.data_info.is_object() ? m.data_info.value("binarize", a.binarize) : a.binarize;
-    state = std::move(m.state);
-    resumed = true;
   } else {
-    config.method = parse_train_method(a.method);
-    apply_momentum(config, a.momentum);
-    config.lr_schedule = parse_lr_schedule(a.lr_schedule);
-    config.validate();
+    a.config.method = parse_train_method(a.method);
+    apply_momentum(a.config, a.momentum);
+    a.config.lr_schedule = parse_lr_schedule(a.lr_schedule);
+    a.config.validate();
   }
-  ONSAGER_CHECK(!a.data.empty(), "rbm train: --data NAME|PATH is required (digits, mnist, fashion-mnist or a file)");
 
-  const Binarization bin = parse_binarization(a.binarize);
   // Nothing is read before the outputs are known to be safe: no output may be an input or another output, and
   // each is locked for the run (a second run writing the same --out or --log stops here, naming this one).
   const std::vector<NamedPath> outputs = {{a.out, "--out"}, {a.log, "--log"}, {json_file(a.json), "--json"}};
   // --resume M --out M continues a run in place (that is the point); its log and JSON may not overwrite it.
   check_outputs({outputs.begin() + 1, outputs.end()}, {{a.resume, "the --resume model"}});
   const std::vector<OutputLock> locks = guard_outputs(outputs, {{data_file(a.data), "--data"}});
-  const Dataset train_set = load_split(a.data, a.split, bin, data_dir);
-  check_outputs(outputs, {{train_set.source, "the data file"}});  // a named data set's own file, too
-  std::optional<Dataset> valid_set;
-  if (is_dataset_name(a.data) && a.valid_split != "none") {
-    valid_set = load_split(a.data, a.valid_split, bin, data_dir);
-    if (!a.quiet && splits_overlap(a.data, parse_split(a.split), parse_split(a.valid_split)))
-      fmt::print(stderr,
-                 "warning: the training split '{}' contains the rows of the monitor's split '{}', so the free-energy "
-                 "gap cannot show over-fitting (use --split train, or --valid-split none)\n",
-                 a.split, a.valid_split);
-  }
 
-  if (resumed) {
-    ONSAGER_CHECK(train_set.x.cols() == state.rbm.num_visible(),
-                  "rbm train: {} has {} features but the model {} has {} visible units", a.data, train_set.x.cols(),
-                  a.resume, state.rbm.num_visible());
-    ONSAGER_CHECK(config.method != TrainMethod::pcd || state.chains.rows() > 0,
-                  "rbm train: {} is a PCD model without stored chains", a.resume);
-  } else {
-    state = init_training(train_set.x, config);
-  }
+  TrainingRun run = [&] {
+    if (!resuming) return TrainingRun::start(a.config, {a.data, a.split, a.valid_split, a.binarize, a.data_dir});
+    ResumeOptions r;
+    if (a.cmd->count("--epochs")) r.epochs = a.config.epochs;
+    if (a.cmd->count("--data")) r.source = a.data;
+    if (a.cmd->count("--split")) r.split = a.split;
+    if (a.cmd->count("--valid-split")) r.valid_split = a.valid_split;
+    r.data_dir = a.data_dir;
+    return TrainingRun::resume(a.resume, r);
+  }();
+  check_outputs(outputs, {{run.train_set().source, "the data file"}});  // a named data set's own file, too
+  if (!a.quiet)
+    for (const std::string& w : run.warnings()) fmt::print(stderr, "warning: {}\n", to_cli_message(w));
 
-  const nlohmann::json data_info = {{"source", a.data},
-                                    {"split", a.split},
-                                    {"valid_split", valid_set ? a.valid_split : "none"},
-                                    {"binarize", to_string(bin)},
-                                    {"samples", train_set.x.rows()},
-                                    {"features", train_set.x.cols()},
-                                    {"image_shape", train_set.height > 0 ? nlohmann::json{train_set.height, train_set.width}
-                                                                        : nlohmann::json(nullptr)}};
-
-  std::ofstream log;
-  if (!a.log.empty()) {
-    // A resumed run's log starts as the model's own history: exactly its epochs, whatever a kill left behind.
-    if (resumed) write_epoch_log(a.log, state.history);
-    log.open(a.log, resumed ? std::ios::app : std::ios::trunc);
-    ONSAGER_CHECK(log.good(), "rbm train: cannot write the log file {}", a.log);
-  }
+  const TrainConfig& config = run.config();
+  const DataSpec& data = run.data();
+  const Dataset& train_set = run.train_set();
   if (!a.quiet)
     fmt::print(stderr, "training {} RBM {} x {} on {} ({} samples, binarize {}), {} threads{}\n",
-               method_name(config), train_set.x.cols(), config.hidden, a.data, train_set.x.rows(),
-               to_string(bin), num_threads(), resumed ? fmt::format(", resumed at epoch {}", state.epochs_done) : "");
+               method_name(config), train_set.x.cols(), config.hidden, data.source, train_set.x.rows(), data.binarize,
+               num_threads(), resuming ? fmt::format(", resumed at epoch {}", run.resumed_from()) : "");
 
-  TrainOptions opts;
+  TrainingRunOptions opts;
+  opts.out = a.out;
+  opts.log = a.log;
   opts.progress = !a.quiet;
-  opts.validation = valid_set ? &valid_set->x : nullptr;
-  bool saved = false;
-  opts.on_epoch = [&](const TrainState& s, const EpochStats& st) {
-    if (!a.quiet) print_epoch_line(stderr, st, config.epochs);
-    // The model first, then its log line: the log never runs ahead of the model a resume would start from.
-    save_rbm_model(a.out, s, config, data_info);
-    saved = true;
-    if (log.is_open()) {
-      log << to_json(st).dump() << '\n';
-      log.flush();
-    }
-    return true;
-  };
-  const TrainOutcome outcome = train(state, train_set.x, config, opts);
-  if (outcome == TrainOutcome::saturated) {
-    const std::string kept = saved ? fmt::format("{} keeps the model of epoch {}", a.out, state.epochs_done)
-                                   : std::string("no model written");
-    ONSAGER_FAIL("rbm train: the weights blew up in epoch {} (their RMS grew to more than {:g} times that of the "
-                 "epoch before, or than {:g}x{:g}); {}; try a smaller --lr or a --max-norm",
-                 state.epochs_done + 1, kSaturationGrowth, kSaturationGrowth, kSaturationFloor, kept);
-  }
-  if (outcome == TrainOutcome::diverged) {
-    if (saved)
-      ONSAGER_FAIL(
-          "rbm train: training diverged (NaN or Inf parameters) in epoch {}; {} keeps the model of epoch {}; "
-          "try a smaller --lr or a --max-norm",
-          state.epochs_done + 1, a.out, state.epochs_done);
-    ONSAGER_FAIL("rbm train: training diverged (NaN or Inf parameters) in epoch {}; no model written; try a smaller "
-                 "--lr",
-                 state.epochs_done + 1);
-  }
-  if (config.epochs == state.epochs_done && state.history.empty()) save_rbm_model(a.out, state, config, data_info);
+  if (!a.quiet)
+    opts.on_epoch = [&](const TrainState&, const EpochStats& st) {
+      print_epoch_line(stderr, st, config.epochs);
+      return true;
+    };
+  const TrainOutcome outcome = run.run(opts);
+  if (outcome == TrainOutcome::saturated || outcome == TrainOutcome::diverged) ONSAGER_FAIL("{}", run.failure_message());
 
-  double seconds = 0;
-  for (const auto& e : state.history) seconds += e.seconds;
-  nlohmann::json report = {{"model", a.out},
-                           {"settings", to_json(config)},
-                           {"data", data_info},
-                           {"epochs_done", state.epochs_done},
-                           {"train_seconds", seconds},
-                           {"threads", num_threads()},
-                           {"last_epoch", state.history.empty() ? nlohmann::json(nullptr) : to_json(state.history.back())}};
+  const TrainState& state = run.state();
+  const double seconds = run.train_seconds();
+  const nlohmann::json report = run.report();
   if (a.json.to_stdout()) {
     emit_json(a.json, report);
     return;
   }
   fmt::print("model            {} ({} visible x {} hidden, {})\n", a.out, train_set.x.cols(), config.hidden,
              method_name(config));
-  fmt::print("data             {} {} ({} samples, binarize {})\n", a.data, a.split, train_set.x.rows(), to_string(bin));
+  fmt::print("data             {} {} ({} samples, binarize {})\n", data.source, data.split, train_set.x.rows(),
+             data.binarize);
   fmt::print("epochs           {} ({:.3g} s training, {:.3g} s per epoch)\n", state.epochs_done, seconds,
              state.history.empty() ? 0.0 : seconds / static_cast<double>(state.history.size()));
   if (!state.history.empty()) {

@@ -26,5 +26,6 @@
 #include "onsager/rbm/sampling.hpp"
 #include "onsager/rbm/tap.hpp"
 #include "onsager/rbm/train.hpp"
+#include "onsager/rbm/training_run.hpp"
 #include "onsager/spectral/analyze.hpp"
 #include "onsager/spectral/inspect.hpp"

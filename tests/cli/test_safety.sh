@@ -83,8 +83,9 @@ if [ "$n" -ge 1 ] && [ "$epochs" = "$want" ]; then ok "after 14 kills the log's 
 else bad "log epochs after kills" "model has $n epochs, log: $epochs"; fi
 
 # Resume keeps the model's data: --data, --split and --valid-split are refused.
-expect_error_matching "resume with --data" "cannot be given with --resume" "$bin" rbm train --resume "$tmp/m.safetensors" --data mnist --epochs 3 --out "$tmp/r.safetensors"
-expect_error_matching "resume with --split" "cannot be given with --resume" "$bin" rbm train --resume "$tmp/m.safetensors" --split all --epochs 3 --out "$tmp/r.safetensors"
+expect_error_matching "resume with --data" "--data cannot be set when resuming; .* records its data" "$bin" rbm train --resume "$tmp/m.safetensors" --data mnist --epochs 3 --out "$tmp/r.safetensors"
+expect_error_matching "resume with --split" "--split cannot be set when resuming; .* records its data" "$bin" rbm train --resume "$tmp/m.safetensors" --split all --epochs 3 --out "$tmp/r.safetensors"
+expect_error_matching "resume with --valid-split" "--valid-split cannot be set when resuming" "$bin" rbm train --resume "$tmp/m.safetensors" --valid-split test --epochs 3 --out "$tmp/r.safetensors"
 
 # Inputs that are not files: refused before they are read, never a hang or an endless read.
 mkfifo "$tmp/fifo.npy"

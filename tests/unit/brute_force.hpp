@@ -19,6 +19,20 @@ inline Rbm random_rbm(int v, int h, float std, float bias_std, std::uint64_t see
   return rbm;
 }
 
+/// n x d binary rows with structure: each a noisy copy (10% of pixels flipped) of one of `prototypes` random
+/// binary rows (30% ones).
+inline MatrixF random_binary(Eigen::Index n, Eigen::Index d, std::uint64_t seed, int prototypes = 10) {
+  MatrixF x(n, d);
+  Rng rng(seed);
+  MatrixF proto(prototypes, d);
+  for (Eigen::Index i = 0; i < proto.size(); ++i) proto.data()[i] = rng.uniform() < 0.3 ? 1.0f : 0.0f;
+  for (Eigen::Index r = 0; r < n; ++r) {
+    const auto p = static_cast<Eigen::Index>(rng.below(static_cast<std::uint64_t>(prototypes)));
+    for (Eigen::Index i = 0; i < d; ++i) x(r, i) = rng.uniform() < 0.1 ? 1.0f - proto(p, i) : proto(p, i);
+  }
+  return x;
+}
+
 /// All 2^n binary vectors of length n, one per row (row k holds the bits of k).
 inline MatrixF all_states(int n) {
   MatrixF s(1 << n, n);

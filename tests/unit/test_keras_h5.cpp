@@ -224,7 +224,7 @@ TEST(KerasH5, FuzzerFindingsAreRefused) {
                         Case{"keras_h5_enum_name_unterminated.h5", "an enum member name runs past its datatype"}}) {
     const std::string path = std::string(ONSAGER_SOURCE_DIR) + "/tests/unit/regressions/" + c.file;
     try {
-      (void)open_tensor_source(path);
+      (void)testing::read_every_tensor(path);  // what the fuzz target does with it
       ADD_FAILURE() << c.file << " was accepted";
     } catch (const onsager::Error& e) {
       EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();

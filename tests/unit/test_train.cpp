@@ -20,6 +20,7 @@ namespace {
 using testing::all_states;
 using testing::brute_log_z;
 using testing::exact_weight_gradient;
+using testing::random_binary;
 
 double avg_log_likelihood(const Rbm& rbm, const MatrixF& data) {
   return -rbm.free_energy(data).mean() - brute_log_z(rbm);
@@ -41,19 +42,6 @@ MatrixF bars_and_stripes() {
   MatrixF x(static_cast<Eigen::Index>(rows.size()), 9);
   for (std::size_t r = 0; r < rows.size(); ++r)
     for (int i = 0; i < 9; ++i) x(static_cast<Eigen::Index>(r), i) = rows[r][i];
-  return x;
-}
-
-MatrixF random_binary(Eigen::Index n, Eigen::Index d, std::uint64_t seed) {
-  MatrixF x(n, d);
-  Rng rng(seed);
-  // Correlated pixels: each row is a noisy copy of one of 10 prototypes.
-  MatrixF proto(10, d);
-  for (Eigen::Index i = 0; i < proto.size(); ++i) proto.data()[i] = rng.uniform() < 0.3 ? 1.0f : 0.0f;
-  for (Eigen::Index r = 0; r < n; ++r) {
-    const auto p = static_cast<Eigen::Index>(rng.below(10));
-    for (Eigen::Index i = 0; i < d; ++i) x(r, i) = rng.uniform() < 0.1 ? 1.0f - proto(p, i) : proto(p, i);
-  }
   return x;
 }
 

@@ -26,15 +26,7 @@ using testing::all_states;
 using testing::exact_weight_gradient;
 
 MatrixF noisy_prototypes(Eigen::Index n, Eigen::Index d, std::uint64_t seed) {
-  MatrixF x(n, d);
-  Rng rng(seed);
-  MatrixF proto(5, d);
-  for (Eigen::Index i = 0; i < proto.size(); ++i) proto.data()[i] = rng.uniform() < 0.3 ? 1.0f : 0.0f;
-  for (Eigen::Index r = 0; r < n; ++r) {
-    const auto p = static_cast<Eigen::Index>(rng.below(5));
-    for (Eigen::Index i = 0; i < d; ++i) x(r, i) = rng.uniform() < 0.1 ? 1.0f - proto(p, i) : proto(p, i);
-  }
-  return x;
+  return testing::random_binary(n, d, seed, 5);
 }
 
 TrainConfig tap_config(TrainMethod method) {
