@@ -6,10 +6,21 @@ find_package(ZLIB REQUIRED)
 if(NOT ONSAGER_FUZZ)  # the fuzz build compiles only the readers, with clang, which needs no OpenMP
   find_package(OpenMP REQUIRED)
 endif()
+# BLAS and LAPACK through CMake's modules, from OpenBLAS (onsager calls openblas_set_num_threads and
+# openblas_get_config, so another BLAS would not link): BLAS::BLAS, LAPACK::LAPACK.
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS REQUIRED)
+find_package(LAPACK REQUIRED)
+# OpenBLAS's own cblas.h (Debian keeps it in include/<arch>/openblas-pthread/, beside openblas_config.h; the
+# plain include/<arch>/cblas.h is whichever BLAS the alternatives system picked).
+find_path(ONSAGER_OPENBLAS_INCLUDE_DIR openblas_config.h
+  PATH_SUFFIXES openblas-pthread openblas-openmp openblas-serial openblas REQUIRED)
+# The HDF5 C library (Keras .h5 files): FindHDF5 asks the h5cc wrapper, which needs the C compiler. HDF5::HDF5.
+enable_language(C)
+find_package(HDF5 REQUIRED COMPONENTS C)
+# liblbfgs has neither a CMake module nor a config file: pkg-config.
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 pkg_check_modules(LBFGS REQUIRED IMPORTED_TARGET liblbfgs)
-pkg_check_modules(HDF5 REQUIRED IMPORTED_TARGET hdf5)
 if(ONSAGER_BUILD_CLI)
   find_package(CLI11 REQUIRED)
 endif()

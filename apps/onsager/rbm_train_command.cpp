@@ -112,8 +112,8 @@ void run_train(TrainArgs& a) {
       print_epoch_line(stderr, st, config.epochs);
       return true;
     };
-  const TrainOutcome outcome = run.run(opts);
-  if (outcome == TrainOutcome::saturated || outcome == TrainOutcome::diverged) ONSAGER_FAIL("{}", run.failure_message());
+  run.run(opts);
+  if (const std::string why = run.failure_message(); !why.empty()) ONSAGER_FAIL("{}", why);
 
   const TrainState& state = run.state();
   const double seconds = run.train_seconds();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 #include <nlohmann/json.hpp>
 
@@ -124,6 +125,16 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
     const auto t1 = std::chrono::steady_clock::now();
     EpochStats st = measure_epoch(state.rbm, train_subset, options.validation ? &valid_subset : nullptr,
                                   stream_seed(config.seed, kTagPseudo, static_cast<std::uint64_t>(epoch)));
+    // Collapse: the monitor's pseudo-likelihood fell by more than kPseudoLikelihoodCollapse nats per feature.
+    if (std::isfinite(st.pseudo_likelihood) && train_subset.rows() >= kPseudoLikelihoodMinRows) {
+      const double before = state.history.empty() || !std::isfinite(state.history.back().pseudo_likelihood)
+                                ? -std::numbers::ln2
+                                : state.history.back().pseudo_likelihood;
+      if (st.pseudo_likelihood < std::min(before, -std::numbers::ln2) - kPseudoLikelihoodCollapse) {
+        state = last_good;
+        return TrainOutcome::collapsed;
+      }
+    }
     if (is_tap_method(config.method) && ws.tap_m_v.rows() > 0) {
       // Γ of the final model at the last update's magnetisations, refined by the update's own sweep budget.
       const TapOptions opts = tap_options(config);

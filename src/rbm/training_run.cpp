@@ -147,6 +147,12 @@ std::string TrainingRun::failure_message() const {
           "TrainingRun::run: the weights blew up in epoch {} (their RMS grew to more than {:g} times that of the "
           "epoch before, or than {:g}x{:g}); {}; try a smaller config.lr or a config.max_norm",
           state_.epochs_done + 1, kSaturationGrowth, kSaturationGrowth, kSaturationFloor, kept);
+    case TrainOutcome::collapsed:
+      return fmt::format(
+          "TrainingRun::run: the pseudo-likelihood collapsed in epoch {} (it fell in one epoch by more than {:g} nat "
+          "per feature below that of the epoch before, or of a fair coin); {}; try a smaller config.lr or a "
+          "config.max_norm",
+          state_.epochs_done + 1, kPseudoLikelihoodCollapse, kept);
     case TrainOutcome::diverged:
       return fmt::format(
           "TrainingRun::run: training diverged (NaN or Inf parameters) in epoch {}; {}; try a smaller config.lr or "

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numbers>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -203,6 +204,36 @@ TEST(TrainPcd, SaturationKeepsTheLastGoodEpoch) {
   TrainState t = init_training(data, cfg);
   cfg.lr = 0.5;
   EXPECT_EQ(train(t, data, cfg, {.progress = false}), TrainOutcome::finished);
+}
+
+TEST(TrainCd, PseudoLikelihoodCollapseKeepsTheLastGoodEpoch) {
+  // Six epochs at lr 1 (RMS weight 0.72, pseudo-likelihood -0.47 per feature), then one at lr 20: the weights
+  // grow about 14-fold, short of saturation's 100, but the pseudo-likelihood falls to -1.72, worse than a fair
+  // coin's -0.69 by a nat. Measured with the rule off (a monitor under kPseudoLikelihoodMinRows rows).
+  const MatrixF data = random_binary(400, 64, 3);
+  TrainConfig cfg{.method = TrainMethod::cd, .hidden = 16, .epochs = 6, .batch_size = 20, .lr = 1.0, .monitor_samples = 400};
+  TrainState good = init_training(data, cfg);
+  ASSERT_EQ(train(good, data, cfg, {.progress = false}), TrainOutcome::finished);
+  const auto rms = [](const TrainState& s) { return s.rbm.weight.norm() / std::sqrt(static_cast<double>(s.rbm.weight.size())); };
+  cfg.epochs = 7;
+  cfg.lr = 20.0;
+  TrainState s = good;
+  EXPECT_EQ(train(s, data, cfg, {.progress = false}), TrainOutcome::collapsed);
+  EXPECT_EQ(s.epochs_done, 6);
+  EXPECT_TRUE(s.rbm.weight == good.rbm.weight);
+  EXPECT_EQ(s.history.size(), 6u);
+
+  TrainConfig off = cfg;
+  off.monitor_samples = kPseudoLikelihoodMinRows - 1;
+  TrainState t = good;
+  ASSERT_EQ(train(t, data, off, {.progress = false}), TrainOutcome::finished);
+  EXPECT_LT(rms(t), kSaturationGrowth * rms(good));  // not saturation
+  const double pl = measure_epoch(t.rbm, data, nullptr, 7).pseudo_likelihood;
+  EXPECT_LT(pl, -std::numbers::ln2 - kPseudoLikelihoodCollapse) << pl;
+  // A healthy step of the same run stays a healthy run.
+  cfg.lr = 1.0;
+  TrainState u = good;
+  EXPECT_EQ(train(u, data, cfg, {.progress = false}), TrainOutcome::finished);
 }
 
 TEST(TrainMonitors, LargestSingularValueMatchesSvd) {

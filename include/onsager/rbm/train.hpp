@@ -121,10 +121,12 @@ TrainState init_training(const ConstMatrixFRef& data, const TrainConfig& config)
 /// Called after each epoch; return false to stop early.
 using EpochCallback = std::function<bool(const TrainState&, const EpochStats&)>;
 
-/// Why train() returned: all epochs done, the callback stopped it, NaN/Inf parameters, or saturated weights
+/// Why train() returned: all epochs done, the callback stopped it, NaN/Inf parameters, saturated weights
 /// (the RMS weight ‖W‖_F / √(HV) grew in one epoch to more than kSaturationGrowth times max(its value before,
-/// kSaturationFloor)).
-enum class TrainOutcome { finished, stopped, diverged, saturated };
+/// kSaturationFloor)), or a collapsed pseudo-likelihood (per feature, it fell in one epoch by more than
+/// kPseudoLikelihoodCollapse nats below min(the epoch before's, -ln 2); judged when the monitor has at least
+/// kPseudoLikelihoodMinRows rows).
+enum class TrainOutcome { finished, stopped, diverged, saturated, collapsed };
 
 /// The one-epoch growth of the RMS weight that counts as saturation, and the floor it is measured from (so
 /// that a run from zero or tiny initial weights is judged against an RMS weight of 1). Healthy runs stay far
@@ -133,14 +135,23 @@ enum class TrainOutcome { finished, stopped, diverged, saturated };
 inline constexpr double kSaturationGrowth = 100.0;
 inline constexpr double kSaturationFloor = 0.01;
 
+/// A one-epoch fall of the per-feature pseudo-likelihood that counts as collapse: the training rows became
+/// e times less likely per pixel than the epoch before (or than a fair coin, -ln 2, for the first epoch or
+/// after a poor one). The monitor's noise on 1000 rows is a few hundredths of a nat; a collapse is a model
+/// that no longer describes its data, as a learning rate a few times too large makes it without the weights
+/// growing a hundredfold.
+inline constexpr double kPseudoLikelihoodCollapse = 1.0;
+inline constexpr int kPseudoLikelihoodMinRows = 100;
+
 struct TrainOptions {
   bool progress = true;                ///< progress bar on stderr (terminal only)
   const MatrixF* validation = nullptr; ///< validation data for the free-energy monitor
   EpochCallback on_epoch;
 };
 
-/// Trains until state.epochs_done == config.epochs. On NaN/Inf parameters or saturated weights the state is
-/// rolled back to the last good epoch and TrainOutcome::diverged or ::saturated is returned.
+/// Trains until state.epochs_done == config.epochs. On NaN/Inf parameters, saturated weights or a collapsed
+/// pseudo-likelihood the state is rolled back to the last good epoch and TrainOutcome::diverged, ::saturated or
+/// ::collapsed is returned.
 TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainConfig& config,
                    const TrainOptions& options = {});
 
