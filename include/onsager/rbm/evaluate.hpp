@@ -25,7 +25,7 @@ struct EvalOptions {
   AisOptions ais_options;
   bool ais_check = true;         ///< and its independent check run on about half the temperatures
   bool tap = false;              ///< naive mean-field, TAP2 and TAP3 estimates
-  TapOptions tap_options{.max_iters = 1000, .tol = 1e-4};
+  TapOptions tap_options;        ///< the fixed-point iteration (TapOptions' defaults: 1000 sweeps, tol 1e-4)
   int tap_starts = 500;          ///< rows of the data used as the fixed points' starting points
   std::uint64_t seed = 0;        ///< the pseudo-likelihood's random bit flips
 };

@@ -32,9 +32,11 @@ TapOrder parse_tap_order(std::string_view s);
 
 struct TapOptions {
   TapOrder order = TapOrder::second;
-  int max_iters = 100;   ///< sweeps (hidden then visible) at most; >= 1
+  int max_iters = 1000;  ///< sweeps (hidden then visible) at most; >= 1
   float damping = 0.5f;  ///< d in m ← (1-d)·m_new + d·m; 0 <= d < 1
-  double tol = 1e-6;     ///< a row stops when max |Δm| over both layers in one sweep is below tol; >= 0
+  double tol = 1e-4;     ///< a row stops when max |Δm| over both layers in one sweep is below tol; >= 0
+  // `rbm eval --tap` uses these defaults; a training update (TrainConfig::tap_iters, 3) takes a few sweeps
+  // from persistent magnetisations instead, with the same damping and tolerance.
 
   /// Throws onsager::Error naming the bad setting and its value.
   void validate(const char* where) const;
