@@ -52,12 +52,17 @@ namespace {
 
 // OpenMP threads that wait at a barrier spin by default (libgomp: 300,000 turns before sleeping). On a shared
 // machine a spinning thread takes the core that the thread it waits for needs, and a PCD epoch on 2 cores
-// with one other busy process slows 2.4-3.3x instead of the 2x that sharing the cores costs. libgomp reads
-// its wait policy when it is loaded, before main, so the command sets OMP_WAIT_POLICY=passive and runs
-// itself again (once, about a millisecond). A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept.
-void wait_passively(char** argv) {
+// with one other busy process slows about 3x instead of the 2x that sharing the cores costs. Sleeping at once
+// (OMP_WAIT_POLICY=passive) fixes that but costs 11-18% on a quiet machine, a system call per wake-up at
+// every barrier; a short spin of 1,000 turns keeps a loaded run within 2x and costs about half that quiet
+// (docs/performance.md, bench/bench_contention.cpp). libgomp reads the setting when it is loaded, before
+// main, so the command sets GOMP_SPINCOUNT and runs itself again (once, about a millisecond). A user's own
+// OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept.
+constexpr const char* kSpinCount = "1000";
+
+void wait_briefly(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
-  if (::setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  if (::setenv("GOMP_SPINCOUNT", kSpinCount, 1) != 0) return;
   ::execv("/proc/self/exe", argv);
   // exec failed (no /proc): carry on with libgomp's default.
 }
@@ -103,7 +108,7 @@ std::string suggestion(const CLI::App& app, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  wait_passively(argv);
+  wait_briefly(argv);
   CLI::App app{
       "onsager: Boltzmann machines, their likelihoods and the spectra of trained networks.\n"
       "Run 'onsager COMMAND --help' for a command's options; docs/ has one page per command."};

@@ -161,4 +161,21 @@ kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 grep -q "of 500 epochs done (--resume continues it)" "$tmp/out" && ok "rbm info of a stopped run shows the planned epochs" ||
   bad "rbm info epochs" "$(cat "$tmp/out")"
 
+# Waiting at barriers: the command runs itself again with GOMP_SPINCOUNT=1000 (a short spin, then sleep) unless
+# the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, which are kept as given.
+spin_env() {  # spin_env ENV_ARGS...: the GOMP_SPINCOUNT and OMP_WAIT_POLICY lines of a running training's environment
+  env "$@" "$bin" rbm train --data mnist --hidden 100 --epochs 500 --quiet --out "$tmp/spin.safetensors" >/dev/null 2>&1 &
+  local pid=$! seen=""
+  for _ in $(seq 100); do
+    seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -E '^(GOMP_SPINCOUNT|OMP_WAIT_POLICY)=' | sort | tr '\n' ' ')
+    [ -n "$seen" ] && break; sleep 0.05
+  done
+  kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  echo "$seen"
+}
+got=$(spin_env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT)
+[ "$got" = "GOMP_SPINCOUNT=1000 " ] && ok "default wait: GOMP_SPINCOUNT=1000" || bad "default wait policy" "environment: '$got'"
+got=$(spin_env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active)
+[ "$got" = "OMP_WAIT_POLICY=active " ] && ok "a user's OMP_WAIT_POLICY is kept" || bad "user's wait policy" "environment: '$got'"
+
 finish
