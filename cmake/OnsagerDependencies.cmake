@@ -6,6 +6,17 @@ find_package(ZLIB REQUIRED)
 if(NOT ONSAGER_FUZZ)  # the fuzz build compiles only the readers, with clang, which needs no OpenMP
   find_package(OpenMP REQUIRED)
 endif()
+# A build directory configured when OpenBLAS and HDF5 came from pkg-config keeps that module's cache entries
+# (HDF5_LIBRARIES=hdf5, ...), which FindHDF5 would take for its own and link "-lhdf5" without its directory;
+# they are dropped, once.
+if(DEFINED CACHE{HDF5_MODULE_NAME} OR DEFINED CACHE{OPENBLAS_MODULE_NAME})
+  get_cmake_property(_onsager_cache CACHE_VARIABLES)
+  foreach(_v IN LISTS _onsager_cache)
+    if(_v MATCHES "^(_pkgconfig_)?(HDF5|OPENBLAS)_")
+      unset(${_v} CACHE)
+    endif()
+  endforeach()
+endif()
 # BLAS and LAPACK through CMake's modules, from OpenBLAS (onsager calls openblas_set_num_threads and
 # openblas_get_config, so another BLAS would not link): BLAS::BLAS, LAPACK::LAPACK.
 set(BLA_VENDOR OpenBLAS)
