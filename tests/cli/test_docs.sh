@@ -22,8 +22,9 @@ for entry in "${pages[@]}"; do
   for f in $flags; do grep -q -- "$f\b" "$page" || missing="$missing $f"; done
   [ -z "$missing" ] && ok "$cmd: every flag of --help is on docs/${entry##*:}.md" || bad "$cmd: docs/${entry##*:}.md lacks$missing"
 done
-# Flags of the top-level program and of the scripts the pages also show.
-printf -- '--help\n--version\n--fast\n--no-data\n--cli\n' >>"$all_flags"
+# Flags of the top-level program, of the scripts the pages also show, and of the benchmark programs that
+# docs/performance.md runs (bench/*.cpp: only the flags no command shares).
+printf -- '--help\n--version\n--fast\n--no-data\n--cli\n--only\n--spin-counts\n--repeats\n' >>"$all_flags"
 stale=""
 for page in "$root"/docs/*.md "$root"/README.md; do
   for f in $(grep -o -- '`[^`]*`' "$page" | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
