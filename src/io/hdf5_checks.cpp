@@ -35,7 +35,7 @@ std::uint64_t Hdf5Checks::le(const std::string& b, std::size_t off, std::size_t 
 }
 
 void Hdf5Checks::check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length,
-                                   const std::string& what) {
+                                   const std::string& what, bool object_needed) {
   auto it = heap_objects_.find(collection);
   if (it == heap_objects_.end()) {
     const std::size_t head = 8 + sizeof_size_;
@@ -62,6 +62,7 @@ void Hdf5Checks::check_heap_object(std::uint64_t collection, std::uint64_t index
     }
     it = heap_objects_.emplace(collection, std::move(objects)).first;
   }
+  if (!object_needed) return;
   const auto obj = it->second.find(index);
   if (obj == it->second.end())
     fail(fmt::format("{} refers to global heap object {} that does not exist", what, index));
@@ -115,9 +116,13 @@ void Hdf5Checks::check_attribute_message(const std::string& m, std::size_t off, 
   if (dt_sz < 16 || le(m, off + dt + 12, 4) != 1) fail(what + ": a variable-length string of characters that are not 1 byte");
   for (std::uint64_t i = 0; i < n; ++i) {
     const std::size_t e = off + data + i * element;
-    const std::uint64_t length = le(m, e, 4);
-    if (length == 0) continue;
-    check_heap_object(le(m, e + 4, sizeof_addr_), le(m, e + 4 + sizeof_addr_, 4), length, "a string attribute of " + obj_what);
+    const std::uint64_t length = le(m, e, 4), collection = le(m, e + 4, sizeof_addr_);
+    // An empty string still names a collection that libhdf5 loads (and walks) when it converts the value; only
+    // the null address (0, or all ones: undefined) is never read.
+    const bool null = collection == 0 || collection == (sizeof_addr_ == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * sizeof_addr_)) - 1);
+    if (length == 0 && null) continue;
+    check_heap_object(collection, le(m, e + 4 + sizeof_addr_, 4), length, "a string attribute of " + obj_what,
+                      length > 0);
   }
 }
 

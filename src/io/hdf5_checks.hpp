@@ -42,8 +42,10 @@ class Hdf5Checks {
   std::string raw(std::uint64_t at, std::uint64_t n, const std::string& what) const;
   /// The `n`-byte little-endian number at `off` in `b`.
   static std::uint64_t le(const std::string& b, std::size_t off, std::size_t n);
-  /// The global-heap object `index` of `collection` must exist and hold at least `length` bytes.
-  void check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length, const std::string& what);
+  /// The global heap `collection` must be well formed (its walk ends inside it), and, when `object_needed`,
+  /// its object `index` must exist and hold at least `length` bytes.
+  void check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length, const std::string& what,
+                         bool object_needed = true);
   /// An attribute message of `msize` bytes at `off` in chunk `m`: its sizes, data and heap strings.
   void check_attribute_message(const std::string& m, std::size_t off, std::size_t msize, const std::string& obj_what);
   /// The names an enum datatype at m[at, at + size) holds end inside it; compound datatypes are refused.
