@@ -17,6 +17,10 @@
 
 namespace onsager::detail {
 
+std::uint64_t Hdf5Checks::undefined_address() const {
+  return sizeof_addr_ == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * sizeof_addr_)) - 1;
+}
+
 void Hdf5Checks::fail(const std::string& what) const { ONSAGER_FAIL("{}: {}", path_, what); }
 
 std::string Hdf5Checks::raw(std::uint64_t at, std::uint64_t n, const std::string& what) const {
@@ -35,7 +39,7 @@ std::uint64_t Hdf5Checks::le(const std::string& b, std::size_t off, std::size_t 
 }
 
 void Hdf5Checks::check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length,
-                                   const std::string& what, bool object_needed) {
+                                   const std::string& what) {
   auto it = heap_objects_.find(collection);
   if (it == heap_objects_.end()) {
     const std::size_t head = 8 + sizeof_size_;
@@ -62,7 +66,7 @@ void Hdf5Checks::check_heap_object(std::uint64_t collection, std::uint64_t index
     }
     it = heap_objects_.emplace(collection, std::move(objects)).first;
   }
-  if (!object_needed) return;
+  if (length == 0) return;  // an empty string needs no object, only a collection libhdf5 can walk
   const auto obj = it->second.find(index);
   if (obj == it->second.end())
     fail(fmt::format("{} refers to global heap object {} that does not exist", what, index));
@@ -119,10 +123,8 @@ void Hdf5Checks::check_attribute_message(const std::string& m, std::size_t off, 
     const std::uint64_t length = le(m, e, 4), collection = le(m, e + 4, sizeof_addr_);
     // An empty string still names a collection that libhdf5 loads (and walks) when it converts the value; only
     // the null address (0, or all ones: undefined) is never read.
-    const bool null = collection == 0 || collection == (sizeof_addr_ == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * sizeof_addr_)) - 1);
-    if (length == 0 && null) continue;
-    check_heap_object(collection, le(m, e + 4 + sizeof_addr_, 4), length, "a string attribute of " + obj_what,
-                      length > 0);
+    if (length == 0 && (collection == 0 || collection == undefined_address())) continue;
+    check_heap_object(collection, le(m, e + 4 + sizeof_addr_, 4), length, "a string attribute of " + obj_what);
   }
 }
 
@@ -146,7 +148,7 @@ void Hdf5Checks::check_superblock() {
     const std::size_t root_at = old ? fields + 4 * sizeof_addr_ + sizeof_size_ : fields + 3 * sizeof_addr_;
     if (root_at + sizeof_addr_ > sb.size()) return;
     base_ = at;  // libhdf5 replaces a base address that differs from the superblock's position with it
-    const std::uint64_t undefined = sizeof_addr_ == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * sizeof_addr_)) - 1;
+    const std::uint64_t undefined = undefined_address();
     if (old) {
       // The driver information block's claimed size is allocated by libhdf5 before it is read (found by
       // fuzz_keras_h5: malloc of 1 GB in H5C_protect <- H5F__super_read).

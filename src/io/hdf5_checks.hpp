@@ -38,14 +38,15 @@ class Hdf5Checks {
 
  private:
   [[noreturn]] void fail(const std::string& what) const;
+  /// HDF5's undefined address (all ones in sizeof_addr_ bytes).
+  std::uint64_t undefined_address() const;
   /// `n` bytes of the file at byte `at`; throws (naming `what`) past the end of the file.
   std::string raw(std::uint64_t at, std::uint64_t n, const std::string& what) const;
   /// The `n`-byte little-endian number at `off` in `b`.
   static std::uint64_t le(const std::string& b, std::size_t off, std::size_t n);
-  /// The global heap `collection` must be well formed (its walk ends inside it), and, when `object_needed`,
+  /// The global heap `collection` must be well formed (its walk ends inside it), and, for a `length` above 0,
   /// its object `index` must exist and hold at least `length` bytes.
-  void check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length, const std::string& what,
-                         bool object_needed = true);
+  void check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length, const std::string& what);
   /// An attribute message of `msize` bytes at `off` in chunk `m`: its sizes, data and heap strings.
   void check_attribute_message(const std::string& m, std::size_t off, std::size_t msize, const std::string& obj_what);
   /// The names an enum datatype at m[at, at + size) holds end inside it; compound datatypes are refused.

@@ -59,8 +59,8 @@ class TrainingRun {
   /// model's provenance forbids (see ResumeOptions), or data whose width differs from the model's.
   static TrainingRun resume(const std::string& model_path, const ResumeOptions& options = {});
 
-  /// Trains to config().epochs, checkpointing as TrainingRunOptions says. On NaN/Inf or saturated weights the state
-  /// rolls back to the last good epoch, which the checkpoint holds, and the outcome says why (see
+  /// Trains to config().epochs, checkpointing as TrainingRunOptions says. On NaN/Inf, saturated weights or a
+  /// collapsed pseudo-likelihood the state rolls back to the last good epoch, which the checkpoint holds, and the outcome says why (see
   /// failure_message). A run with nothing left to do writes its model once.
   TrainOutcome run(const TrainingRunOptions& options = {});
 
