@@ -8,7 +8,8 @@ cd "$here"
 ctest_args=()
 [ "${1:-}" = "--fast" ] && ctest_args+=(-LE slow)
 bash scripts/setup.sh
-# Everything (library, tool, unit tests, benchmarks), warnings as errors.
+# Everything (library, tool, Python module, unit tests, benchmarks), warnings as errors.
 bash scripts/build.sh -DONSAGER_BUILD_TESTS=ON -DONSAGER_BUILD_BENCH=ON -DONSAGER_WERROR=ON
+bash scripts/install_python.sh
 # ctest runs the model readers' libFuzzer campaign too (the test "fuzz": scripts/fuzz.sh, fuzz/README.md).
 (cd build && ctest --output-on-failure -j2 "${ctest_args[@]}")

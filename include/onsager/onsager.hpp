@@ -7,8 +7,10 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
+#include "onsager/core/interrupt.hpp"
 #include "onsager/core/matrix.hpp"
 #include "onsager/core/parallel.hpp"
+#include "onsager/core/progress.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/data/dataset.hpp"
 #include "onsager/data/readers.hpp"

@@ -19,6 +19,7 @@
 
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
+#include "onsager/core/interrupt.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/progress.hpp"
 #include "onsager/core/random.hpp"
@@ -109,6 +110,7 @@ AisResult run_ais(const Rbm& rbm, const VectorF& base_bias, int runs, const std:
       }
     }
     bar.advance();
+    throw_if_interrupted("log_partition_ais");
   }
   bar.finish();
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/interrupt.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/progress.hpp"
 #include "onsager/rbm/partition.hpp"
@@ -70,6 +71,7 @@ double enumerate(const MatrixDRow& a, const VectorD& enum_bias, const VectorD& o
     ArrayD pre(m);
 #pragma omp for schedule(dynamic, 16)
     for (std::int64_t ci = 0; ci < static_cast<std::int64_t>(chunks); ++ci) {
+      if (interrupt_requested()) continue;  // the remaining chunks are skipped; thrown below
       const std::uint64_t first = static_cast<std::uint64_t>(ci) * chunk;
       std::uint64_t gray = first ^ (first >> 1);
       pre = other_bias.array();
@@ -101,6 +103,7 @@ double enumerate(const MatrixDRow& a, const VectorD& enum_bias, const VectorD& o
     }
   }
   bar.finish();
+  throw_if_interrupted("log_partition_exact");
 
   double top = -std::numeric_limits<double>::infinity();
   for (const auto& p : partial) top = std::max(top, p.max);

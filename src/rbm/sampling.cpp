@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/interrupt.hpp"
 #include "onsager/core/progress.hpp"
 #include "onsager/core/random.hpp"
 
@@ -30,6 +31,7 @@ SampleResult sample_rbm(const Rbm& rbm, const ConstMatrixFRef& start, const Samp
     const int s = std::min(kChunk, options.steps - done);
     gibbs_sample(rbm, v, s, stream_seed(options.seed, 2, static_cast<std::uint64_t>(k)));
     bar.advance(static_cast<std::size_t>(s));
+    throw_if_interrupted("sample_rbm");
   }
   bar.finish();
   SampleResult r;

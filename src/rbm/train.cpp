@@ -10,6 +10,7 @@
 
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
+#include "onsager/core/interrupt.hpp"
 #include "onsager/core/progress.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/rbm/tap.hpp"
@@ -106,6 +107,10 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
       const std::uint64_t step = static_cast<std::uint64_t>(epoch) * batches + bi;
       train_step(state, batch, config, lr, mom, step, ws);
       bar.advance();
+      if (interrupt_requested()) {
+        state = last_good;
+        throw Interrupted(fmt::format("train: interrupted in epoch {}; the state is that of epoch {}", epoch + 1, epoch));
+      }
     }
     bar.finish();
     const double train_seconds = seconds_since(t0);

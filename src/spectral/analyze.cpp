@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/interrupt.hpp"
 #include "onsager/core/random.hpp"
 
 namespace onsager {
@@ -154,6 +155,7 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
   std::size_t done = 0;
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::size_t g = 0; g < groups.size(); ++g) {
+    if (interrupt_requested()) continue;  // thrown below
     {
       std::lock_guard lock(mu);
       if (error) continue;
@@ -187,6 +189,7 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
     }
   }
   if (error) std::rethrow_exception(error);
+  throw_if_interrupted("analyze");
   for (std::size_t k = 0; k < total; ++k) {
     if (results[k]) report.layers.push_back(std::move(*results[k]));
     else report.skipped.push_back({plan.layers[k].name, "all zeros"});

@@ -1,0 +1,228 @@
+"""onsager.BernoulliRBM against independent truths: scikit-learn's own formulas on the same parameters,
+brute-force enumeration of log Z, and scikit-learn's training on the same data."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import expit, logsumexp
+
+import onsager
+from sklearn.base import clone
+from sklearn.neural_network import BernoulliRBM as SkRBM
+
+
+def _fitted(X, **kw):
+    kw.setdefault("n_components", 16)
+    kw.setdefault("n_iter", 3)
+    kw.setdefault("random_state", 0)
+    return onsager.BernoulliRBM(**kw).fit(X)
+
+
+def _as_sklearn(rbm):
+    """A scikit-learn BernoulliRBM holding onsager's parameters (float64), to score with its own code."""
+    sk = SkRBM(n_components=rbm.n_components, random_state=rbm.random_state)
+    sk.components_ = rbm.components_.astype(np.float64)
+    sk.intercept_hidden_ = rbm.intercept_hidden_.astype(np.float64)
+    sk.intercept_visible_ = rbm.intercept_visible_.astype(np.float64)
+    sk.h_samples_ = rbm.h_samples_.astype(np.float64)
+    sk.n_features_in_ = rbm.n_features_in_
+    return sk
+
+
+def _brute_log_z(rbm):
+    """log Z by summing over every hidden state, in float64 NumPy."""
+    W = rbm.components_.astype(np.float64)
+    b = rbm.intercept_visible_.astype(np.float64)
+    c = rbm.intercept_hidden_.astype(np.float64)
+    H = W.shape[0]
+    h = ((np.arange(2**H)[:, None] >> np.arange(H)) & 1).astype(np.float64)
+    return logsumexp(h @ c + np.logaddexp(0, h @ W + b).sum(axis=1))
+
+
+def test_inference_matches_scikit_learn_on_the_same_parameters(digits):
+    X, _ = digits
+    rbm = _fitted(X)
+    sk = _as_sklearn(rbm)
+    np.testing.assert_allclose(rbm.transform(X), sk.transform(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rbm._free_energy(X), sk._free_energy(X), rtol=1e-5, atol=1e-4)
+    # The same random_state gives the same flipped features, so the same pseudo-likelihoods.
+    rbm.random_state = sk.random_state = 7
+    np.testing.assert_allclose(rbm.score_samples(X), sk.score_samples(X), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(rbm.transform(sp.csr_matrix(X)), rbm.transform(X), rtol=0, atol=0)
+
+
+def test_training_is_as_good_as_scikit_learns(digits_binary):
+    """Same data, same settings: onsager's PCD-1 reaches an exact log-likelihood no worse than scikit-learn's
+    (each averaged over three seeds; log Z by enumerating 2^12 hidden states)."""
+    X, _ = digits_binary
+    ours, theirs = [], []
+    for seed in range(3):
+        kw = dict(n_components=12, learning_rate=0.05, batch_size=10, n_iter=10, random_state=seed)
+        a = onsager.BernoulliRBM(**kw).fit(X)
+        b = SkRBM(**kw).fit(X)
+        ours.append(-a._free_energy(X).mean() - _brute_log_z(a))
+        theirs.append(-b._free_energy(X).mean() - _brute_log_z(b))
+    assert np.mean(ours) > np.mean(theirs) - 0.5, (ours, theirs)
+
+
+def test_exact_and_ais_log_partition_against_enumeration(digits_binary):
+    X, _ = digits_binary
+    rbm = _fitted(X, n_components=10, n_iter=5, learning_rate=0.05)
+    truth = _brute_log_z(rbm)
+    exact = rbm.log_partition("exact")
+    assert exact.method == "exact" and exact.error == 0
+    assert exact.value == pytest.approx(truth, abs=1e-6)
+    ais = rbm.log_partition("ais", runs=200, betas=2000, seed=3)
+    assert ais.lower <= ais.value <= ais.upper
+    assert ais.error > 0 and np.isfinite(ais.error)
+    # Within 4 standard errors (plus a small bias allowance: AIS underestimates log Z in expectation).
+    assert abs(ais.value - truth) < 4 * ais.error + 0.05, (ais, truth)
+    ll = rbm.log_likelihood(X, method="exact")
+    assert ll.value == pytest.approx(-rbm._free_energy(X).mean() - truth, abs=1e-6)
+    tap = rbm.log_partition("tap2", X=X)
+    assert np.isnan(tap.error) and abs(tap.value - truth) < 5  # an approximation, near at weak coupling
+
+
+def test_exact_refuses_too_many_states(digits_binary):
+    X, _ = digits_binary
+    rbm = _fitted(X, n_components=40, n_iter=1)
+    with pytest.raises(ValueError, match="max_log2_states"):
+        rbm.log_partition("exact", max_log2_states=20)
+    with pytest.raises(ValueError, match="method must be one of"):
+        rbm.log_partition("bogus")
+
+
+def test_float32_stays_float32_and_float64_stays_float64(digits):
+    X, _ = digits
+    for dt in (np.float32, np.float64):
+        rbm = _fitted(X.astype(dt))
+        assert rbm.components_.dtype == dt and rbm.transform(X.astype(dt)).dtype == dt
+
+
+def test_fit_is_reproducible_and_independent_of_threads(digits):
+    X, _ = digits
+    a = _fitted(X, n_threads=1)
+    b = _fitted(X, n_threads=2)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    np.testing.assert_array_equal(a.h_samples_, b.h_samples_)
+
+
+def test_pickle_clone_and_params(digits):
+    X, _ = digits
+    rbm = _fitted(X, method="cd", k=2, momentum=0.5, weight_decay=1e-4)
+    again = pickle.loads(pickle.dumps(rbm))
+    np.testing.assert_array_equal(again.transform(X), rbm.transform(X))
+    c = clone(rbm)
+    assert c.get_params() == rbm.get_params() and not hasattr(c, "components_")
+
+
+@pytest.mark.parametrize("method", ["cd", "mf", "tap2", "tap3"])
+def test_other_methods_learn(digits_binary, method):
+    X, _ = digits_binary
+    rbm = onsager.BernoulliRBM(n_components=12, learning_rate=0.05, n_iter=5, random_state=1, method=method).fit(X)
+    start = -np.log(2) * X.shape[1]  # a model that knows nothing: every pixel a fair coin
+    assert rbm.log_likelihood(X, method="exact").value > start + 10
+
+
+def test_save_load_round_trip_and_the_command_line_reads_it(tmp_path, digits_binary, cli):
+    X, _ = digits_binary
+    rbm = _fitted(X, momentum=0.5)
+    path = tmp_path / "m.safetensors"
+    rbm.save(path)
+    back = onsager.load(path)
+    np.testing.assert_array_equal(back.components_, rbm.components_.astype(np.float32))
+    assert back.n_components == 16 and back.momentum == 0.5 and back.n_features_in_ == 64
+    np.testing.assert_allclose(back.transform(X), rbm.transform(X), rtol=1e-6)
+    out = subprocess.run([cli, "rbm", "info", str(path), "--json"], capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout)
+    assert info["hidden"] == 16 and info["settings"]["momentum"] == 0.5 and info["epochs_done"] == 3
+
+
+def test_a_command_line_model_loads(tmp_path, cli):
+    path = tmp_path / "cli.safetensors"
+    subprocess.run([cli, "rbm", "train", "--data", "digits", "--hidden", "8", "--epochs", "2", "--quiet",
+                    "--out", str(path)], check=True, capture_output=True,
+                   env=dict(os.environ, ONSAGER_DATA=str(os.environ.get("ONSAGER_DATA", "data"))))
+    rbm = onsager.load(path)
+    assert rbm.components_.shape == (8, 64) and rbm.n_iter == 2
+    ll = rbm.log_likelihood(np.zeros((1, 64)), method="exact")
+    assert np.isfinite(ll.value)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        onsager.load(tmp_path / "none.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="bad.safetensors"):
+        onsager.load(bad)
+
+
+def test_sample_shapes_and_values(digits_binary):
+    X, _ = digits_binary
+    rbm = _fitted(X)
+    s = rbm.sample(5, steps=10, seed=1)
+    assert s.shape == (5, 64) and set(np.unique(s)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(s, rbm.sample(5, steps=10, seed=1))
+
+
+def test_the_gil_is_released_while_fitting(digits):
+    X, _ = digits
+    big = np.tile(X, (20, 1))
+    counter = [0]
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            counter[0] += 1
+
+    t = threading.Thread(target=count)
+    t.start()
+    t0 = time.perf_counter()
+    onsager.BernoulliRBM(n_components=64, n_iter=2, random_state=0).fit(big)
+    elapsed = time.perf_counter() - t0
+    done.set()
+    t.join()
+    # A thread that held the GIL for the whole fit would leave the counter near zero.
+    assert counter[0] > 1000 * elapsed, (counter[0], elapsed)
+
+
+def test_ctrl_c_interrupts_a_fit_and_keeps_a_consistent_model(digits):
+    X, _ = digits
+    big = np.tile(X, (200, 1))  # about 360,000 rows: far longer than the timer
+    rbm = onsager.BernoulliRBM(n_components=128, n_iter=50, random_state=0)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        rbm.fit(big)
+    assert time.perf_counter() - t0 < 5
+    assert np.isfinite(rbm.components_).all() and np.abs(rbm.components_).max() > 0
+    # The interrupted model is usable.
+    assert rbm.transform(X[:3]).shape == (3, 128)
+
+
+def test_ctrl_c_interrupts_ais(digits_binary):
+    X, _ = digits_binary
+    rbm = _fitted(X, n_components=64)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        rbm.log_partition("ais", runs=2000, betas=100000)
+    assert time.perf_counter() - t0 < 5
+
+
+def test_verbose_goes_to_sys_stdout(digits, capsys):
+    X, _ = digits
+    _fitted(X, n_iter=2, verbose=1)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[1].startswith("[BernoulliRBM] Iteration 2, pseudo-likelihood = ")
