@@ -43,8 +43,9 @@ bool python_signal_check() {
   return true;
 }
 
-// Installs the Ctrl-C check for the duration of one call, and releases the GIL (the arrays the call reads are
-// held by its arguments).
+// Installs the Ctrl-C check for the duration of one call, keeps BLAS single-threaded only for that long (NumPy
+// shares onsager's OpenBLAS: core/parallel.hpp), and releases the GIL (the arrays the call reads are held by its
+// arguments).
 class Compute {
  public:
   Compute() { set_interrupt_check(&python_signal_check); }
@@ -56,6 +57,7 @@ class Compute {
   Compute& operator=(const Compute&) = delete;
 
  private:
+  SerialBlasScope serial_blas_;
   std::unique_ptr<py::gil_scoped_release> release_ = std::make_unique<py::gil_scoped_release>();
 };
 

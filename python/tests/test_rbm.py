@@ -226,3 +226,19 @@ def test_verbose_goes_to_sys_stdout(digits, capsys):
     _fitted(X, n_iter=2, verbose=1)
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[1].startswith("[BernoulliRBM] Iteration 2, pseudo-likelihood = ")
+
+
+def test_numpys_blas_threads_are_left_as_they_were(digits):
+    """NumPy loads the same OpenBLAS as onsager; onsager's single-threaded BLAS must not leak into it."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X, _ = digits
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    rbm = _fitted(X)
+    rbm.transform(X)
+    rbm.log_partition("ais", runs=10, betas=100)
+    onsager.analyze({"w": np.random.default_rng(0).normal(size=(50, 40))})
+    assert blas_threads() == before

@@ -21,11 +21,23 @@ void ensure_serial_blas() {
   std::call_once(g_blas_once, [] { openblas_set_num_threads(1); });
 }
 
+SerialBlasScope::SerialBlasScope() : saved_(openblas_get_num_threads()) {
+  ensure_serial_blas();
+  openblas_set_num_threads(1);
+}
+
+SerialBlasScope::~SerialBlasScope() { openblas_set_num_threads(saved_); }
+
 int max_threads() { return 4 * hardware_threads(); }
 
 int hardware_threads() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
+  // Read once: std::thread::hardware_concurrency() reads sysfs on every call (an open, a read and a close), and
+  // num_threads() asks for it in every parallel loop until set_num_threads is called.
+  static const int n = [] {
+    const unsigned h = std::thread::hardware_concurrency();
+    return h == 0 ? 1 : static_cast<int>(h);
+  }();
+  return n;
 }
 
 void set_num_threads(int n) {

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
 
 namespace onsager {
@@ -69,7 +70,7 @@ void binarize(MatrixF& x, const Binarization& b) {
       return;
     }
     case Binarization::Kind::stochastic: {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(num_threads())
       for (Eigen::Index i = 0; i < n; ++i) {
         Rng rng(stream_seed(b.seed, static_cast<std::uint64_t>(i)));
         float* row = x.data() + i * d;

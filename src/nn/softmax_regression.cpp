@@ -6,6 +6,7 @@
 #include <lbfgs.h>
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
 
 namespace onsager {
 namespace {
@@ -55,7 +56,7 @@ double evaluate(const Problem& p, const double* theta, double* grad) {
   std::vector<double> loss(static_cast<std::size_t>(blocks));
   std::vector<MatrixD> gw(static_cast<std::size_t>(grad ? blocks : 0));
   std::vector<VectorD> gc(gw.size());
-#pragma omp parallel for schedule(static) if (rows * p.d * p.k > 1000000)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (rows * p.d * p.k > 1000000)
   for (Eigen::Index bi = 0; bi < blocks; ++bi) {
     const Eigen::Index lo = bi * kBlock, len = std::min(kBlock, rows - lo);
     const auto x = p.xd.middleRows(lo, len);

@@ -4,6 +4,7 @@
 
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
 
 namespace onsager {
@@ -40,7 +41,7 @@ double Rbm::energy(const Eigen::Ref<const VectorF>& v, const Eigen::Ref<const Ve
 
 void sigmoid_inplace(MatrixFRef x) {
   const Eigen::Index rows = x.rows();
-#pragma omp parallel for schedule(static) if (x.size() > 32768)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (x.size() > 32768)
   for (Eigen::Index r = 0; r < rows; ++r) {
     auto row = x.row(r).array();
     row = (1.0f + (-row).exp()).inverse();
@@ -85,7 +86,7 @@ VectorD Rbm::free_energy(const ConstMatrixFRef& v) const {
   gemm(1.0f, v, Trans::no, weight, Trans::yes, 1.0f, pre);
   VectorD f(v.rows());
   const Eigen::Index rows = v.rows();
-#pragma omp parallel for schedule(static) if (rows > 64)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (rows > 64)
   for (Eigen::Index r = 0; r < rows; ++r) {
     double s = 0;
     for (Eigen::Index j = 0; j < pre.cols(); ++j) s += softplus(pre(r, j));
@@ -118,7 +119,7 @@ double Rbm::pseudo_likelihood(const ConstMatrixFRef& v, std::uint64_t seed) cons
 
 void sample_bernoulli(MatrixFRef probs, std::uint64_t seed, std::uint64_t tag, std::uint64_t step) {
   const Eigen::Index rows = probs.rows(), cols = probs.cols();
-#pragma omp parallel for schedule(static) if (probs.size() > 32768)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (probs.size() > 32768)
   for (Eigen::Index r = 0; r < rows; ++r) {
     const std::uint64_t key = stream_seed(seed, tag, step, static_cast<std::uint64_t>(r));
     float* p = &probs(r, 0);

@@ -16,6 +16,7 @@
 
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
 
 namespace onsager {
 namespace detail {
@@ -60,7 +61,7 @@ struct Powers {
     w[0].resize(rows, weight.cols());
     if (o >= 2) w[1].resize(rows, weight.cols());
     if (o >= 3) w[2].resize(rows, weight.cols());
-#pragma omp parallel for schedule(static) if (weight.size() > 65536)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (weight.size() > 65536)
     for (Eigen::Index r = 0; r < rows; ++r) {
       w[0].row(r) = weight.row(r).template cast<T>();
       if (o >= 2) w[1].row(r) = w[0].row(r).array().square().matrix();
@@ -111,13 +112,13 @@ void update_layer(const Powers<float>& p, const VectorF& bias, const Mat<float>&
   product(m_in, p.w[0], transpose, buf.field);
   for (int k = 2; k <= o; ++k) {
     buf.u.resize(m_in.rows(), m_in.cols());
-#pragma omp parallel for schedule(static) if (m_in.size() > 32768)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (m_in.size() > 32768)
     for (Eigen::Index r = 0; r < rows; ++r)
       buf.u.row(r) = m_in.row(r).unaryExpr([k](float x) { return tap_u<float>(k, x); });
     product(buf.u, p.w[k - 1], transpose, buf.reaction[k - 2]);
   }
   const float keep = 1.0f - d;
-#pragma omp parallel for schedule(static) if (m_out.size() > 32768)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (m_out.size() > 32768)
   for (Eigen::Index r = 0; r < rows; ++r) {
     auto f = buf.field.row(r).array();
     auto m = m_out.row(r).array();
@@ -345,7 +346,7 @@ TapGradient detail::tap_gradient_unchecked(const Rbm& rbm, const ConstMatrixFRef
     gemm(inv, detail::apply_u<float>(k, m_h), Trans::yes, detail::apply_u<float>(k, m_v), Trans::no, 0.0f, corr);
     const auto factor = static_cast<float>(k * detail::tap_alpha(k));
     const Eigen::Index rows = corr.rows();
-#pragma omp parallel for schedule(static) if (corr.size() > 65536)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (corr.size() > 65536)
     for (Eigen::Index r = 0; r < rows; ++r) {
       const auto w = rbm.weight.row(r).array();
       if (k == 2)

@@ -6,6 +6,7 @@
 
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/rbm/tap.hpp"
 #include "onsager/rbm/train.hpp"
@@ -19,7 +20,7 @@ using namespace detail;
 // Momentum path: velocity u ← μ u + lr (∇ − l2 W − l1 sign W) (the GEMM already added μ u + lr ∇), W ← W + u.
 void apply_momentum_update(MatrixF& w, MatrixF& vel, float lr, float l1, float l2) {
   const Eigen::Index rows = w.rows();
-#pragma omp parallel for schedule(static) if (w.size() > 65536)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (w.size() > 65536)
   for (Eigen::Index r = 0; r < rows; ++r) {
     auto wr = w.row(r).array();
     auto vr = vel.row(r).array();
@@ -90,11 +91,11 @@ void apply_gradient(TrainState& state, MatrixF& grad_w, const TrainConfig& confi
   const auto l1 = static_cast<float>(config.l1), l2 = static_cast<float>(config.l2);
   const Eigen::Index rows = rbm.weight.rows();
   if (momentum == 0.0f && l1 == 0.0f) {
-#pragma omp parallel for schedule(static) if (rbm.weight.size() > 65536)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (rbm.weight.size() > 65536)
     for (Eigen::Index r = 0; r < rows; ++r)
       rbm.weight.row(r) = (1.0f - lr * l2) * rbm.weight.row(r) + lr * grad_w.row(r);
   } else {
-#pragma omp parallel for schedule(static) if (rbm.weight.size() > 65536)
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (rbm.weight.size() > 65536)
     for (Eigen::Index r = 0; r < rows; ++r)
       state.weight_velocity.row(r) = momentum * state.weight_velocity.row(r) + lr * grad_w.row(r);
     apply_momentum_update(rbm.weight, state.weight_velocity, lr, l1, l2);

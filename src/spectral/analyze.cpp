@@ -11,6 +11,7 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/core/interrupt.hpp"
+#include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
 
 namespace onsager {
@@ -153,7 +154,7 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
   std::exception_ptr error;
   std::mutex mu;
   std::size_t done = 0;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads())
   for (std::size_t g = 0; g < groups.size(); ++g) {
     if (interrupt_requested()) continue;  // thrown below
     {

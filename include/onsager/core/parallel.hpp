@@ -15,6 +15,20 @@ int max_threads();
 /// Makes BLAS single-threaded, once; every routine of onsager that calls BLAS calls it first.
 void ensure_serial_blas();
 
+/// For hosts whose own code shares onsager's OpenBLAS (NumPy, in the Python module: both load the same
+/// libopenblas): BLAS is single-threaded while the scope lives, and the host's BLAS thread count comes back
+/// when it ends, so that onsager's setting never slows the host's own matrix products.
+class SerialBlasScope {
+ public:
+  SerialBlasScope();
+  ~SerialBlasScope();
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 /// The thread count set by set_num_threads (all hardware threads by default).
 int num_threads();
 
