@@ -14,7 +14,6 @@ mean pseudo-likelihood on the 10,000 test images (score_samples with the same ra
 faster fit is as good. Needs PYTHONPATH at build/python or scripts/install_python.sh.
 """
 import argparse
-import gzip
 import json
 import os
 import pathlib
@@ -26,16 +25,9 @@ import time
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from sklearn_rbm_epoch import read_idx_images  # noqa: E402  (the IDX reader bench_pcd_epoch's peer script uses)
 TUNED_MALLOC = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"
-
-
-def read_idx_images(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic, n, h, w = np.frombuffer(raw[:16], dtype=">u4")
-    if magic != 0x803:
-        sys.exit(f"{path}: not an IDX image file")
-    return np.frombuffer(raw[16:], dtype=np.uint8).reshape(n, h * w)
 
 
 def worker(a):
