@@ -25,6 +25,11 @@ done
 # Flags of the top-level program, of the scripts the pages also show, and of the benchmark programs that
 # docs/performance.md runs (bench/*.cpp: only the flags no command shares).
 printf -- '--help\n--version\n--fast\n--no-data\n--cli\n--only\n--spin-counts\n--repeats\n' >>"$all_flags"
+# scripts/install_python.sh's and the Python benchmarks' own flags (bench/python_*.py), read from their help.
+grep -o -- '--[a-z][a-z0-9-]*' "$root"/scripts/install_python.sh >>"$all_flags"
+for py in "$root"/bench/python_*.py; do
+  /usr/bin/python3 "$py" --help 2>/dev/null | grep -o -- '--[a-z][a-z0-9-]*' >>"$all_flags"
+done
 stale=""
 for page in "$root"/docs/*.md "$root"/README.md; do
   for f in $(grep -o -- '`[^`]*`' "$page" | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
