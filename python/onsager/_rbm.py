@@ -434,6 +434,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise FileNotFoundError(f"save: {parent}: no such directory")
+        if not os.access(parent, os.W_OK):
+            raise PermissionError(f"save: {parent}: not writable")
         with _threads(self.n_threads):
             t = self._trainer(0)
         # No "source": the data fit saw is not a named data set, so `onsager rbm train --resume` asks for --data.
@@ -447,6 +449,8 @@ def load(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: {path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"load: {path}: not readable")
     d = _onsager.load_model(path)
     W = d["weight"]
     kw = {"n_components": int(W.shape[0])}

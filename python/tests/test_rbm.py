@@ -157,9 +157,11 @@ def test_a_command_line_model_loads(tmp_path, cli):
     assert np.isfinite(ll.value)
 
 
-def test_file_errors(tmp_path):
+def test_file_errors(tmp_path, digits):
     with pytest.raises(FileNotFoundError):
         onsager.load(tmp_path / "none.safetensors")
+    with pytest.raises(FileNotFoundError):
+        _fitted(digits[0]).save(tmp_path / "no" / "such" / "dir.safetensors")
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="bad.safetensors"):
