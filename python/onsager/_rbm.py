@@ -67,6 +67,14 @@ def _f32(a):
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+def _rows(a):
+    """The training rows as the trainer reads them in place: a C-order float32 or float64 array (a copy only
+    for other dtypes, layouts and sparse input)."""
+    if not sp.issparse(a) and a.dtype in (np.float32, np.float64) and a.flags.c_contiguous:
+        return a
+    return _f32(a)
+
+
 def _validate(est, X, **kw):
     # scikit-learn moved input validation from a method to a function (1.6); either works here.
     try:
@@ -228,8 +236,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._velocity = None
         self._tap_magnetisations = None
         seed = _seed(rng)
-        X32 = _f32(X)
-        self._marginals = np.clip(X32.mean(axis=0, dtype=np.float64), 0.0, 1.0)
+        X32 = _rows(X)
+        self._marginals = np.clip(np.asarray(X.mean(axis=0), dtype=np.float64).ravel(), 0.0, 1.0)
         step = 0
         begin = time.time()
         with _threads(self.n_threads):
@@ -267,7 +275,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             self.intercept_visible_ = np.zeros(X.shape[1])
         if not hasattr(self, "h_samples_"):
             self.h_samples_ = np.zeros((self.batch_size, self.n_components))
-        X32 = _f32(X)
+        X32 = _rows(X)
         with _threads(self.n_threads):
             t = self._trainer(_seed(self.random_state_))
             self._run(t, X32, X32.shape[0], 0, 0)

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -120,8 +121,11 @@ class Trainer {
   // One pass over `data` in consecutive minibatches of `batch_size` rows (the last one shorter), as
   // scikit-learn's fit does; minibatch i keys its random streams by step + i. Returns the number of minibatches
   // done. Stops after the minibatch that Ctrl-C interrupted, with the state that minibatch left.
-  long long run(const ConstMatrixRef& data, double lr, double momentum, long long batch_size, long long step,
-                int epoch) {
+  // Rows come as float32 (read in place) or float64 (read in place too, each minibatch converted into a
+  // reused float32 buffer, so a float64 X is never copied whole).
+  template <typename Matrix>
+  long long run(const Eigen::Ref<const Matrix>& data, double lr, double momentum, long long batch_size,
+                long long step, int epoch) {
     ONSAGER_CHECK(data.cols() == state_.rbm.num_visible(), "X has {} features, but the model has {} visible units",
                   data.cols(), state_.rbm.num_visible());
     ONSAGER_CHECK(data.rows() > 0, "X has no rows");
@@ -132,8 +136,14 @@ class Trainer {
     long long done = 0;
     for (long long lo = 0; lo < n; lo += batch_size, ++done) {
       const long long rows = std::min(batch_size, n - lo);
-      train_step(state_, data.middleRows(lo, rows), config_, static_cast<float>(lr), static_cast<float>(momentum),
-                 static_cast<std::uint64_t>(step + done), ws_);
+      const auto lr_f = static_cast<float>(lr), momentum_f = static_cast<float>(momentum);
+      const auto key = static_cast<std::uint64_t>(step + done);
+      if constexpr (std::is_same_v<typename Matrix::Scalar, float>) {
+        train_step(state_, data.middleRows(lo, rows), config_, lr_f, momentum_f, key, ws_);
+      } else {
+        batch_ = data.middleRows(lo, rows).template cast<float>();
+        train_step(state_, batch_, config_, lr_f, momentum_f, key, ws_);
+      }
       if (interrupt_requested()) throw Interrupted("BernoulliRBM.fit: interrupted");
     }
     return done;
@@ -150,6 +160,7 @@ class Trainer {
   TrainConfig config_;
   TrainState state_;
   TrainWorkspace ws_;
+  MatrixF batch_;  // a float64 minibatch, converted
 };
 
 // ---- tensors from memory --------------------------------------------------------------------------------------
@@ -370,8 +381,10 @@ PYBIND11_MODULE(_onsager, m) {
            py::arg("weight"), py::arg("visible_bias"), py::arg("hidden_bias"), py::arg("chains"), py::arg("config"))
       .def("set_velocities", &Trainer::set_velocities)
       .def("set_magnetisations", &Trainer::set_magnetisations)
-      .def("run", &Trainer::run, py::arg("data"), py::arg("lr"), py::arg("momentum"), py::arg("batch_size"),
-           py::arg("step"), py::arg("epoch"))
+      .def("run", &Trainer::run<MatrixF>, py::arg("data").noconvert(), py::arg("lr"), py::arg("momentum"),
+           py::arg("batch_size"), py::arg("step"), py::arg("epoch"))
+      .def("run", &Trainer::run<MatrixD>, py::arg("data").noconvert(), py::arg("lr"), py::arg("momentum"),
+           py::arg("batch_size"), py::arg("step"), py::arg("epoch"))
       .def("finite", &Trainer::finite)
       .def_property_readonly("weight", [](const Trainer& t) { return t.state().rbm.weight; })
       .def_property_readonly("visible_bias", [](const Trainer& t) { return t.state().rbm.visible_bias; })

@@ -107,6 +107,15 @@ def test_float32_stays_float32_and_float64_stays_float64(digits):
         assert rbm.components_.dtype == dt and rbm.transform(X.astype(dt)).dtype == dt
 
 
+def test_float64_rows_read_in_place_give_the_float32_model(digits):
+    """A float64 X is converted minibatch by minibatch; the model is the one its float32 copy gives."""
+    X, _ = digits
+    a = _fitted(X)
+    b = _fitted(X.astype(np.float32))
+    np.testing.assert_array_equal(a.components_.astype(np.float32), b.components_)
+    np.testing.assert_array_equal(a.h_samples_.astype(np.float32), b.h_samples_)
+
+
 def test_fit_is_reproducible_and_independent_of_threads(digits):
     X, _ = digits
     a = _fitted(X, n_threads=1)
