@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # tests/python/conftest.py -> the repository
 
 
 def need(condition, why):
