@@ -2,7 +2,9 @@
 in memory (a torch.nn.Module, a state dict, a dict of NumPy arrays), as pandas DataFrames."""
 
 import json
+import operator
 import os
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,10 +28,9 @@ def _module_name(tensor_name):
 
 def _memory_tensors(model):
     """(MemoryTensors, the arrays it reads in place, the tensors left out and why) for a module or mapping."""
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    # torch only if the caller has it loaded (its tensors and modules imply it): importing it costs seconds and
+    # sets the process's OpenMP thread count.
+    torch = sys.modules.get("torch")
     if torch is not None and isinstance(model, torch.nn.Module):
         model = model.state_dict()
     if not isinstance(model, Mapping):
@@ -49,13 +50,15 @@ def _memory_tensors(model):
             else:
                 try:
                     arr = t.numpy()
-                except TypeError as e:  # complex, quantised, ...
+                except (TypeError, RuntimeError) as e:  # complex, quantised, conjugate or negative views, ...
                     left_out.append({"name": name, "reason": f"dtype {t.dtype} ({e})"})
                     continue
                 dtype = arr.dtype.name
             keep.append(t)
         else:
             arr = np.asarray(value)
+            if not arr.dtype.isnative:  # the library reads little-endian bytes: byte-swap a big-endian array
+                arr = arr.astype(arr.dtype.newbyteorder("="))
             if not arr.flags.c_contiguous:
                 arr = np.ascontiguousarray(arr)
             dtype = arr.dtype.name
@@ -85,11 +88,23 @@ def _report(model, where, from_path, from_memory):
     return json.loads(text), "memory", left_out
 
 
+_INTEGER_OPTIONS = ("min_evals", "min_tail", "seed", "threads")
+
+
 def _options(kw, allowed, where):
     unknown = sorted(set(kw) - set(allowed))
     if unknown:
         raise TypeError(f"{where}: unknown option(s) {', '.join(unknown)}; the options are {', '.join(allowed)}")
-    return {k: v for k, v in kw.items() if v is not None}
+    out = {k: v for k, v in kw.items() if v is not None}
+    for k in _INTEGER_OPTIONS:
+        if k in out:
+            try:
+                out[k] = operator.index(out[k])
+            except TypeError:
+                raise TypeError(f"{where}: {k} must be an integer (got {out[k]!r})") from None
+            if out[k] < 0:
+                raise ValueError(f"{where}: {k} must be >= 0 (got {out[k]})")
+    return out
 
 
 _ANALYZE_OPTIONS = ("layers", "min_evals", "per_slice", "conv_layout", "xmax", "min_tail", "fix_fingers", "randomize",
@@ -101,7 +116,8 @@ def analyze(model, **options):
 
     model: a path to any file `onsager analyze` reads (safetensors, sharded Hugging Face directories, .npy/.npz,
     ONNX, PyTorch checkpoints, TF.js, Keras .h5), a torch.nn.Module, a state dict of torch tensors, or a dict
-    of NumPy arrays. CPU tensors and arrays are read in place, without a copy.
+    of NumPy arrays. CPU tensors and C-order arrays are read where they lie (no copy on the Python side; the
+    library converts one tensor at a time to double as it analyses it, as it does with a file).
 
     Options, named as `onsager analyze`'s flags: layers (regex on tensor names), min_evals (10), per_slice,
     conv_layout ("oihw" or "hwio"), xmax, min_tail (2), fix_fingers, randomize, seed, esd ("gram" or "svd"),

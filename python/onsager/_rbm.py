@@ -238,12 +238,14 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         seed = _seed(rng)
         X32 = _rows(X)
         self._marginals = np.clip(np.asarray(X.mean(axis=0), dtype=np.float64).ravel(), 0.0, 1.0)
+        self._epochs = 0
         step = 0
         begin = time.time()
         with _threads(self.n_threads):
             t = self._trainer(seed)
             for iteration in range(1, self.n_iter + 1):
                 step += self._run(t, X32, self.batch_size, step, iteration - 1)
+                self._epochs = iteration
                 if not t.finite():
                     raise ValueError(
                         f"BernoulliRBM.fit: the parameters became NaN or Inf in iteration {iteration}; "
@@ -256,7 +258,6 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                         % (type(self).__name__, iteration, self.score_samples(X).mean(), end - begin)
                     )
                     begin = end
-        self._epochs = self.n_iter
         return self
 
     def partial_fit(self, X, y=None):
@@ -288,8 +289,10 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _mean_hiddens(self, v):
         """P(h = 1 | v) for each row of v (a 1-D v gives a 1-D result)."""
-        if not sp.issparse(v) and np.ndim(v) == 1:
-            return self._mean_hiddens(np.asarray(v)[np.newaxis, :])[0]
+        if not sp.issparse(v):
+            v = np.asarray(v)
+            if v.ndim == 1:
+                return self._mean_hiddens(v[np.newaxis, :])[0]
         with _threads(self.n_threads):
             p = _onsager.hidden_probs(_f32(self.components_), _f32(self.intercept_hidden_), _f32(v))
         return p.astype(self._out_dtype(v), copy=False)
@@ -447,7 +450,9 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         with _threads(self.n_threads):
             t = self._trainer(0)
         # No "source": the data fit saw is not a named data set, so `onsager rbm train --resume` asks for --data.
-        info = {"written_by": "onsager.BernoulliRBM.save", "features": int(self.components_.shape[1])}
+        rs = self.random_state if isinstance(self.random_state, Integral) else None
+        info = {"written_by": "onsager.BernoulliRBM.save", "features": int(self.components_.shape[1]),
+                "random_state": None if rs is None else int(rs)}
         _onsager.save_model(path, t, int(getattr(self, "_epochs", 0)), json.dumps(info))
 
 
@@ -473,6 +478,9 @@ def load(path):
                 kw[name] = c[key]
         if not 0 <= kw.get("random_state", 0) < 2**32:
             kw["random_state"] = None  # NumPy's RandomState takes 32-bit seeds only
+    data = json.loads(d["data"]) if d["data"] else None
+    if isinstance(data, dict) and data.get("written_by") == "onsager.BernoulliRBM.save":
+        kw["random_state"] = data.get("random_state")  # the estimator's own, not the library's stream seed
     rbm = BernoulliRBM(**kw)
     rbm.components_ = W
     rbm.intercept_visible_ = d["visible_bias"]

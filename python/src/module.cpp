@@ -12,7 +12,10 @@
 
 #include <cstring>
 #include <filesystem>
+#include <exception>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -32,34 +35,64 @@ using ConstVectorRef = Eigen::Ref<const VectorF>;
 // ---- Ctrl-C ---------------------------------------------------------------------------------------------------
 
 // The Python error that PyErr_CheckSignals raised (KeyboardInterrupt, or whatever the user's SIGINT handler
-// raised), kept until the library's Interrupted reaches the exception translator.
-PyObject* g_pending_type = nullptr;
-PyObject* g_pending_value = nullptr;
-PyObject* g_pending_traceback = nullptr;
+// raised), kept until the library's Interrupted reaches the exception translator. Per thread: only the thread
+// that installed the check calls it, and the translator runs on that thread.
+thread_local PyObject* t_pending_type = nullptr;
+thread_local PyObject* t_pending_value = nullptr;
+thread_local PyObject* t_pending_traceback = nullptr;
+
+bool pending() { return t_pending_type != nullptr; }
+
+// Moves the pending error into Python's error indicator (the GIL held).
+void restore_pending() {
+  PyErr_Restore(t_pending_type, t_pending_value, t_pending_traceback);
+  t_pending_type = t_pending_value = t_pending_traceback = nullptr;
+}
 
 bool python_signal_check() {
   py::gil_scoped_acquire gil;
   if (PyErr_CheckSignals() == 0) return false;
-  PyErr_Fetch(&g_pending_type, &g_pending_value, &g_pending_traceback);
+  PyErr_Fetch(&t_pending_type, &t_pending_value, &t_pending_traceback);
   return true;
 }
 
-// Installs the Ctrl-C check for the duration of one call, keeps BLAS single-threaded only for that long (NumPy
-// shares onsager's OpenBLAS: core/parallel.hpp), and releases the GIL (the arrays the call reads are held by its
-// arguments).
+// One library call made from Python. The interrupt check, BLAS's thread count and onsager's thread setting are
+// process-wide, so calls are taken one at a time. The GIL is released before the lock is taken, so that a thread
+// waiting for the lock never holds the GIL that the running call's Ctrl-C check needs. While the lock is held:
+// Ctrl-C is polled (core/interrupt.hpp) and BLAS is single-threaded (NumPy shares onsager's OpenBLAS:
+// SerialBlasScope gives it its thread count back). The arrays the call reads are held by its arguments.
+std::mutex g_call_mutex;
+
 class Compute {
  public:
-  Compute() { set_interrupt_check(&python_signal_check); }
+  Compute() {
+    release_.emplace();
+    lock_ = std::unique_lock(g_call_mutex);
+    blas_.emplace();
+    set_interrupt_check(&python_signal_check);
+  }
   ~Compute() {
-    release_.reset();
     set_interrupt_check(nullptr);
+    blas_.reset();
+    lock_.unlock();
+    release_.reset();
+    if (pending() && std::uncaught_exceptions() == 0) {
+      // The check fired but the call finished anyway (its last poll): raise the interrupt at Python's next
+      // chance instead of losing it.
+      Py_XDECREF(t_pending_type);
+      Py_XDECREF(t_pending_value);
+      Py_XDECREF(t_pending_traceback);
+      t_pending_type = t_pending_value = t_pending_traceback = nullptr;
+      PyErr_SetInterrupt();
+    }
   }
   Compute(const Compute&) = delete;
   Compute& operator=(const Compute&) = delete;
 
  private:
-  SerialBlasScope serial_blas_;
-  std::unique_ptr<py::gil_scoped_release> release_ = std::make_unique<py::gil_scoped_release>();
+  std::optional<py::gil_scoped_release> release_;
+  std::unique_lock<std::mutex> lock_;
+  std::optional<SerialBlasScope> blas_;
 };
 
 // ---- models ---------------------------------------------------------------------------------------------------
@@ -170,7 +203,7 @@ class Trainer {
 class MemoryTensorSource final : public TensorSource {
  public:
   void add(const std::string& name, const py::buffer& buffer, const std::string& dtype_name_in) {
-    const py::buffer_info info = buffer.request();
+    py::buffer_info info = buffer.request();
     const auto dtype = dtype_from_name(dtype_name_in);
     ONSAGER_CHECK(dtype.has_value(), "tensor '{}': dtype {} is not one onsager reads", name, dtype_name_in);
     ONSAGER_CHECK(static_cast<std::size_t>(info.itemsize) == dtype_size(*dtype),
@@ -193,6 +226,7 @@ class MemoryTensorSource final : public TensorSource {
     data_.push_back(info.ptr);
     dtypes_.push_back(*dtype);
     sizes_.push_back(static_cast<std::size_t>(info.size));
+    views_.push_back(std::move(info));  // holds the buffer export, so the memory stays put until the analysis ends
   }
 
   const std::vector<TensorEntry>& tensors() const override { return entries_; }
@@ -209,6 +243,7 @@ class MemoryTensorSource final : public TensorSource {
   std::vector<const void*> data_;
   std::vector<DType> dtypes_;
   std::vector<std::size_t> sizes_;
+  std::vector<py::buffer_info> views_;
 };
 
 LayerSelection selection_from(const py::dict& o) {
@@ -281,6 +316,7 @@ std::string run_analyze(const TensorSource& source, const std::string& name, con
 
 std::string run_inspect(const TensorSource& source, const py::dict& options) {
   const LayerSelection sel = selection_from(options);
+  Compute compute;
   return to_json(inspect_tensors(source, sel)).dump();
 }
 
@@ -335,14 +371,12 @@ PYBIND11_MODULE(_onsager, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Interrupted& e) {
-      if (g_pending_type != nullptr) {
-        PyErr_Restore(g_pending_type, g_pending_value, g_pending_traceback);
-        g_pending_type = g_pending_value = g_pending_traceback = nullptr;
-      } else {
-        PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
-      }
+      if (pending()) restore_pending();
+      else PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
     } catch (const Error& e) {
-      error_type(e.what());
+      // A Ctrl-C the call saw wins over an error it met while stopping.
+      if (pending()) restore_pending();
+      else error_type(e.what());
     }
   });
 

@@ -1,8 +1,10 @@
 #include "onsager/core/parallel.hpp"
 
 #include <cblas.h>
-#include <omp.h>
 
+#include <Eigen/Core>
+
+#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -10,7 +12,7 @@
 
 namespace onsager {
 namespace {
-int g_threads = 0;
+std::atomic<int> g_threads{0};  // 0: all hardware threads
 std::once_flag g_blas_once;
 }  // namespace
 
@@ -40,16 +42,20 @@ int hardware_threads() {
   return n;
 }
 
+// Only onsager's own setting changes: every parallel loop names num_threads() in its clause, so the OpenMP
+// thread count of the process (which a host and its other libraries share) and BLAS's are left alone.
 void set_num_threads(int n) {
   ONSAGER_CHECK(n <= max_threads(),
                 "set_num_threads: n must be at most {} (4 x the {} hardware threads; 0 or less means all of them) "
                 "(got {})", max_threads(), hardware_threads(), n);
-  g_threads = n <= 0 ? hardware_threads() : n;
-  ensure_serial_blas();
-  omp_set_num_threads(g_threads);
+  g_threads.store(n <= 0 ? 0 : n);
+  Eigen::setNbThreads(num_threads());  // Eigen's own products, where it parallelises them
 }
 
-int num_threads() { return g_threads <= 0 ? hardware_threads() : g_threads; }
+int num_threads() {
+  const int n = g_threads.load(std::memory_order_relaxed);
+  return n <= 0 ? hardware_threads() : n;
+}
 
 const char* blas_info() { return openblas_get_config(); }
 

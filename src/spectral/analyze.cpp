@@ -189,8 +189,8 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
       if (!error) error = std::current_exception();
     }
   }
+  throw_if_interrupted("analyze");  // before a layer's error: that may come from the stop itself
   if (error) std::rethrow_exception(error);
-  throw_if_interrupted("analyze");
   for (std::size_t k = 0; k < total; ++k) {
     if (results[k]) report.layers.push_back(std::move(*results[k]));
     else report.skipped.push_back({plan.layers[k].name, "all zeros"});

@@ -1,11 +1,15 @@
 """onsager.analyze / onsager.inspect: weights in memory give exactly the rows their files give, and the
 numbers agree with NumPy's own linear algebra."""
 
+import importlib.util
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import onsager
+from conftest import need
 
 
 def _weights(seed=0):
@@ -47,8 +51,15 @@ def test_a_dict_of_arrays_gives_the_rows_of_its_npz_file(tmp_path):
     _same_rows(onsager.analyze(d), onsager.analyze(tmp_path / "w.npz"))
 
 
+def _torch():
+    need(importlib.util.find_spec("torch") is not None, "torch (python3-torch)")
+    import torch
+
+    return torch
+
+
 def test_a_live_module_gives_the_rows_of_its_torch_save_file(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = _torch()
     torch.manual_seed(0)
     for dtype in (torch.float32, torch.bfloat16, torch.float64):
         model = torch.nn.Sequential(torch.nn.Linear(200, 300), torch.nn.ReLU(), torch.nn.Linear(300, 100)).to(dtype)
@@ -61,7 +72,7 @@ def test_a_live_module_gives_the_rows_of_its_torch_save_file(tmp_path):
 
 
 def test_tensors_are_read_in_place_and_layouts_handled():
-    torch = pytest.importorskip("torch")
+    torch = _torch()
     w = torch.randn(256, 128)
     ref = onsager.analyze({"w": w.clone()})
     _same_rows(onsager.analyze({"w": w}), ref)  # a CPU tensor, read where it lies
@@ -101,3 +112,29 @@ def test_inspect():
     assert list(df["layers"]) == [1, 0, 1] and list(df["num_evals"]) == [200, 0, 100]
     assert df.iloc[1]["becomes"].startswith("skipped")
     assert df.attrs["num_layers"] == 2
+
+
+def test_arrays_are_not_copied_on_the_python_side():
+    """tracemalloc sees NumPy's allocations: analysing a 16 MB C-order array allocates far less than that,
+    while a Fortran-order one is copied to C order first (which shows the measurement can see a copy)."""
+    w = np.random.default_rng(3).normal(size=(2000, 2000)).astype(np.float32)
+    for arr, copied in ((w, False), (np.asfortranarray(w), True)):
+        tracemalloc.start()
+        onsager.analyze({"w": arr})
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert (peak > w.nbytes) == copied, (peak, w.nbytes, copied)
+
+
+def test_big_endian_arrays_are_read_by_value():
+    w = np.random.default_rng(4).normal(size=(120, 80))
+    _same_rows(onsager.analyze({"w": w.astype(">f8")}), onsager.analyze({"w": w}))
+    _same_rows(onsager.analyze({"w": w.astype(">f4")}), onsager.analyze({"w": w.astype("<f4")}))
+
+
+def test_integer_options_are_checked():
+    d = _weights(5)
+    with pytest.raises(TypeError, match="min_evals must be an integer"):
+        onsager.analyze(d, min_evals=10.5)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        onsager.analyze(d, seed=-1)

@@ -170,6 +170,19 @@ TEST(Host, OnsagersThreadCountHoldsWhateverTheHostSetForOpenMp) {
   set_num_threads(0);
 }
 
+TEST(Host, SetNumThreadsLeavesTheProcesssOpenMpAndBlasSettingsAlone) {
+  omp_set_num_threads(5);
+  openblas_set_num_threads(2);
+  set_num_threads(1);
+  EXPECT_EQ(num_threads(), 1);
+  EXPECT_EQ(omp_get_max_threads(), 5);
+  EXPECT_EQ(openblas_get_num_threads(), 2);
+  set_num_threads(0);
+  EXPECT_EQ(num_threads(), hardware_threads());
+  omp_set_num_threads(hardware_threads());
+  openblas_set_num_threads(1);
+}
+
 TEST(Host, SerialBlasScopeGivesTheHostItsBlasThreadsBack) {
   openblas_set_num_threads(2);
   {

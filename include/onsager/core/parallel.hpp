@@ -6,7 +6,8 @@
 namespace onsager {
 
 /// Sets the threads of onsager's loops (BLAS itself stays single-threaded); n <= 0 means all hardware
-/// threads. Throws onsager::Error above max_threads().
+/// threads. Throws onsager::Error above max_threads(). Changes nothing outside onsager: the process's OpenMP
+/// thread count (omp_set_num_threads) and BLAS's stay as the host set them.
 void set_num_threads(int n);
 
 /// The most threads set_num_threads accepts: 4 x hardware_threads().
