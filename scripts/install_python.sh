@@ -7,6 +7,7 @@
 #                                                        with PY (default: DIR's virtualenv's bin/python)
 #   scripts/install_python.sh --remove [--site DIR]      remove the onsager.pth that names this checkout
 set -euo pipefail
+unset CDPATH
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py=/usr/bin/python3
 site="" remove=0 check_py=""
@@ -16,7 +17,7 @@ while [ $# -gt 0 ]; do
     --site) [ $# -ge 2 ] || die "--site needs a directory"; site="$2"; shift 2 ;;
     --python) [ $# -ge 2 ] || die "--python needs an interpreter"; check_py="$2"; shift 2 ;;
     --remove) remove=1; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -34,9 +35,14 @@ if [ -z "$site" ]; then
   check_py="${check_py:-$py}"
 elif [ -z "$check_py" ]; then
   # A virtualenv's site-packages is VENV/lib/pythonX.Y/site-packages; its interpreter VENV/bin/python.
-  venv_py="$(cd "$site/../../.." 2>/dev/null && pwd || true)/bin/python"
-  if [ -x "$venv_py" ]; then check_py="$venv_py"; else check_py="$py"; fi
+  check_py="$py"
+  if venv="$(cd "$site/../../.." 2>/dev/null && pwd)" && [ -x "$venv/bin/python" ]; then check_py="$venv/bin/python"; fi
 fi
+# The check runs from /, so a relative interpreter path is made absolute first.
+check_py_abs="$(command -v -- "$check_py" || true)"
+[ -n "$check_py_abs" ] || die "--python $check_py: no such interpreter"
+case "$check_py_abs" in /*) ;; *) check_py_abs="$(pwd)/$check_py_abs" ;; esac
+check_py="$check_py_abs"
 pth="$site/onsager.pth"
 pkg="$here/build/python"
 if [ "$remove" -eq 1 ]; then
@@ -50,14 +56,21 @@ if [ "$remove" -eq 1 ]; then
   exit 0
 fi
 ls "$pkg"/onsager/_onsager*.so >/dev/null 2>&1 || die "$pkg/onsager has no built module; run scripts/build.sh first"
-mkdir -p "$site"
-printf '%s\n' "$pkg" > "$pth.tmp.$$" && mv "$pth.tmp.$$" "$pth"
-if ! where="$(cd / && "$check_py" -c 'import onsager; print(onsager.__file__)' 2>&1)"; then
-  rm -f "$pth"
-  die "$check_py cannot import onsager through $pth (removed again): $where"
+mkdir -p "$site" || die "cannot create $site"
+# An onsager.pth of another checkout is kept aside and put back if this one does not import.
+old=""
+if [ -f "$pth" ]; then old="$(cat "$pth")"; fi
+undo() { if [ -n "$old" ]; then printf '%s\n' "$old" > "$pth"; else rm -f "$pth"; fi; }
+printf '%s\n' "$pkg" > "$pth.tmp.$$" || die "cannot write $pth.tmp.$$"
+mv "$pth.tmp.$$" "$pth" || die "cannot write $pth"
+err="$(mktemp)"
+trap 'rm -f "$err"' EXIT
+if ! where="$(cd / && "$check_py" -c 'import onsager; print(onsager.__file__)' 2>"$err")"; then
+  undo
+  die "$check_py cannot import onsager through $pth (put back as it was): $(tail -n 3 "$err")"
 fi
 case "$where" in
   "$pkg"/*) ;;
-  *) rm -f "$pth"; die "$check_py imports onsager from $where, not from $pkg (another installation comes first)" ;;
+  *) undo; die "$check_py imports onsager from $where, not from $pkg (another installation comes first)" ;;
 esac
 echo "install_python: $pth -> $pkg ($check_py imports $where)" >&2

@@ -4,6 +4,7 @@ import contextlib
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -46,18 +47,22 @@ class Estimate:
         return f"Estimate({self.value:.6g}{err}, method={self.method!r})"
 
 
+_THREADS_LOCK = threading.RLock()  # a thread count set for one call holds until that call ends
+
+
 @contextlib.contextmanager
 def _threads(n):
     """onsager's thread count for one call (None: leave it as it is)."""
     if n is None:
         yield
         return
-    before = _onsager.num_threads()
-    _onsager.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        _onsager.set_num_threads(before)
+    with _THREADS_LOCK:
+        before = _onsager.num_threads()
+        _onsager.set_num_threads(int(n))
+        try:
+            yield
+        finally:
+            _onsager.set_num_threads(before)
 
 
 def _f32(a):

@@ -43,6 +43,14 @@ thread_local PyObject* t_pending_traceback = nullptr;
 
 bool pending() { return t_pending_type != nullptr; }
 
+// Frees a pending error nobody will raise (the GIL held).
+void drop_pending() {
+  Py_XDECREF(t_pending_type);
+  Py_XDECREF(t_pending_value);
+  Py_XDECREF(t_pending_traceback);
+  t_pending_type = t_pending_value = t_pending_traceback = nullptr;
+}
+
 // Moves the pending error into Python's error indicator (the GIL held).
 void restore_pending() {
   PyErr_Restore(t_pending_type, t_pending_value, t_pending_traceback);
@@ -61,35 +69,41 @@ bool python_signal_check() {
 // waiting for the lock never holds the GIL that the running call's Ctrl-C check needs. While the lock is held:
 // Ctrl-C is polled (core/interrupt.hpp) and BLAS is single-threaded (NumPy shares onsager's OpenBLAS:
 // SerialBlasScope gives it its thread count back). The arrays the call reads are held by its arguments.
+// A signal handler that python_signal_check runs (the lock held) may call onsager again: that call is refused
+// instead of waiting for a lock its own thread holds.
 std::mutex g_call_mutex;
+thread_local bool t_in_call = false;
 
 class Compute {
  public:
   Compute() {
+    ONSAGER_CHECK(!t_in_call, "onsager was called from a signal handler while one of its calls was running");
+    drop_pending();  // an earlier call's, if one ended in an exception the translator did not see
+    uncaught_ = std::uncaught_exceptions();
     release_.emplace();
     lock_ = std::unique_lock(g_call_mutex);
+    t_in_call = true;
     blas_.emplace();
     set_interrupt_check(&python_signal_check);
   }
   ~Compute() {
     set_interrupt_check(nullptr);
     blas_.reset();
+    t_in_call = false;
     lock_.unlock();
     release_.reset();
-    if (pending() && std::uncaught_exceptions() == 0) {
-      // The check fired but the call finished anyway (its last poll): raise the interrupt at Python's next
-      // chance instead of losing it.
-      Py_XDECREF(t_pending_type);
-      Py_XDECREF(t_pending_value);
-      Py_XDECREF(t_pending_traceback);
-      t_pending_type = t_pending_value = t_pending_traceback = nullptr;
-      PyErr_SetInterrupt();
+    if (pending() && std::uncaught_exceptions() <= uncaught_) {
+      // The check fired but the call returned anyway. Every loop that polls throws once it sees a request, so
+      // this should not happen; if it does, the error is reported rather than lost or turned into a signal.
+      restore_pending();
+      PyErr_WriteUnraisable(nullptr);
     }
   }
   Compute(const Compute&) = delete;
   Compute& operator=(const Compute&) = delete;
 
  private:
+  int uncaught_ = 0;
   std::optional<py::gil_scoped_release> release_;
   std::unique_lock<std::mutex> lock_;
   std::optional<SerialBlasScope> blas_;
@@ -377,6 +391,9 @@ PYBIND11_MODULE(_onsager, m) {
       // A Ctrl-C the call saw wins over an error it met while stopping.
       if (pending()) restore_pending();
       else error_type(e.what());
+    } catch (...) {
+      drop_pending();
+      throw;  // pybind11's own translators take it from here
     }
   });
 

@@ -313,3 +313,26 @@ def test_inference_takes_lists_as_scikit_learn_does(digits):
     rows = X[:2].tolist()
     np.testing.assert_array_equal(rbm._mean_hiddens(rows), rbm._mean_hiddens(X[:2]))
     assert rbm.gibbs(rows).shape == (2, 64)
+
+
+def test_a_signal_handler_calling_onsager_during_a_call_is_refused_not_deadlocked(digits):
+    """Python runs signal handlers inside onsager's Ctrl-C check, while the call holds onsager's lock: a handler
+    that calls onsager again gets an error (raised out of the running call, as any handler's exception is)."""
+    X, _ = digits
+    big = np.tile(X, (200, 1))
+    rbm = _fitted(X)
+
+    def handler(signum, frame):
+        rbm.transform(X[:2])
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        t0 = time.perf_counter()
+        with pytest.raises(onsager.Error, match="called from a signal handler"):
+            onsager.BernoulliRBM(n_components=128, n_iter=50, random_state=0).fit(big)
+        assert time.perf_counter() - t0 < 2
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert rbm.transform(X[:2]).shape == (2, 16)  # and onsager works afterwards
