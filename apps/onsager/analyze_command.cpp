@@ -76,32 +76,27 @@ void print_table(const AnalyzeReport& r) {
 
 // The layer-selection flags shared by analyze and inspect.
 LayerSelection selection(const std::string& layers, std::size_t min_evals, bool per_slice,
-                         const std::string& conv_layout, const char* where) {
+                         const std::string& conv_layout) {
   LayerSelection sel;
   sel.regex = layers;
   sel.min_evals = min_evals;
   sel.per_slice = per_slice;
-  ONSAGER_CHECK(conv_layout == "oihw" || conv_layout == "hwio",
-                "{}: --conv-layout must be 'oihw' (PyTorch) or 'hwio' (Keras) (got '{}')", where, conv_layout);
-  sel.conv_layout = conv_layout == "oihw" ? ConvLayout::oihw : ConvLayout::hwio;
+  sel.conv_layout = parse_conv_layout(conv_layout);
   return sel;
 }
 
 void run_analyze(const AnalyzeArgs& a) {
   set_num_threads(a.threads);
   AnalyzeOptions o;
-  o.selection = selection(a.layers, a.min_evals, a.per_slice, a.conv_layout, "analyze");
+  o.selection = selection(a.layers, a.min_evals, a.per_slice, a.conv_layout);
   o.esd_method = esd_method_from_string(a.esd);
-  ONSAGER_CHECK(a.min_tail >= 2, "analyze: --min-tail must be >= 2 (got {})", a.min_tail);
   o.powerlaw.min_tail = a.min_tail;
-  if (a.xmax_option->count() > 0) {
-    ONSAGER_CHECK(std::isfinite(a.xmax) && a.xmax > 0, "analyze: --xmax must be > 0 (got {})", a.xmax);
-    o.powerlaw.xmax = a.xmax;
-  }
+  if (a.xmax_option->count() > 0) o.powerlaw.xmax = a.xmax;
   o.powerlaw.clip_xmax = a.fix_fingers;
   o.randomize = a.randomize;
   o.seed = a.seed;
   o.keep_evals = !a.plots.empty();
+  o.validate();  // before the outputs are claimed
   // Validate every output destination before the (possibly long) analysis.
   if (!a.plots.empty()) {
     std::error_code ec;
@@ -138,7 +133,7 @@ void run_inspect(const InspectArgs& a) {
   const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the file"}});
   const auto source = open_tensor_source(a.model);
   const InspectReport report =
-      inspect_tensors(*source, selection(a.layers, a.min_evals, a.per_slice, a.conv_layout, "inspect"));
+      inspect_tensors(*source, selection(a.layers, a.min_evals, a.per_slice, a.conv_layout));
   nlohmann::json j = {{"file", a.model}};
   j.update(to_json(report));
   if (!a.json.to_stdout()) {

@@ -263,17 +263,9 @@ class MemoryTensorSource final : public TensorSource {
 LayerSelection selection_from(const py::dict& o) {
   LayerSelection sel;
   if (o.contains("layers") && !o["layers"].is_none()) sel.regex = o["layers"].cast<std::string>();
-  if (o.contains("min_evals")) {
-    const auto m = o["min_evals"].cast<long long>();
-    ONSAGER_CHECK(m >= 1, "min_evals must be at least 1 (got {})", m);
-    sel.min_evals = static_cast<std::size_t>(m);
-  }
+  if (o.contains("min_evals")) sel.min_evals = o["min_evals"].cast<std::size_t>();
   if (o.contains("per_slice")) sel.per_slice = o["per_slice"].cast<bool>();
-  if (o.contains("conv_layout")) {
-    const auto c = o["conv_layout"].cast<std::string>();
-    ONSAGER_CHECK(c == "oihw" || c == "hwio", "conv_layout must be 'oihw' (PyTorch) or 'hwio' (Keras) (got '{}')", c);
-    sel.conv_layout = c == "oihw" ? ConvLayout::oihw : ConvLayout::hwio;
-  }
+  if (o.contains("conv_layout")) sel.conv_layout = parse_conv_layout(o["conv_layout"].cast<std::string>());
   return sel;
 }
 
@@ -281,20 +273,13 @@ AnalyzeOptions analyze_options_from(const py::dict& o) {
   AnalyzeOptions a;
   a.selection = selection_from(o);
   if (o.contains("esd")) a.esd_method = esd_method_from_string(o["esd"].cast<std::string>());
-  if (o.contains("min_tail")) {
-    const auto m = o["min_tail"].cast<long long>();
-    ONSAGER_CHECK(m >= 2, "min_tail must be at least 2 (got {})", m);
-    a.powerlaw.min_tail = static_cast<std::size_t>(m);
-  }
-  if (o.contains("xmax") && !o["xmax"].is_none()) {
-    const auto x = o["xmax"].cast<double>();
-    ONSAGER_CHECK(std::isfinite(x) && x > 0, "xmax must be > 0 (got {})", x);
-    a.powerlaw.xmax = x;
-  }
+  if (o.contains("min_tail")) a.powerlaw.min_tail = o["min_tail"].cast<std::size_t>();
+  if (o.contains("xmax") && !o["xmax"].is_none()) a.powerlaw.xmax = o["xmax"].cast<double>();
   if (o.contains("fix_fingers")) a.powerlaw.clip_xmax = o["fix_fingers"].cast<bool>();
   if (o.contains("randomize")) a.randomize = o["randomize"].cast<bool>();
   if (o.contains("seed")) a.seed = o["seed"].cast<std::uint64_t>();
   if (o.contains("plots") && !o["plots"].is_none()) a.keep_evals = true;
+  a.validate();
   return a;
 }
 

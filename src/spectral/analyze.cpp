@@ -128,8 +128,16 @@ AnalyzeSummary summarize(const std::vector<LayerResult>& layers) {
   return s;
 }
 
+void AnalyzeOptions::validate() const {
+  ONSAGER_CHECK(powerlaw.min_tail >= 2, "analyze: options.powerlaw.min_tail must be at least 2 (got {})",
+                powerlaw.min_tail);
+  ONSAGER_CHECK(!powerlaw.xmax || (std::isfinite(*powerlaw.xmax) && *powerlaw.xmax > 0),
+                "analyze: options.powerlaw.xmax must be finite and > 0 (got {})", powerlaw.xmax.value_or(0));
+}
+
 AnalyzeReport analyze(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& o,
                       const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer) {
+  o.validate();
   AnalyzeReport report;
   report.source = source_name;
   report.format = source.format();

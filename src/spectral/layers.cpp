@@ -20,6 +20,12 @@ bool contains_embed(const std::string& name) {
 
 }  // namespace
 
+ConvLayout parse_conv_layout(std::string_view layout) {
+  if (layout == "oihw") return ConvLayout::oihw;
+  if (layout == "hwio") return ConvLayout::hwio;
+  ONSAGER_FAIL("parse_conv_layout: layout must be 'oihw' (PyTorch) or 'hwio' (Keras) (got '{}')", layout);
+}
+
 LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelection& sel) {
   std::regex re;
   if (!sel.regex.empty()) {

@@ -98,6 +98,10 @@ expect_error_matching "FIFO as a model" "" "$bin" analyze "$tmp/fifo.npy"
 # --threads: a huge value is one line, not a crash in the thread runtime.
 expect_error_matching "train --threads 100000" "--threads must be at most" "$bin" rbm train --data digits --hidden 4 --threads 100000 --out "$tmp/t.safetensors"
 expect_error_matching "analyze --threads 100000" "--threads must be at most" "$bin" analyze "$tmp/m.safetensors" --threads 100000
+# The analysis options are checked by the library (AnalyzeOptions::validate, parse_conv_layout) and named as flags.
+expect_error_matching "analyze --min-tail 1" "--min-tail must be at least 2" "$bin" analyze "$tmp/m.safetensors" --min-tail 1
+expect_error_matching "analyze --xmax 0" "--xmax must be finite and > 0" "$bin" analyze "$tmp/m.safetensors" --xmax 0
+expect_error_matching "analyze --conv-layout nchw" "--conv-layout must be 'oihw'" "$bin" analyze "$tmp/m.safetensors" --conv-layout nchw
 expect_error_matching "eval --exact --threads 100000" "--threads must be at most" "$bin" rbm eval "$tmp/m.safetensors" --exact --threads 100000
 
 # The library's field names become the flags the user typed.

@@ -91,8 +91,10 @@ def test_options_are_the_command_lines():
     assert "rand_lambda_max" in r.columns
     with pytest.raises(TypeError, match="unknown option"):
         onsager.analyze(d, min_eval=3)
-    with pytest.raises(ValueError, match="min_evals must be at least 1"):
-        onsager.analyze(d, min_evals=0)
+    with pytest.raises(ValueError, match="min_tail must be at least 2"):
+        onsager.analyze(d, min_tail=1)
+    with pytest.raises(ValueError, match="'oihw' \\(PyTorch\\) or 'hwio'"):
+        onsager.analyze(d, conv_layout="nchw")
     with pytest.raises(ValueError, match="matches none"):
         onsager.analyze(d, layers="nothing-like-this")
 

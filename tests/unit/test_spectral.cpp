@@ -357,5 +357,28 @@ TEST(Metrics, MatchTheirDefinitions) {
   EXPECT_THROW(spectral_metrics(std::vector<double>{0.0, 0.0}, 2, 2.0), Error);
 }
 
+// The one check of the analysis options that the command line and the Python module share.
+TEST(AnalyzeOptions, ValidateAndConvLayoutNameTheField) {
+  AnalyzeOptions o;
+  EXPECT_NO_THROW(o.validate());
+  o.powerlaw.min_tail = 1;
+  EXPECT_THROW({
+    try { o.validate(); } catch (const Error& e) {
+      EXPECT_STREQ(e.what(), "analyze: options.powerlaw.min_tail must be at least 2 (got 1)");
+      throw;
+    }
+  }, Error);
+  o.powerlaw.min_tail = 2;
+  for (double x : {0.0, -1.0, std::nan("")}) {
+    o.powerlaw.xmax = x;
+    EXPECT_THROW(o.validate(), Error) << x;
+  }
+  o.powerlaw.xmax = 3.5;
+  EXPECT_NO_THROW(o.validate());
+  EXPECT_EQ(parse_conv_layout("oihw"), ConvLayout::oihw);
+  EXPECT_EQ(parse_conv_layout("hwio"), ConvLayout::hwio);
+  EXPECT_THROW(parse_conv_layout("OIHW"), Error);
+}
+
 }  // namespace
 }  // namespace onsager

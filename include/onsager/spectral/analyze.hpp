@@ -30,6 +30,10 @@ struct AnalyzeOptions {
   bool randomize = false;   ///< also analyse each layer with its entries shuffled
   std::uint64_t seed = 0;   ///< the shuffle's seed
   bool keep_evals = false;  ///< keep the ESDs in the results (for plots)
+
+  /// Throws onsager::Error naming the field ("analyze: options.powerlaw.min_tail must be at least 2 (got 1)").
+  /// analyze() calls it first.
+  void validate() const;
 };
 
 /// The randomised baseline of a layer (entries of each matrix shuffled, ESD recomputed).

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "onsager/io/tensor_source.hpp"
@@ -18,6 +19,9 @@
 namespace onsager {
 
 enum class ConvLayout { oihw, hwio };
+
+/// "oihw" (PyTorch) or "hwio" (Keras); throws onsager::Error naming the allowed values otherwise.
+ConvLayout parse_conv_layout(std::string_view layout);
 
 struct LayerSelection {
   std::string regex;           ///< ECMAScript regex searched in tensor names; empty: every tensor
