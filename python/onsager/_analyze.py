@@ -62,14 +62,16 @@ def _memory_tensors(model):
             if not arr.flags.c_contiguous:
                 arr = np.ascontiguousarray(arr)
             dtype = arr.dtype.name
-        if dtype not in ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint64",
-                         "uint32", "uint16", "uint8", "bool"):
-            left_out.append({"name": name, "reason": f"dtype {dtype} is not one onsager reads"})
-            continue
         if arr.ndim == 0:
             arr = arr.reshape(1)
+        try:
+            # The library's dtype vocabulary (io/dtype.hpp) decides what is read; NumPy refuses a buffer for
+            # some dtypes (datetimes) before it is asked.
+            source.add(name, arr, dtype)
+        except (ValueError, BufferError) as e:
+            left_out.append({"name": name, "reason": str(e)})
+            continue
         keep.append(arr)
-        source.add(name, arr, dtype)
     return source, keep, left_out
 
 

@@ -80,6 +80,11 @@ def _rows(a):
     return _f32(a)
 
 
+def _marginals(X):
+    """The mean of each column of X (dense or sparse), in double, clipped to [0, 1]: AIS's base model."""
+    return np.clip(np.asarray((X if sp.issparse(X) else np.asarray(X)).mean(axis=0), dtype=np.float64).ravel(), 0, 1)
+
+
 def _validate(est, X, **kw):
     # scikit-learn moved input validation from a method to a function (1.6); either works here.
     try:
@@ -242,7 +247,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._tap_magnetisations = None
         seed = _seed(rng)
         X32 = _rows(X)
-        self._marginals = np.clip(np.asarray(X.mean(axis=0), dtype=np.float64).ravel(), 0.0, 1.0)
+        self._marginals = _marginals(X)
         self._epochs = 0
         step = 0
         begin = time.time()
@@ -394,7 +399,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 return Estimate(v, 0.0, v, v, "exact")
             if method == "ais":
                 if X is not None:
-                    marg = np.clip(_f32(X).mean(axis=0, dtype=np.float64), 0, 1).astype(np.float32)
+                    marg = _marginals(X).astype(np.float32)
                 else:
                     marg = getattr(self, "_marginals", None)
                     marg = np.zeros(0, np.float32) if marg is None else np.asarray(marg, np.float32)

@@ -140,3 +140,13 @@ def test_integer_options_are_checked():
         onsager.analyze(d, min_evals=10.5)
     with pytest.raises(ValueError, match="seed must be >= 0"):
         onsager.analyze(d, seed=-1)
+
+
+def test_tensors_of_dtypes_onsager_does_not_read_are_left_out_with_the_reason():
+    d = _weights(6)
+    d["c"] = np.zeros((20, 20), np.complex64)
+    d["t"] = np.zeros(3, "datetime64[s]")
+    df = onsager.analyze(d)
+    assert list(df["longname"]) == ["fc1.weight", "fc2.weight"]
+    reasons = {s["name"]: s["reason"] for s in df.attrs["skipped"]}
+    assert "complex64 is not one onsager reads" in reasons["c"] and "t" in reasons
