@@ -29,7 +29,7 @@ constexpr const char* kModelFileHelp =
     "Keras .h5";
 
 struct AnalyzeArgs {
-  std::string model, layers, csv, esd = "gram", conv_layout = "oihw", plots;
+  std::string model, layers, csv, esd = "gram", precision = "auto", conv_layout = "oihw", plots;
   std::size_t min_evals = 10, min_tail = 2;
   double xmax = 0;
   bool per_slice = false, randomize = false, fix_fingers = false, quiet = false, no_mp = false;
@@ -90,6 +90,7 @@ void run_analyze(const AnalyzeArgs& a) {
   AnalyzeOptions o;
   o.selection = selection(a.layers, a.min_evals, a.per_slice, a.conv_layout);
   o.esd_method = esd_method_from_string(a.esd);
+  o.precision = esd_precision_from_string(a.precision);
   o.powerlaw.min_tail = a.min_tail;
   if (a.xmax_option->count() > 0) o.powerlaw.xmax = a.xmax;
   o.powerlaw.clip_xmax = a.fix_fingers;
@@ -198,7 +199,12 @@ void register_analyze_command(CLI::App& app) {
                                                  "that lowers alpha by more than 1");
   cmd->add_flag("--randomize", a->randomize, "Also analyse each layer with its entries shuffled (correlation traps)");
   cmd->add_option("--seed", a->seed, "Seed of --randomize's shuffle")->capture_default_str();
-  cmd->add_option("--esd", a->esd, "ESD route: gram (Gram matrix + dsyevd) or svd (BDCSVD)")->capture_default_str();
+  cmd->add_option("--esd", a->esd, "ESD route: gram (Gram matrix + symmetric eigensolver) or svd (BDCSVD, double)")
+      ->capture_default_str();
+  cmd->add_option("--precision", a->precision,
+                  "Gram route precision: auto (single for weights stored in 32 bits or fewer, each layer redone in "
+                  "double where single cannot resolve it), single or double")
+      ->capture_default_str();
   cmd->add_flag("--no-mp", a->no_mp, "Leave the Marchenko-Pastur fields out of the JSON/CSV");
   add_json_option(cmd, a->json);
   cmd->add_option("--csv", a->csv, "Write one line per layer to FILE")->type_name("FILE");

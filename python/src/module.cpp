@@ -273,6 +273,7 @@ AnalyzeOptions analyze_options_from(const py::dict& o) {
   AnalyzeOptions a;
   a.selection = selection_from(o);
   if (o.contains("esd")) a.esd_method = esd_method_from_string(o["esd"].cast<std::string>());
+  if (o.contains("precision")) a.precision = esd_precision_from_string(o["precision"].cast<std::string>());
   if (o.contains("min_tail")) a.powerlaw.min_tail = o["min_tail"].cast<std::size_t>();
   if (o.contains("xmax") && !o["xmax"].is_none()) a.powerlaw.xmax = o["xmax"].cast<double>();
   if (o.contains("fix_fingers")) a.powerlaw.clip_xmax = o["fix_fingers"].cast<bool>();

@@ -1,6 +1,7 @@
 #include "onsager/io/dtype.hpp"
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -101,6 +102,13 @@ float half_to_float(std::uint16_t h) {
 }
 
 float bfloat16_to_float(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
+
+std::uint16_t float_to_bfloat16(float f) {
+  const auto u = std::bit_cast<std::uint32_t>(f);
+  if (std::isnan(f)) return static_cast<std::uint16_t>((u >> 16) | 0x0040);  // quiet NaN, sign kept
+  const std::uint32_t rounding = 0x7FFF + ((u >> 16) & 1);                      // to nearest, ties to even
+  return static_cast<std::uint16_t>((u + rounding) >> 16);
+}
 
 void convert_elements(DType d, const void* src, std::size_t n, double* out) { convert(d, src, n, out); }
 void convert_elements(DType d, const void* src, std::size_t n, float* out) { convert(d, src, n, out); }

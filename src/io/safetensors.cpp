@@ -398,6 +398,20 @@ std::vector<double> SafetensorsFile::read_f64(std::string_view name) const {
   return convert<double>(t, data_ + t.begin);
 }
 
+void SafetensorsFile::read_block_f32(std::string_view name, std::size_t row, std::size_t nrows, std::size_t col,
+                                     std::size_t ncols, float* out) const {
+  const TensorInfo& t = require(name);
+  ONSAGER_CHECK(!t.shape.empty(), "tensor {}: a scalar has no rows", quote_name(t.name));
+  const auto total_rows = static_cast<std::size_t>(t.shape[0]);
+  const std::size_t total_cols = total_rows ? static_cast<std::size_t>(t.numel()) / total_rows : 0;
+  ONSAGER_CHECK(row <= total_rows && nrows <= total_rows - row && col <= total_cols && ncols <= total_cols - col,
+                "tensor {}: block rows [{}, {}) x columns [{}, {}) lies outside its {} x {} matrix", quote_name(t.name),
+                row, row + nrows, col, col + ncols, total_rows, total_cols);
+  const std::size_t size = dtype_size(t.dtype);
+  for (std::size_t r = 0; r < nrows; ++r)
+    convert_elements(t.dtype, data_ + t.begin + ((row + r) * total_cols + col) * size, ncols, out + r * ncols);
+}
+
 std::span<const std::byte> SafetensorsFile::raw(std::string_view name) const {
   const TensorInfo& t = require(name);
   return {data_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
@@ -423,6 +437,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
                   quote_name(t.name));
     ONSAGER_CHECK(t.f32.empty() || t.f64.empty(), "write_safetensors: {}: tensor {} has both float and double data",
                   path, quote_name(t.name));
+    ONSAGER_CHECK(!t.bf16 || t.f64.empty(), "write_safetensors: {}: tensor {}: BF16 is written from float data", path,
+                  quote_name(t.name));
     std::int64_t numel = 1;
     for (const auto d : t.shape) {
       ONSAGER_CHECK(d >= 0, "write_safetensors: {}: tensor {} has a negative dimension in shape [{}]", path,
@@ -437,21 +453,25 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
                   fmt::join(t.shape, ", "), numel);
   }
 
-  // F64 tensors first, then F32, keeping the caller's order within each: every tensor stays aligned to
-  // its element size (the header is padded to a multiple of 8), which zero-copy readers prefer.
+  // F64 tensors first, then F32, then BF16, keeping the caller's order within each: every tensor stays aligned
+  // to its element size (the header is padded to a multiple of 8), which zero-copy readers prefer.
   std::vector<const TensorToWrite*> order;
   for (const auto& t : tensors)
     if (!t.f64.empty()) order.push_back(&t);
   for (const auto& t : tensors)
-    if (t.f64.empty()) order.push_back(&t);
+    if (t.f64.empty() && !t.bf16) order.push_back(&t);
+  for (const auto& t : tensors)
+    if (t.bf16) order.push_back(&t);
 
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::uint64_t offset = 0;
   for (const TensorToWrite* t : order) {
     const bool is64 = !t->f64.empty();
-    const std::uint64_t bytes = is64 ? t->f64.size_bytes() : t->f32.size_bytes();
-    header[t->name] = {{"dtype", is64 ? "F64" : "F32"}, {"shape", t->shape}, {"data_offsets", {offset, offset + bytes}}};
+    const std::uint64_t bytes = is64 ? t->f64.size_bytes() : t->bf16 ? 2 * t->f32.size() : t->f32.size_bytes();
+    header[t->name] = {{"dtype", is64 ? "F64" : t->bf16 ? "BF16" : "F32"},
+                       {"shape", t->shape},
+                       {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string head = header.dump();
@@ -468,6 +488,11 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   for (const TensorToWrite* t : order) {
     if (!t->f64.empty())
       out.append(reinterpret_cast<const char*>(t->f64.data()), t->f64.size_bytes());
+    else if (t->bf16)
+      for (float v : t->f32) {
+        const std::uint16_t b = float_to_bfloat16(v);
+        out.push_back(static_cast<char>(b & 0xFF)), out.push_back(static_cast<char>(b >> 8));
+      }
     else if (!t->f32.empty())
       out.append(reinterpret_cast<const char*>(t->f32.data()), t->f32.size_bytes());
   }

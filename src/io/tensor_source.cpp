@@ -42,6 +42,12 @@ class SafetensorsSource : public TensorSource {
     file_.release_pages(t.name);
     return v;
   }
+  bool read_block(const TensorEntry& t, std::size_t row, std::size_t nrows, std::size_t col, std::size_t ncols,
+                  float* out) const override {
+    file_.read_block_f32(t.name, row, nrows, col, ncols, out);
+    return true;
+  }
+  void release(const TensorEntry& t) const override { file_.release_pages(t.name); }
   std::string format() const override { return "safetensors"; }
 
  private:
@@ -73,6 +79,12 @@ class ShardedSource : public TensorSource {
     shard.release_pages(t.name);
     return v;
   }
+  bool read_block(const TensorEntry& t, std::size_t row, std::size_t nrows, std::size_t col, std::size_t ncols,
+                  float* out) const override {
+    shards_[shard_index_.at(t.index)]->read_block_f32(t.name, row, nrows, col, ncols, out);
+    return true;
+  }
+  void release(const TensorEntry& t) const override { shards_[shard_index_.at(t.index)]->release_pages(t.name); }
   std::string format() const override { return fmt::format("safetensors ({} shards)", shards_.size()); }
 
  private:
@@ -187,6 +199,8 @@ std::unique_ptr<TensorSource> open_json(const std::string& path) {
 }
 
 }  // namespace
+
+bool TensorEntry::float64() const { return dtype == "F64" || dtype == "float64" || dtype == "<f8" || dtype == "DOUBLE"; }
 
 std::unique_ptr<TensorSource> open_tensor_source(const std::string& path) {
   std::error_code ec;

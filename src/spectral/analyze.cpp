@@ -7,6 +7,8 @@
 #include <mutex>
 #include <optional>
 
+#include <omp.h>
+
 #include <fmt/format.h>
 
 #include "onsager/core/error.hpp"
@@ -19,16 +21,73 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::vector<double> pooled_esd(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
-                               EsdMethod method) {
+// How a layer's ESDs are computed (see AnalyzeOptions::precision).
+struct Route {
+  EsdMethod method = EsdMethod::gram;
+  EsdPrecision precision = EsdPrecision::automatic;
+  bool wide_values = false;  ///< stored as 64-bit floats: float blocks would round them
+};
+
+Route route_for(const AnalyzeOptions& o, bool stored_in_64_bits) {
+  Route r{o.esd_method, o.precision, stored_in_64_bits};
+  if (o.esd_method == EsdMethod::svd || (stored_in_64_bits && o.precision == EsdPrecision::automatic))
+    r.precision = EsdPrecision::f64;
+  return r;
+}
+
+// Blocks of a row-major rows x cols matrix held in memory, as float (see BlockReader).
+BlockReader memory_blocks(const std::vector<double>& w, std::size_t rows, std::size_t cols) {
+  return [&w, rows, cols](std::size_t first, std::size_t count, float* out) {
+    if (cols <= rows) {
+      std::transform(w.begin() + static_cast<std::ptrdiff_t>(first * cols),
+                     w.begin() + static_cast<std::ptrdiff_t>((first + count) * cols), out,
+                     [](double v) { return static_cast<float>(v); });
+    } else {
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < count; ++j) out[r * count + j] = static_cast<float>(w[r * cols + first + j]);
+    }
+  };
+}
+
+struct LayerEsd {
   std::vector<double> evals;
-  evals.reserve(spec.m() * matrices.size());
-  for (const auto& w : matrices) {
-    const std::vector<double> e = esd(w, spec.rows, spec.cols, method);
-    evals.insert(evals.end(), e.begin(), e.end());
+  std::size_t single = 0, total = 0;  ///< matrices whose ESD was kept in single precision, of all
+  bool all_zero = true;               ///< every matrix is all zeros
+};
+
+// One matrix's ESD along `route`, appended to `out`; `in_double` gives the double ESD, used where an automatic
+// single-precision Gram matrix leaves an eigenvalue within its floor of min_eval (the fit could see another set).
+void add_matrix_esd(LayerEsd& out, std::size_t rows, std::size_t cols, const BlockReader& read, const Route& route,
+                    double min_eval, EsdWorkspace& ws, const std::function<BlockedEsd()>& in_double) {
+  const bool exact = route.method == EsdMethod::svd || (route.wide_values && route.precision == EsdPrecision::f64);
+  BlockedEsd e = exact ? in_double() : blocked_esd(rows, cols, read, route.precision, ws);
+  if (route.precision == EsdPrecision::automatic && e.single_gram && !e.all_zero) {
+    const double floor = single_precision_floor(e.evals.size(), e.evals.back());
+    if (std::any_of(e.evals.begin(), e.evals.end(), [&](double v) { return std::abs(v - min_eval) <= floor; }))
+      e = in_double();
   }
-  std::sort(evals.begin(), evals.end());
-  return evals;
+  out.single += e.single_gram;
+  ++out.total;
+  out.all_zero &= e.all_zero;
+  out.evals.insert(out.evals.end(), e.evals.begin(), e.evals.end());
+}
+
+LayerEsd pooled_esd(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices, const Route& route,
+                    double min_eval, EsdWorkspace& ws) {
+  LayerEsd r;
+  r.evals.reserve(spec.m() * matrices.size());
+  for (const auto& w : matrices)
+    add_matrix_esd(r, spec.rows, spec.cols, memory_blocks(w, spec.rows, spec.cols), route, min_eval, ws, [&] {
+      std::vector<double> e = esd(w, spec.rows, spec.cols, route.method);
+      const bool zero = e.back() == 0;
+      return BlockedEsd{std::move(e), zero, false};
+    });
+  std::sort(r.evals.begin(), r.evals.end());
+  return r;
+}
+
+std::string precision_label(const LayerEsd& e) {
+  return e.single == e.total ? "single" : e.single == 0 ? "double" : "mixed";
 }
 
 // Jensen–Shannon distance (base 2, so in [0, 1]) between the histograms of log10 λ of two ESDs.
@@ -65,17 +124,15 @@ double mean_of(const std::vector<LayerResult>& layers, double (*get)(const Layer
 
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
-}  // namespace
-
-LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
-                             const AnalyzeOptions& o) {
-  ONSAGER_CHECK(!matrices.empty(), "analyze: layer {} has no matrices", spec.name);
+// Everything derived from a layer's ESD (ascending), the randomised baseline aside.
+LayerResult layer_from_esd(const LayerSpec& spec, LayerEsd esd, const AnalyzeOptions& o) {
   LayerResult r;
   r.spec = spec;
   r.N = spec.n();
   r.M = spec.m();
   r.Q = static_cast<double>(r.N) / static_cast<double>(r.M);
-  std::vector<double> evals = pooled_esd(spec, matrices, o.esd_method);
+  r.esd_precision = precision_label(esd);
+  std::vector<double>& evals = esd.evals;
   r.num_evals = evals.size();
   std::vector<double> tail;
   for (double v : evals)
@@ -87,6 +144,16 @@ LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vecto
   r.metrics = spectral_metrics(evals, r.M, alpha);
   r.mp = fit_marchenko_pastur(evals, r.Q, r.M);
   r.phase = classify_phase(r.M, r.num_evals, r.metrics.rank_loss, evals.back() / r.mp.scale, r.mp, r.powerlaw);
+  if (o.keep_evals) r.evals = std::move(evals);
+  return r;
+}
+
+LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
+                             const AnalyzeOptions& o, const Route& route, EsdWorkspace& ws) {
+  ONSAGER_CHECK(!matrices.empty(), "analyze: layer {} has no matrices", spec.name);
+  LayerEsd esd = pooled_esd(spec, matrices, route, o.min_eval, ws);
+  std::vector<double> evals = o.randomize ? esd.evals : std::vector<double>{};
+  LayerResult r = layer_from_esd(spec, std::move(esd), o);
   if (o.randomize) {
     RandomizedResult rr;
     std::vector<std::vector<double>> shuffled = matrices;
@@ -95,7 +162,7 @@ LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vecto
       auto& w = shuffled[s];
       for (std::size_t i = w.size(); i > 1; --i) std::swap(w[i - 1], w[rng.below(i)]);
     }
-    rr.evals = pooled_esd(spec, shuffled, o.esd_method);
+    rr.evals = pooled_esd(spec, shuffled, route, o.min_eval, ws).evals;
     const MarchenkoPasturFit rmp = fit_marchenko_pastur(rr.evals, r.Q, r.M);
     rr.lambda_max = rr.evals.back();
     rr.num_traps = rmp.num_spikes;
@@ -104,8 +171,15 @@ LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vecto
     if (!o.keep_evals) rr.evals.clear();
     r.randomized = std::move(rr);
   }
-  if (o.keep_evals) r.evals = std::move(evals);
   return r;
+}
+
+}  // namespace
+
+LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
+                             const AnalyzeOptions& o) {
+  EsdWorkspace ws;
+  return analyze_matrices(spec, matrices, o, route_for(o, true), ws);
 }
 
 AnalyzeSummary summarize(const std::vector<LayerResult>& layers) {
@@ -159,9 +233,16 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
     groups.back().push_back(k);
   }
   std::vector<std::optional<LayerResult>> results(total);
+  std::vector<EsdWorkspace> workspaces(static_cast<std::size_t>(num_threads()));
   std::exception_ptr error;
   std::mutex mu;
   std::size_t done = 0;
+  const auto publish = [&](std::size_t k, std::optional<LayerResult> r) {  // null: all zeros
+    std::lock_guard lock(mu);
+    results[k] = std::move(r);
+    ++done;
+    if (on_layer) on_layer(done, total, results[k] ? &*results[k] : nullptr);
+  };
 #pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads())
   for (std::size_t g = 0; g < groups.size(); ++g) {
     if (interrupt_requested()) continue;  // thrown below
@@ -171,7 +252,30 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
     }
     std::size_t current = groups[g].front();
     try {
-      std::vector<double> values = source.read(source.tensors().at(plan.layers[current].tensor));
+      EsdWorkspace& ws = workspaces[static_cast<std::size_t>(omp_get_thread_num())];
+      const LayerSpec& head = plan.layers[current];
+      const TensorEntry& entry = source.tensors().at(head.tensor);
+      const Route route = route_for(o, entry.float64());
+      if (groups[g].size() == 1 && head.shape.size() == 2 && !o.randomize && route.method == EsdMethod::gram &&
+          !route.wide_values && source.read_block(entry, 0, 0, 0, 0, nullptr)) {
+        // A dense layer the source reads in blocks: one block of it in memory at a time.
+        const std::size_t rows = head.rows, cols = head.cols;
+        const BlockReader read = [&](std::size_t b, std::size_t count, float* out) {
+          if (cols <= rows) {
+            source.read_block(entry, b, count, 0, cols, out);
+            source.release(entry);  // rows are read once: keep only the block resident
+          } else {
+            source.read_block(entry, 0, rows, b, count, out);  // every block touches every row
+          }
+        };
+        LayerEsd esd;
+        add_matrix_esd(esd, rows, cols, read, route, o.min_eval, ws,
+                       [&] { return blocked_esd(rows, cols, read, EsdPrecision::f64, ws); });
+        source.release(entry);
+        publish(current, esd.all_zero ? std::nullopt : std::optional(layer_from_esd(head, std::move(esd), o)));
+        continue;
+      }
+      std::vector<double> values = source.read(entry);
       for (std::size_t k : groups[g]) {
         current = k;
         const LayerSpec& spec = plan.layers[k];
@@ -182,12 +286,7 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
         bool all_zero = true;
         for (const auto& w : matrices)
           for (double v : w) all_zero &= v == 0;
-        std::optional<LayerResult> r;
-        if (!all_zero) r = analyze_matrices(spec, matrices, o);
-        std::lock_guard lock(mu);
-        results[k] = std::move(r);
-        ++done;
-        if (on_layer) on_layer(done, total, results[k] ? &*results[k] : nullptr);
+        publish(k, all_zero ? std::nullopt : std::optional(analyze_matrices(spec, matrices, o, route, ws)));
       }
     } catch (const Error& e) {
       std::lock_guard lock(mu);
@@ -220,6 +319,7 @@ nlohmann::json to_json(const AnalyzeReport& report, bool with_mp) {
                         {"Q", l.Q},
                         {"slices", l.spec.slices.size()},
                         {"num_evals", l.num_evals},
+                        {"esd_precision", l.esd_precision},
                         {"lambda_max", l.metrics.lambda_max},
                         {"alpha", pl ? num(l.powerlaw.alpha) : nullptr},
                         {"xmin", pl ? num(l.powerlaw.xmin) : nullptr},

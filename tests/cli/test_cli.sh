@@ -119,7 +119,8 @@ ref["f16"] = float(np.linalg.svd(h16.astype(np.float64), compute_uv=False).max()
 json.dump(ref, open(d + "/ref.json", "w"))
 PYEOF
 then
-  if "$bin" analyze "$tmp/m.npz" --quiet --json "$tmp/an.json" --csv "$tmp/an.csv" >"$tmp/an.txt" 2>"$tmp/err" &&
+  # --precision double: the exact route, compared at rounding level; the default (auto) below within 1e-6.
+  if "$bin" analyze "$tmp/m.npz" --precision double --quiet --json "$tmp/an.json" --csv "$tmp/an.csv" >"$tmp/an.txt" 2>"$tmp/err" &&
      "$py" - "$tmp/an.json" "$tmp/ref.json" "$tmp/an.csv" <<'PYEOF' 2>>"$tmp/err"
 import csv, json, sys
 d = json.load(open(sys.argv[1])); ref = json.load(open(sys.argv[2]))
@@ -140,7 +141,21 @@ rows = list(csv.DictReader(open(sys.argv[3]))); assert len(rows) == 3 and rows[0
 PYEOF
   then ok "analyze npz: alpha, xmin, D equal WeightWatcher's fitter on numpy's SVD; phases; CSV"
   else bad "analyze npz" "$(cat "$tmp/err")"; fi
-  if "$bin" analyze "$tmp/h.safetensors" --json >"$tmp/h.json" 2>"$tmp/err" &&
+  if "$bin" analyze "$tmp/m.npz" --quiet --json "$tmp/auto.json" >/dev/null 2>"$tmp/err" &&
+     "$py" - "$tmp/auto.json" "$tmp/ref.json" <<'PYEOF' 2>>"$tmp/err"
+import json, sys
+d = json.load(open(sys.argv[1])); ref = json.load(open(sys.argv[2])); L = {l["name"]: l for l in d["layers"]}
+for name, r in ref.items():
+    if name not in L: continue
+    l = L[name]
+    assert abs(l["alpha"] - r["alpha"]) < 1e-6 * r["alpha"] and l["num_pl_spikes"] == r["n"], (name, l["alpha"], r)
+    assert abs(l["xmin"] - r["xmin"]) < 1e-6 * r["xmin"] and abs(l["lambda_max"] - r["lambda_max"]) < 1e-6 * r["lambda_max"], (name, l, r)
+    assert l["esd_precision"] in ("single", "double", "mixed"), l["esd_precision"]
+assert L["conv.weight"]["esd_precision"] != "double", "float32 conv slices of Q = 2 should stay in single"
+PYEOF
+  then ok "analyze npz, --precision auto: alpha, xmin and lambda_max within 1e-6 of numpy's SVD, same tail"
+  else bad "analyze npz auto" "$(cat "$tmp/err")"; fi
+  if "$bin" analyze "$tmp/h.safetensors" --precision double --json >"$tmp/h.json" 2>"$tmp/err" &&
      "$py" -c "
 import json, sys
 d = json.load(open(sys.argv[1])); r = json.load(open(sys.argv[2])); L = {l['name']: l for l in d['layers']}

@@ -24,7 +24,7 @@ def _same_rows(a, b):
 
 def test_columns_and_numpys_eigenvalues():
     d = _weights()
-    df = onsager.analyze(d)
+    df = onsager.analyze(d, precision="double")  # the exact route; the default is checked below
     assert list(df["longname"]) == ["fc1.weight", "fc2.weight"] and list(df["name"]) == ["fc1", "fc2"]
     for col in ["layer_id", "N", "M", "num_evals", "alpha", "alpha_weighted", "D", "xmin", "xmax", "lambda_max",
                 "log_norm", "log_spectral_norm", "log_alpha_norm", "stable_rank", "entropy", "num_pl_spikes",
@@ -40,6 +40,11 @@ def test_columns_and_numpys_eigenvalues():
         assert row["log_norm"] == pytest.approx(np.log10(ev.sum()), rel=1e-9)
         # alpha_weighted = alpha log10(lambda_max)
         assert row["alpha_weighted"] == pytest.approx(row["alpha"] * np.log10(ev.max()), rel=1e-12)
+    auto = onsager.analyze(d)  # float32 weights: single-precision Gram matrices where they resolve the spectrum
+    assert set(auto["esd_precision"]) <= {"single", "double"} and set(df["esd_precision"]) == {"double"}
+    for col in ["lambda_max", "alpha", "xmin", "stable_rank"]:
+        assert list(auto[col]) == pytest.approx(list(df[col]), rel=1e-6), col
+    assert list(auto["num_pl_spikes"]) == list(df["num_pl_spikes"])
     summary = df.attrs["summary"]
     assert summary["num_layers"] == 2 and summary["alpha"] == pytest.approx(df["alpha"].mean())
     assert df.attrs["skipped"] == [{"name": "fc1.bias", "reason": "1-D (bias or norm)"}]

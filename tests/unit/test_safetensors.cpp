@@ -161,6 +161,32 @@ TEST(SafetensorsRoundTrip, NoTensorsAndMoves) {
   EXPECT_EQ(e.path(), dir + "/a.safetensors");
 }
 
+TEST(SafetensorsRoundTrip, Bf16IsRoundedToNearestEven) {
+  // 1 + 2⁻⁸ lies halfway between bfloat16 neighbours 1 and 1 + 2⁻⁷: ties go to the even one (1); 1 + 3·2⁻⁸
+  // lies halfway between 1 + 2⁻⁷ and 1 + 2⁻⁶ and goes to 1 + 2⁻⁶; just above the tie rounds up.
+  const float tie_down = 1.0f + 0x1p-8f, tie_up = 1.0f + 3 * 0x1p-8f, above = std::nextafter(tie_down, 2.0f);
+  const std::vector<float> v = {1.0f, -2.5f, tie_down, tie_up, above, std::numeric_limits<float>::max(),
+                                std::numeric_limits<float>::quiet_NaN(), 0x1p-130f};
+  const std::vector<float> f32 = {3.0f};
+  const std::string path = test_dir() + "/b.safetensors";
+  write_safetensors(path, {{"b", {8}, v, {}, true}, {"f", {1}, f32, {}}});
+  SafetensorsFile f(path);
+  EXPECT_EQ(f.find("b")->dtype, DType::bf16);
+  EXPECT_EQ(f.find("f")->dtype, DType::f32);
+  const std::vector<float> b = f.read_f32("b");
+  EXPECT_EQ(b[0], 1.0f);
+  EXPECT_EQ(b[1], -2.5f);
+  EXPECT_EQ(b[2], 1.0f);
+  EXPECT_EQ(b[3], 1.0f + 0x1p-6f);
+  EXPECT_EQ(b[4], 1.0f + 0x1p-7f);
+  EXPECT_TRUE(std::isinf(b[5]));  // FLT_MAX is above the largest bfloat16 by more than half a step
+  EXPECT_TRUE(std::isnan(b[6]));
+  EXPECT_EQ(b[7], 0x1p-130f);  // a subnormal that bfloat16 holds exactly
+  EXPECT_EQ(f.read_f32("f"), f32);
+  const std::vector<double> d = {1.0};
+  EXPECT_THROW(write_safetensors(path, {{"d", {1}, {}, d, true}}), Error);
+}
+
 TEST(SafetensorsRoundTrip, OverwritesAtomically) {
   const std::string path = test_dir() + "/m.safetensors";
   const std::vector<float> one = {1}, two = {2, 2};

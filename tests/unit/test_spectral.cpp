@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -84,6 +85,92 @@ TEST(Esd, RejectsNonFiniteAndBadShapes) {
   std::vector<double> v(7);
   EXPECT_THROW(esd(v, 2, 4), Error);
   EXPECT_THROW(esd_method_from_string("qr"), Error);
+}
+
+TEST(Esd, BlockedRoutesAgreeWithTheWholeMatrixRoute) {
+  // Tall and wide matrices of several blocks each: the double route matches esd() to rounding, the single
+  // route stays within its documented floor, and the blocks really are several.
+  for (const auto& [n, m] : {std::pair<std::size_t, std::size_t>{9000, 512}, {512, 9000}}) {
+    const std::size_t block = esd_block_size(n, m);
+    ASSERT_LT(block, std::max(n, m)) << "the test needs several blocks";
+    Rng rng(11);
+    std::vector<double> w(n * m);
+    for (auto& x : w) x = static_cast<double>(static_cast<float>(rng.normal()));  // values float holds exactly
+    const BlockReader read = [&](std::size_t first, std::size_t count, float* out) {
+      if (m <= n)
+        for (std::size_t k = 0; k < count * m; ++k) out[k] = static_cast<float>(w[first * m + k]);
+      else
+        for (std::size_t r = 0; r < n; ++r)
+          for (std::size_t j = 0; j < count; ++j) out[r * count + j] = static_cast<float>(w[r * m + first + j]);
+    };
+    const std::vector<double> truth = esd(w, n, m);
+    EsdWorkspace ws;
+    const BlockedEsd d = blocked_esd(n, m, read, EsdPrecision::f64, ws), f = blocked_esd(n, m, read, EsdPrecision::f32, ws),
+                     a = blocked_esd(n, m, read, EsdPrecision::automatic, ws);
+    ASSERT_EQ(d.evals.size(), truth.size());
+    ASSERT_EQ(f.evals.size(), truth.size());
+    ASSERT_EQ(a.evals.size(), truth.size());
+    EXPECT_FALSE(d.all_zero);
+    EXPECT_FALSE(d.single_gram);
+    EXPECT_TRUE(f.single_gram);
+    EXPECT_TRUE(a.single_gram) << "a Gaussian matrix with Q = 17.6 is resolved in single";
+    EXPECT_TRUE(single_resolves(truth));
+    const double floor = single_precision_floor(truth.size(), truth.back());
+    double worst_single = 0, worst_auto = 0;
+    for (std::size_t i = 0; i < truth.size(); ++i) {
+      EXPECT_NEAR(d.evals[i] / truth[i], 1.0, 1e-12) << n << "x" << m << " i=" << i;
+      worst_single = std::max(worst_single, std::abs(f.evals[i] - truth[i]));
+      worst_auto = std::max(worst_auto, std::abs(a.evals[i] - truth[i]));
+    }
+    EXPECT_LT(worst_single, floor) << n << "x" << m;
+    EXPECT_GT(worst_single, 0.0) << "single precision should differ from double somewhere";
+    EXPECT_LT(worst_auto, worst_single) << "the double eigensolver removes the single one's share of the error";
+  }
+  {
+    // Square: the bulk reaches 0, so automatic does not try single; a rank-deficient tall product fails the
+    // Cholesky test and is done in double too. Both then equal the f64 route exactly.
+    const std::size_t n = 400;
+    Rng rng(12);
+    std::vector<double> sq(n * n), low(600 * 100, 0.0), u(600 * 10), v(10 * 100);
+    for (auto& x : sq) x = static_cast<double>(static_cast<float>(rng.normal()));
+    for (auto& x : u) x = static_cast<double>(static_cast<float>(rng.normal()));
+    for (auto& x : v) x = static_cast<double>(static_cast<float>(rng.normal()));
+    for (std::size_t i = 0; i < 600; ++i)
+      for (std::size_t j = 0; j < 100; ++j) {
+        float acc = 0;  // the product as float32 weights would hold it
+        for (std::size_t k = 0; k < 10; ++k) acc += static_cast<float>(u[i * 10 + k] * v[k * 100 + j]);
+        low[i * 100 + j] = acc;
+      }
+    for (const auto* w : {&sq, &low}) {
+      const std::size_t rows = w == &sq ? n : 600, cols = w == &sq ? n : 100;
+      const BlockReader read = [&](std::size_t first, std::size_t count, float* out) {
+        for (std::size_t k = 0; k < count * cols; ++k) out[k] = static_cast<float>((*w)[first * cols + k]);
+      };
+      EsdWorkspace ws;
+      const BlockedEsd a = blocked_esd(rows, cols, read, EsdPrecision::automatic, ws),
+                       d = blocked_esd(rows, cols, read, EsdPrecision::f64, ws);
+      EXPECT_FALSE(a.single_gram) << rows << "x" << cols;
+      EXPECT_EQ(a.evals, d.evals) << rows << "x" << cols;
+      EXPECT_FALSE(single_resolves(d.evals));
+    }
+  }
+  std::vector<double> zero(300 * 100, 0.0);
+  EsdWorkspace ws;
+  const BlockedEsd z = blocked_esd(
+      300, 100, [&](std::size_t, std::size_t count, float* out) { std::fill(out, out + count * 100, 0.0f); },
+      EsdPrecision::f32, ws);
+  EXPECT_TRUE(z.all_zero);
+  EXPECT_THROW(blocked_esd(
+                   300, 100,
+                   [&](std::size_t, std::size_t count, float* out) {
+                     std::fill(out, out + count * 100, 1.0f);
+                     out[7] = std::numeric_limits<float>::infinity();
+                   },
+                   EsdPrecision::f32, ws),
+               Error);
+  EXPECT_EQ(esd_precision_from_string("single"), EsdPrecision::f32);
+  EXPECT_EQ(to_string(EsdPrecision::automatic), "auto");
+  EXPECT_THROW(esd_precision_from_string("half"), Error);
 }
 
 // --------------------------------------------------------------------------------------------- power law

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -358,6 +359,17 @@ TEST(Layers, ConvSlicesMatchDirectIndexing) {
   EXPECT_EQ(m[0], 4.0 * 20);
 }
 
+// The report with 1 thread, checked equal to the one with 2.
+AnalyzeReport same_for_one_and_two_threads(const TensorSource& s, const AnalyzeOptions& o) {
+  set_num_threads(1);
+  AnalyzeReport r1 = analyze(s, "m", o);
+  set_num_threads(2);
+  const AnalyzeReport r2 = analyze(s, "m", o);
+  set_num_threads(0);
+  EXPECT_EQ(to_json(r1, true).dump(), to_json(r2, true).dump());
+  return r1;
+}
+
 TEST(Analyze, SameReportForAnyThreadCountAndPooledConvEqualsSlices) {
   const std::string dir = test_dir();
   Rng rng(5);
@@ -370,12 +382,7 @@ TEST(Analyze, SameReportForAnyThreadCountAndPooledConvEqualsSlices) {
   AnalyzeOptions o;
   o.randomize = true;
   o.keep_evals = true;
-  set_num_threads(1);
-  const AnalyzeReport r1 = analyze(*s, "m", o);
-  set_num_threads(2);
-  const AnalyzeReport r2 = analyze(*s, "m", o);
-  set_num_threads(0);
-  EXPECT_EQ(to_json(r1, true).dump(), to_json(r2, true).dump());
+  const AnalyzeReport r1 = same_for_one_and_two_threads(*s, o);
   ASSERT_EQ(r1.layers.size(), 2u);
   EXPECT_EQ(r1.skipped.back().name, "zero.weight");
   // The pooled conv ESD is the union of the per-slice ESDs.
@@ -391,6 +398,87 @@ TEST(Analyze, SameReportForAnyThreadCountAndPooledConvEqualsSlices) {
   const std::string csv = to_csv(r1, true);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
   EXPECT_EQ(csv.rfind("name,", 0), 0u);
+}
+
+TEST(TensorSource, BlocksOfASafetensorsTensorEqualItsValues) {
+  const std::string dir = test_dir();
+  Rng rng(8);
+  std::vector<float> a(37 * 29);
+  for (auto& x : a) x = static_cast<float>(rng.normal());
+  write_safetensors(dir + "/b.safetensors", {{"a", {37, 29}, a, {}}, {"c", {6, 5, 2, 2}, std::span<const float>(a.data(), 120), {}}});
+  auto s = open_tensor_source(dir + "/b.safetensors");
+  const TensorEntry& e = s->tensors().at(0).name == "a" ? s->tensors()[0] : s->tensors()[1];
+  const TensorEntry& c = s->tensors().at(0).name == "a" ? s->tensors()[1] : s->tensors()[0];
+  std::vector<float> block(11 * 7);
+  ASSERT_TRUE(s->read_block(e, 3, 11, 20, 7, block.data()));
+  for (std::size_t r = 0; r < 11; ++r)
+    for (std::size_t j = 0; j < 7; ++j) EXPECT_EQ(block[r * 7 + j], a[(3 + r) * 29 + 20 + j]) << r << "," << j;
+  // A 4-D tensor is read as shape[0] x (the rest).
+  std::vector<float> row(20);
+  ASSERT_TRUE(s->read_block(c, 2, 1, 0, 20, row.data()));
+  for (std::size_t j = 0; j < 20; ++j) EXPECT_EQ(row[j], a[40 + j]);
+  EXPECT_THROW(s->read_block(e, 30, 8, 0, 1, block.data()), Error);
+  EXPECT_THROW(s->read_block(e, 0, 1, 25, 5, block.data()), Error);
+  // Sources without block reads say so.
+  const std::vector<std::uint64_t> shape = {37, 29};
+  write_npy_f64(dir + "/a.npy", shape, std::vector<double>(a.begin(), a.end()));
+  auto npy = open_tensor_source(dir + "/a.npy");
+  EXPECT_FALSE(npy->read_block(npy->tensors()[0], 0, 0, 0, 0, nullptr));
+}
+
+TEST(Analyze, SinglePrecisionKeepsTheDoubleRoutesAnswers) {
+  // F32 weights: heavy-tailed tall and wide layers (several blocks each) stay in single precision; a square
+  // layer and a rank-deficient product are done in double. Every layer's fit, rank and phase equal the double
+  // route's, α within 1e-6 (relative), for any thread count.
+  const std::string dir = test_dir();
+  Rng rng(9);
+  auto student = [&](std::size_t n) {
+    std::vector<float> w(n);
+    for (auto& x : w) {
+      double z = 0;
+      for (int k = 0; k < 3; ++k) z += rng.normal() * rng.normal();
+      x = static_cast<float>(rng.normal() / std::sqrt(z * z / 3 + 1e-3) / 60);  // Student-t like, heavy tails
+    }
+    return w;
+  };
+  const std::vector<float> tall = student(9000 * 512), wide = student(512 * 9000), square = student(300 * 300);
+  std::vector<float> lowrank(600 * 200, 0.0f);
+  const std::vector<float> u = student(600 * 20), v = student(20 * 200);
+  for (std::size_t i = 0; i < 600; ++i)
+    for (std::size_t j = 0; j < 200; ++j)
+      for (std::size_t k = 0; k < 20; ++k) lowrank[i * 200 + j] += u[i * 20 + k] * v[k * 200 + j];
+  write_safetensors(dir + "/m.safetensors", {{"tall.weight", {9000, 512}, tall, {}},
+                                             {"wide.weight", {512, 9000}, wide, {}},
+                                             {"square.weight", {300, 300}, square, {}},
+                                             {"lowrank.weight", {600, 200}, lowrank, {}}});
+  auto s = open_tensor_source(dir + "/m.safetensors");
+  AnalyzeOptions o;
+  o.precision = EsdPrecision::f64;
+  const AnalyzeReport ref = analyze(*s, "m", o);
+  o.precision = EsdPrecision::automatic;
+  const AnalyzeReport r1 = same_for_one_and_two_threads(*s, o);
+  ASSERT_EQ(r1.layers.size(), 4u);
+  std::map<std::string, std::string> expected = {
+      {"tall.weight", "single"}, {"wide.weight", "single"}, {"square.weight", "double"}, {"lowrank.weight", "double"}};
+  for (std::size_t k = 0; k < 4; ++k) {
+    const LayerResult &a = r1.layers[k], &d = ref.layers[k];
+    ASSERT_EQ(a.spec.name, d.spec.name);
+    EXPECT_EQ(d.esd_precision, "double");
+    EXPECT_EQ(a.esd_precision, expected[a.spec.name]) << a.spec.name;
+    ASSERT_TRUE(d.powerlaw.valid) << d.spec.name;
+    EXPECT_EQ(a.powerlaw.xmin_index, d.powerlaw.xmin_index) << a.spec.name;
+    EXPECT_EQ(a.powerlaw.num_pl_spikes, d.powerlaw.num_pl_spikes) << a.spec.name;
+    EXPECT_NEAR(a.powerlaw.alpha / d.powerlaw.alpha, 1.0, 1e-6) << a.spec.name;
+    EXPECT_NEAR(a.metrics.lambda_max / d.metrics.lambda_max, 1.0, 1e-6) << a.spec.name;
+    EXPECT_EQ(a.metrics.matrix_rank, d.metrics.matrix_rank) << a.spec.name;
+    EXPECT_EQ(a.mp.num_spikes, d.mp.num_spikes) << a.spec.name;
+    EXPECT_EQ(a.phase.phase, d.phase.phase) << a.spec.name;
+  }
+  EXPECT_EQ(r1.layers[3].metrics.rank_loss, 180u);  // the product has rank 20 of 200
+  // Forced single precision keeps it everywhere; the rank-deficient product's zero eigenvalues then are noise.
+  o.precision = EsdPrecision::f32;
+  const AnalyzeReport single = analyze(*s, "m", o);
+  for (const auto& l : single.layers) EXPECT_EQ(l.esd_precision, "single") << l.spec.name;
 }
 
 TEST(Analyze, AnAllZeroConvSliceIsSkippedInPerSliceMode) {

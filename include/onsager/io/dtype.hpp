@@ -32,6 +32,8 @@ bool is_floating(DType d);
 float half_to_float(std::uint16_t h);
 /// bfloat16 bits to float, exactly (bfloat16 is the top half of a float).
 float bfloat16_to_float(std::uint16_t b);
+/// float to bfloat16 bits, rounded to the nearest (ties to even); NaN stays NaN, overflow becomes ±Inf.
+std::uint16_t float_to_bfloat16(float f);
 
 /// Converts `n` little-endian elements of type `d` at `src` (any alignment) into `out`: floating types widen
 /// exactly (float64 into float rounds), integers become their value (rounded when float cannot hold it), bool

@@ -58,6 +58,11 @@ class SafetensorsFile {
   std::vector<float> read_f32(std::string_view name) const;
   /// The tensor's values converted to double, C order; throws when absent.
   std::vector<double> read_f64(std::string_view name) const;
+  /// Rows [row, row + nrows) and columns [col, col + ncols) of the tensor viewed as a matrix shape[0] x (the
+  /// product of the other dimensions), converted to float into `out` (nrows x ncols, row-major); only those
+  /// bytes are read. Throws when absent or out of range.
+  void read_block_f32(std::string_view name, std::size_t row, std::size_t nrows, std::size_t col, std::size_t ncols,
+                      float* out) const;
   /// The tensor's bytes as stored (little-endian, possibly unaligned); valid while this object lives.
   std::span<const std::byte> raw(std::string_view name) const;
   /// Drops the tensor's whole pages from this process's resident set (madvise MADV_DONTNEED on the read-only
@@ -84,6 +89,7 @@ struct TensorToWrite {
   std::vector<std::int64_t> shape;
   std::span<const float> f32;
   std::span<const double> f64;
+  bool bf16 = false;  ///< store the f32 data as BF16, each value rounded to the nearest (ties to even)
 };
 
 /// Writes a safetensors file atomically (write_file_atomic). Names must be unique, non-empty and not

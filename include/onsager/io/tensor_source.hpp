@@ -11,6 +11,7 @@
 // returns it in PyTorch's layout (DESIGN.md §6: dense out x in, conv (out, in, kh, kw) or (out, in, k)),
 // records the stored shape and layout, and marks it `canonical` so --conv-layout does not apply to it.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,6 +30,9 @@ struct TensorEntry {
   std::string stored_layout;  ///< how the file lays it out when moved ("HWIO", "in x out", ...); else empty
   bool canonical = false;     ///< shape and values are in PyTorch's layout because the file says what it is
   std::string op;             ///< what uses the tensor, where the file says ("Conv", "Gemm", "Dense", ...)
+  /// Stored as 64-bit floats (any reader's spelling: "F64", "float64", "<f8", "DOUBLE"), which single precision
+  /// would round.
+  bool float64() const;
 };
 
 class TensorSource {
@@ -38,6 +42,16 @@ class TensorSource {
   virtual const std::vector<TensorEntry>& tensors() const = 0;
   /// The tensor's values as doubles, C order. Safe to call from several threads at once.
   virtual std::vector<double> read(const TensorEntry& t) const = 0;
+  /// Rows [row, row + nrows) and columns [col, col + ncols) of the tensor viewed as a matrix shape[0] x (the
+  /// product of the other dimensions), as float, into `out` (nrows x ncols, row-major), reading only those
+  /// values. Returns false, writing nothing, where the source can only read() whole tensors (the default).
+  /// Safe to call from several threads at once.
+  virtual bool read_block(const TensorEntry& /*t*/, std::size_t /*row*/, std::size_t /*nrows*/, std::size_t /*col*/,
+                          std::size_t /*ncols*/, float* /*out*/) const {
+    return false;
+  }
+  /// Tells the source that a tensor read in blocks is done with (a memory-mapped source drops its pages).
+  virtual void release(const TensorEntry& /*t*/) const {}
   /// "safetensors", "safetensors (3 shards)", "npy", "npz", "onnx", "pytorch", "tfjs", "keras-h5", ...
   virtual std::string format() const = 0;
 };

@@ -25,6 +25,11 @@ namespace onsager {
 struct AnalyzeOptions {
   LayerSelection selection;
   EsdMethod esd_method = EsdMethod::gram;
+  /// The Gram route's precision. automatic: for weights stored in 32 bits or fewer, a single-precision Gram
+  /// matrix with the double eigensolver, each matrix redone in double where single cannot resolve what the
+  /// double route would report (an eigenvalue within twice single_precision_floor() of 0, or within it of
+  /// min_eval); double for 64-bit weights. f32: single throughout (fastest; small eigenvalues are noise).
+  EsdPrecision precision = EsdPrecision::automatic;
   PowerLawOptions powerlaw;
   double min_eval = 1e-5;   ///< eigenvalues ≤ this are dropped before the tail fit (WeightWatcher's rule)
   bool randomize = false;   ///< also analyse each layer with its entries shuffled
@@ -50,6 +55,7 @@ struct LayerResult {
   std::size_t N = 0, M = 0, num_evals = 0;
   double Q = 1;
   std::size_t num_fit_evals = 0;  ///< eigenvalues > min_eval, the ones the power law sees
+  std::string esd_precision = "double";  ///< "single", "double" or "mixed" (pooled matrices some in each)
   SpectralMetrics metrics;
   PowerLawFit powerlaw;
   MarchenkoPasturFit mp;
@@ -75,7 +81,8 @@ struct AnalyzeReport {
 };
 
 /// Analyses one matrix set: the ESD of `matrices` (each rows x cols, pooled) and everything derived from it.
-/// Used by analyze() and directly by tests.
+/// Used directly by tests and hosts holding the matrices; automatic precision means double here (the values'
+/// stored precision is unknown).
 LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
                              const AnalyzeOptions& options);
 
