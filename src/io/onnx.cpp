@@ -113,7 +113,7 @@ constexpr long kAbsent = -2;  ///< a zero point the node does not give (0); -1 i
 
 /// How one node dequantises one of its inputs: tensor indices of the scale (-1: unknown) and zero point.
 struct QuantUse {
-  std::string op, node;  ///< node: its quoted name, for messages
+  std::string op, node;  ///< node: its quoted name (or its index in the graph), for messages
   long scale = -1, zero_point = kAbsent;
   std::int64_t axis = 0;
   std::optional<std::vector<std::int64_t>> scale_dims;  ///< a scale found through a Mul: its dims as a weight scale
@@ -260,7 +260,8 @@ class OnnxSource : public TensorSource {
       return i < 0 || i >= node.input_size() || node.input(i).empty() ? absent : lookup(scopes, node.input(i));
     };
     QuantUse u;
-    u.op = node.op_type(), u.node = quote_name(node.name()), u.axis = q->axis;
+    u.op = node.op_type(), u.axis = q->axis;
+    u.node = node.name().empty() ? fmt::format("{} (unnamed)", k) : quote_name(node.name());
     u.zero_point = tensor(q->zero_point, kAbsent);
     if (u.zero_point == -1) return;
     if (q->scale < 0) {
