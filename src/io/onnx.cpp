@@ -122,6 +122,14 @@ struct QuantUse {
   }
 };
 
+/// The use all of `list` agree on; null when there is none or they differ.
+template <class U>
+const U* agreed_use(const std::vector<U>& list) {
+  for (const U& u : list)
+    if (!(u == list.front())) return nullptr;
+  return list.empty() ? nullptr : &list.front();
+}
+
 /// A ConvInteger / MatMulInteger weight whose scale is looked for once the graph's nodes are known.
 struct PendingScale {
   int node = 0;
@@ -291,12 +299,9 @@ class OnnxSource : public TensorSource {
   /// A tensor whose quantised uses all agree is dequantised: its parameters are checked and read now.
   void resolve_quantization() {
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-      const auto& list = quant_uses_[i];
-      if (list.empty()) continue;
-      bool agree = true;
-      for (const QuantUse& u : list) agree = agree && u == list.front();
-      if (!agree) continue;
-      const QuantUse& u = list.front();
+      const QuantUse* agreed = agreed_use(quant_uses_[i]);
+      if (agreed == nullptr) continue;
+      const QuantUse& u = *agreed;
       const auto param = [&](long idx, const std::optional<std::vector<std::int64_t>>& dims) {
         const auto j = static_cast<std::size_t>(idx);
         detail::QuantParam p;
@@ -488,12 +493,9 @@ class OnnxSource : public TensorSource {
   /// A tensor whose weight uses all agree is moved into PyTorch's layout.
   void resolve_layouts() {
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-      const auto& list = uses_[i];
-      if (list.empty()) continue;
-      bool agree = true;
-      for (const Use& u : list) agree = agree && u == list.front();
-      if (!agree) continue;
-      const Use& u = list.front();
+      const Use* agreed = agreed_use(uses_[i]);
+      if (agreed == nullptr) continue;
+      const Use& u = *agreed;
       TensorEntry& e = entries_[i];
       e.canonical = true;
       e.op = u.op;

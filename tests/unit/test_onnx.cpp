@@ -384,6 +384,16 @@ TEST(OnnxRead, LayoutsFromTheGraph) {
                   lw_in[static_cast<std::size_t>((d * 8 + r) * 3 + c)]);
 }
 
+// Expects the model `build` makes, saved as DIR/LABEL.onnx, to be rejected with `fragment`.
+template <class Build>
+void expect_built_rejected(const std::string& dir, const std::string& label, Build build,
+                           const std::string& fragment) {
+  SCOPED_TRACE(label);
+  auto m = new_model();
+  build(m.mutable_graph());
+  expect_rejected(save(m, dir + "/" + label + ".onnx"), fragment);
+}
+
 template <class T>
 TensorProto* add_ints(onnx::GraphProto* g, const std::string& name, int type, std::vector<std::int64_t> dims,
                       const std::vector<T>& v) {
@@ -530,13 +540,10 @@ TEST(OnnxQuantized, ScaleFoundThroughTheMulAfterTheNode) {
 
 TEST(OnnxMalformed, QuantizationParameters) {
   const std::string dir = test_dir();
-  // One QLinearConv (or DequantizeLinear) on weight w, its scale and zero point shaped by `build`.
   const auto one = [&](const std::string& label, auto build, const std::string& fragment) {
-    SCOPED_TRACE(label);
-    auto m = new_model();
-    build(m.mutable_graph());
-    expect_rejected(save(m, dir + "/" + label + ".onnx"), fragment);
+    expect_built_rejected(dir, label, build, fragment);
   };
+  // Most cases: one QLinearConv on weight w, with scale s and zero point z as `build` shapes them.
   const auto qconv = [](onnx::GraphProto* g) {
     add_node(g, "QLinearConv", {"x", "xs", "xz", "w", "s", "z", "ys", "yz"}, {"y"});
   };
@@ -715,10 +722,7 @@ TEST(OnnxMalformed, TruncatedAtEveryOffset) {
 TEST(OnnxMalformed, DataSizesDimsAndTypes) {
   const std::string dir = test_dir();
   const auto one = [&](const std::string& label, auto build, const std::string& fragment) {
-    SCOPED_TRACE(label);
-    auto m = new_model();
-    build(m.mutable_graph());
-    expect_rejected(save(m, dir + "/" + label + ".onnx"), fragment);
+    expect_built_rejected(dir, label, build, fragment);
   };
   one(
       "raw_short",
