@@ -603,20 +603,17 @@ TEST(OnnxMalformed, QuantizationParameters) {
         add_node(g, "DequantizeLinear", {"w", "s"}, {"y"});
       },
       "weight 'w' is FLOAT; DequantizeLinear dequantises INT8, UINT8, INT16, UINT16 or INT32");
-  one("axis",
-      [&](auto* g) {
-        add_ints(g, "w", TensorProto::INT8, {2, 3}, std::vector<std::int8_t>{1, 2, 3, 4, 5, 6});
-        add_float(g, "s", {3}, {1.f, 1.f, 1.f});
-        set_int(add_node(g, "DequantizeLinear", {"w", "s"}, {"y"}), "axis", 2);
-      },
+  // DequantizeLinear of a (2, 3) weight with a per-axis scale [3] and the given axis.
+  const auto dql_axis = [](std::int64_t axis) {
+    return [axis](onnx::GraphProto* g) {
+      add_ints(g, "w", TensorProto::INT8, {2, 3}, std::vector<std::int8_t>{1, 2, 3, 4, 5, 6});
+      add_float(g, "s", {3}, {1.f, 1.f, 1.f});
+      set_int(add_node(g, "DequantizeLinear", {"w", "s"}, {"y"}), "axis", axis);
+    };
+  };
+  one("axis", dql_axis(2),
       "DequantizeLinear node 'DequantizeLinear1': axis 2 is out of range for weight 'w' of rank 2 (allowed -2..1)");
-  one("axis_mismatch",
-      [&](auto* g) {
-        add_ints(g, "w", TensorProto::INT8, {2, 3}, std::vector<std::int8_t>{1, 2, 3, 4, 5, 6});
-        add_float(g, "s", {3}, {1.f, 1.f, 1.f});
-        set_int(add_node(g, "DequantizeLinear", {"w", "s"}, {"y"}), "axis", 0);
-      },
-      "scale 's' has shape [3] but weight 'w' [2, 3] takes a scalar or [2] (axis 0)");
+  one("axis_mismatch", dql_axis(0), "scale 's' has shape [3] but weight 'w' [2, 3] takes a scalar or [2] (axis 0)");
 }
 
 TEST(OnnxRead, ExternalDataReadLazily) {
