@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Writes the ONNX fuzzer's seed corpus into SEEDS/onnx/ (each file well under 16 KB) with python3-onnx.
+"""Writes the ONNX fuzzer's seed corpus into SEEDS/onnx/ (each file well under 16 KB) with python3-onnx,
+quantised weights included (small versions of tests/cli/quantized_onnx.py's models).
 
     /usr/bin/python3 fuzz/make_onnx_corpus.py SEEDS
 """
@@ -9,6 +10,9 @@ import sys
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cli"))
+import quantized_onnx  # noqa: E402
 
 out = os.path.join(sys.argv[1], "onnx")
 os.makedirs(out, exist_ok=True)
@@ -60,5 +64,10 @@ for name, dt, dims, off, length in [("e", TensorProto.FLOAT, [2, 4], 0, 32), ("h
         e.key, e.value = k, v
     ext.append(t)
 save("external", [helper.make_node("MatMul", ["x", "e"], ["y"])], ext)
+
+# Quantised weights: QLinearConv / QLinearMatMul, DequantizeLinear, quantize_dynamic's MatMulInteger / ConvInteger.
+for m in quantized_onnx.models(small=True):
+    m.name = "quantized_" + m.name
+    m.save(out)
 for f in sorted(os.listdir(out)):
     print(f, os.path.getsize(os.path.join(out, f)))

@@ -1,6 +1,7 @@
 // onsager convert FILE --out OUT.safetensors: the floating-point tensors of any model file onsager reads,
 // written as one safetensors file, in the layout onsager analyses (PyTorch's, where the file says what a
-// tensor is). No framework needed; nothing in the input is executed.
+// tensor is). Quantised weights (ONNX) are written dequantised, as `analyze` sees them. No framework needed;
+// nothing in the input is executed.
 
 #include <cctype>
 #include <map>
@@ -14,6 +15,7 @@
 #include "onsager/core/progress.hpp"
 #include "onsager/io/safetensors.hpp"
 #include "onsager/io/tensor_source.hpp"
+#include "onsager/spectral/inspect.hpp"
 
 namespace onsager::cli {
 namespace {
@@ -41,7 +43,7 @@ void run_convert(const ConvertArgs& a) {
   std::vector<TensorToWrite> out;
   std::map<std::string, std::string> metadata{{"converted_from", source->format()}};
   nlohmann::json written = nlohmann::json::array(), skipped = nlohmann::json::array();
-  std::size_t floating = 0;
+  std::size_t floating = 0, dequantized = 0, scale_unknown = 0;
   for (const TensorEntry& t : source->tensors()) floating += t.floating ? 1 : 0;
   f64.reserve(floating), f32.reserve(floating);
   Progress progress("convert", floating, !a.quiet);
@@ -61,16 +63,27 @@ void run_convert(const ConvertArgs& a) {
       w.f32 = f32.back();
     }
     if (!t.stored_layout.empty()) metadata["layout." + t.name] = t.stored_layout;
-    written.push_back({{"name", t.name}, {"dtype", as_f64 ? "F64" : "F32"}, {"shape", t.shape}});
+    if (t.dequantized) {
+      metadata["dequantized." + t.name] = fmt::format("{} {}, {}", t.dtype, t.dequantized->op, t.dequantized->describe());
+      ++dequantized, scale_unknown += t.dequantized->scale_known() ? 0 : 1;
+    }
+    written.push_back({{"name", t.name}, {"dtype", as_f64 ? "F64" : "F32"}, {"shape", t.shape},
+                       {"dequantized", t.dequantized ? to_json(*t.dequantized) : nlohmann::json(nullptr)}});
     out.push_back(std::move(w));
     progress.advance();
   }
   progress.finish();
   ONSAGER_CHECK(!out.empty(), "convert: {} holds no floating-point tensors", a.model);
   write_safetensors(a.out, out, metadata);
-  if (!a.json.to_stdout())
-    fmt::print("{}: {} tensors from {} ({}), {} non-floating skipped\n", a.out, out.size(), a.model, source->format(),
-               skipped.size());
+  if (!a.json.to_stdout()) {
+    std::string note;
+    if (dequantized > 0)
+      note = scale_unknown == 0 ? fmt::format(" ({} dequantised)", dequantized)
+                                : fmt::format(" ({} dequantised, {} without a known scale: q - zero_point)", dequantized,
+                                              scale_unknown);
+    fmt::print("{}: {} tensors{} from {} ({}), {} non-floating skipped\n", a.out, out.size(), note, a.model,
+               source->format(), skipped.size());
+  }
   emit_json(a.json, {{"file", a.model}, {"format", source->format()}, {"out", a.out}, {"tensors", written},
                      {"skipped", skipped}});
 }
@@ -82,7 +95,8 @@ void register_convert_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "convert",
       "Write the floating-point tensors of a model file as one safetensors file, in the layout 'onsager analyze'\n"
-      "uses (PyTorch's: dense out x in, conv (out, in, kh, kw)); integer tensors are skipped.\n"
+      "uses (PyTorch's: dense out x in, conv (out, in, kh, kw)); quantised weights are written dequantised,\n"
+      "other integer tensors are skipped.\n"
       "Example: onsager convert face_recognition_model-weights_manifest.json --out face.safetensors");
   cmd->add_option("model", a->model,
                   "Model file or directory (any format 'onsager inspect' reads)")

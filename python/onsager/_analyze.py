@@ -164,6 +164,7 @@ def analyze(model, **options):
 def inspect(model, **options):
     """The tensors of `model` (a path, module, state dict or dict of arrays, as analyze takes) and what the
     analysis makes of each, one DataFrame row per tensor: name, dtype, shape, stored_shape, stored_layout, op,
+    dequantized (how a quantised ONNX weight was dequantised, as inspect's JSON says it: a dict, or None),
     layers (how many analysis layers it gives), num_evals, becomes (a layer kind, or why it is skipped).
     Options: layers, min_evals, per_slice, conv_layout. Nothing is computed and no values are read."""
     import pandas as pd
@@ -176,7 +177,7 @@ def inspect(model, **options):
         layers = t.get("layers") or []
         rows.append({"name": t["name"], "dtype": t["dtype"], "shape": tuple(t["shape"]),
                      "stored_shape": tuple(t.get("stored_shape") or ()), "stored_layout": t.get("stored_layout", ""),
-                     "op": t.get("op", ""), "layers": len(layers),
+                     "op": t.get("op", ""), "dequantized": t.get("dequantized"), "layers": len(layers),
                      "num_evals": sum(int(l.get("num_evals", 0)) for l in layers),
                      "becomes": layers[0]["kind"] if layers else "skipped: " + str(t.get("skipped", ""))})
     df = pd.DataFrame(rows)

@@ -2,7 +2,8 @@
 // gathered from the main graph, every subgraph held in a node attribute (If/Loop/Scan bodies) and Constant
 // nodes, each checked (dtype, dims, data size, external file bounds) before anything is read. Values stay in
 // the parsed message (or in their external file) until read() asks for them. How the graph uses a tensor
-// (Conv, ConvTranspose, Gemm, MatMul, LSTM/GRU/RNN) decides whether it is moved into PyTorch's layout.
+// (Conv, ConvTranspose, Gemm, MatMul, LSTM/GRU/RNN and their quantised forms) decides whether it is moved into
+// PyTorch's layout, and whether an integer tensor is a quantised weight that read() dequantises (onnx_quant.hpp).
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 
 #include "onsager/core/error.hpp"
 #include "confined_path.hpp"
+#include "onnx_quant.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "quote_name.hpp"
 #include "onsager/io/dtype.hpp"
@@ -33,6 +35,7 @@
 namespace onsager {
 namespace {
 
+using detail::int_attribute;
 using detail::quote_name;
 
 namespace fs = std::filesystem;
@@ -95,6 +98,7 @@ struct Found {
   std::size_t numel = 0;
   std::optional<External> external;
   std::vector<int> perm;  ///< empty: returned as stored
+  std::optional<detail::Dequantizer> dequant;  ///< a quantised weight: its values are dequantised (before perm)
 };
 
 /// How one node uses one of its inputs.
@@ -105,11 +109,34 @@ struct Use {
   bool operator==(const Use& o) const { return op == o.op && layout == o.layout && perm == o.perm; }
 };
 
-std::int64_t int_attribute(const onnx::NodeProto& n, const std::string& name, std::int64_t fallback) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name && a.type() == onnx::AttributeProto::INT) return a.i();
-  return fallback;
+constexpr long kAbsent = -2;  ///< a zero point the node does not give (0); -1 is a value known only at run time
+
+/// How one node dequantises one of its inputs: tensor indices of the scale (-1: unknown) and zero point.
+struct QuantUse {
+  std::string op, node;  ///< node: its quoted name (or its index in the graph), for messages
+  long scale = -1, zero_point = kAbsent;
+  std::int64_t axis = 0;
+  std::optional<std::vector<std::int64_t>> scale_dims;  ///< a scale found through a Mul: its dims as a weight scale
+  bool operator==(const QuantUse& o) const {
+    return op == o.op && scale == o.scale && zero_point == o.zero_point && axis == o.axis;
+  }
+};
+
+/// The use all of `list` agree on; null when there is none or they differ.
+template <class U>
+const U* agreed_use(const std::vector<U>& list) {
+  for (const U& u : list)
+    if (!(u == list.front())) return nullptr;
+  return list.empty() ? nullptr : &list.front();
 }
+
+/// A ConvInteger / MatMulInteger weight whose scale is looked for once the graph's nodes are known.
+struct PendingScale {
+  int node = 0;
+  std::size_t tensor = 0;
+  detail::QuantInputs inputs;
+  QuantUse use;
+};
 
 std::optional<std::uint64_t> parse_uint(const std::string& s) {
   std::uint64_t v = 0;
@@ -157,6 +184,7 @@ class OnnxSource : public TensorSource {
     std::vector<Scope> scopes;
     visit(model_.graph(), scopes, "graph");
     resolve_layouts();
+    resolve_quantization();
   }
 
   const std::vector<TensorEntry>& tensors() const override { return entries_; }
@@ -165,7 +193,8 @@ class OnnxSource : public TensorSource {
     ONSAGER_CHECK(t.index < found_.size() && entries_[t.index].name == t.name, "{}: no tensor {} at index {}", path_,
                   quote_name(t.name), t.index);
     const Found& f = found_[t.index];
-    std::vector<double> v = f.external ? read_external(f, t.name) : read_inline(f, t.name);
+    std::vector<double> v = read_stored(f, t.name);
+    if (f.dequant) f.dequant->apply(v);
     if (!f.perm.empty()) v = permute_axes(v, f.dims, f.perm);
     return v;
   }
@@ -188,11 +217,15 @@ class OnnxSource : public TensorSource {
     scopes.emplace_back();
     for (const auto& in : g.input()) scopes.back()[in.name()] = -1;
     for (const auto& init : g.initializer()) scopes.back()[init.name()] = add(init, init.name(), where);
-    for (const auto& node : g.node()) {
+    std::vector<PendingScale> pending;
+    for (int k = 0; k < g.node_size(); ++k) {
+      const onnx::NodeProto& node = g.node(k);
       // The node's uses of tensors visible here (outer scopes included), recorded before its outputs shadow.
       for (int i = 0; i < node.input_size(); ++i) {
         const long idx = node.input(i).empty() ? -1 : lookup(scopes, node.input(i));
-        if (idx >= 0) record_use(node, i, static_cast<std::size_t>(idx));
+        if (idx < 0) continue;
+        record_use(node, i, static_cast<std::size_t>(idx));
+        record_quantization(node, k, i, static_cast<std::size_t>(idx), scopes, pending);
       }
       for (const auto& a : node.attribute()) {
         if (a.type() == onnx::AttributeProto::GRAPH && a.has_g()) {
@@ -203,18 +236,91 @@ class OnnxSource : public TensorSource {
         }
       }
       const onnx::AttributeProto* value = nullptr;
-      if (node.op_type() == "Constant" && (node.domain().empty() || node.domain() == "ai.onnx"))
+      if (node.op_type() == "Constant" && detail::is_default_domain(node))
         for (const auto& a : node.attribute())
           if (a.name() == "value" && a.type() == onnx::AttributeProto::TENSOR) value = &a;
+      // A DequantizeLinear's output stands for its stored weight, so that the op it feeds gives the layout.
+      const bool dequantize = node.op_type() == "DequantizeLinear" && detail::is_default_domain(node) &&
+                              node.input_size() > 0 && !node.input(0).empty();
+      const long dequantized = dequantize ? lookup(scopes, node.input(0)) : -1;
       for (int i = 0; i < node.output_size(); ++i) {
         if (node.output(i).empty()) continue;
         long idx = -1;
         if (value != nullptr && i == 0)
           idx = add(value->t(), node.output(0), fmt::format("Constant node {}", quote_name(node.name())));
+        else if (i == 0)
+          idx = dequantized;
         scopes.back()[node.output(i)] = idx;
       }
     }
+    if (!pending.empty()) find_dynamic_scales(g, scopes, pending);
     scopes.pop_back();
+  }
+
+  /// Records how `node` (the graph's k-th) dequantises input `input`, tensor `idx`, when it does. A zero point
+  /// computed at run time leaves the weight as stored; a ConvInteger / MatMulInteger weight's scale is looked for
+  /// after the graph's nodes (find_dynamic_scales).
+  void record_quantization(const onnx::NodeProto& node, int k, int input, std::size_t idx,
+                           const std::vector<Scope>& scopes, std::vector<PendingScale>& pending) {
+    const auto q = detail::quant_inputs(node, input, found_[idx].dims.size());
+    if (!q) return;
+    const auto tensor = [&](int i, long absent) {
+      return i < 0 || i >= node.input_size() || node.input(i).empty() ? absent : lookup(scopes, node.input(i));
+    };
+    QuantUse u;
+    u.op = node.op_type(), u.axis = q->axis;
+    u.node = node.name().empty() ? fmt::format("{} (unnamed)", k) : quote_name(node.name());
+    u.zero_point = tensor(q->zero_point, kAbsent);
+    if (u.zero_point == -1) return;
+    if (q->scale < 0) {
+      pending.push_back({k, idx, *q, std::move(u)});
+      return;
+    }
+    u.scale = tensor(q->scale, -1);
+    quant_uses_[idx].push_back(std::move(u));
+  }
+
+  /// The scales of the graph's ConvInteger / MatMulInteger weights, where the Muls after them show one.
+  void find_dynamic_scales(const onnx::GraphProto& g, const std::vector<Scope>& scopes,
+                           std::vector<PendingScale>& pending) {
+    const detail::GraphFlow flow(g);
+    for (PendingScale& p : pending) {
+      const std::string name = flow.dynamic_weight_scale(p.node, p.inputs);
+      const long s = name.empty() ? -1 : lookup(scopes, name);
+      if (s >= 0 && is_floating(found_[static_cast<std::size_t>(s)].dtype->dtype)) {
+        p.use.scale_dims =
+            detail::dynamic_scale_dims(found_[static_cast<std::size_t>(s)].dims, found_[p.tensor].dims, p.inputs);
+        if (p.use.scale_dims) p.use.scale = s;
+      }
+      quant_uses_[p.tensor].push_back(std::move(p.use));
+    }
+  }
+
+  /// A tensor whose quantised uses all agree is dequantised: its parameters are checked and read now.
+  void resolve_quantization() {
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      const QuantUse* agreed = agreed_use(quant_uses_[i]);
+      if (agreed == nullptr) continue;
+      const QuantUse& u = *agreed;
+      const auto param = [&](long idx, const std::optional<std::vector<std::int64_t>>& dims) {
+        const auto j = static_cast<std::size_t>(idx);
+        detail::QuantParam p;
+        p.name = entries_[j].name, p.dtype = found_[j].dtype->dtype, p.type_name = found_[j].dtype->name;
+        p.dims = dims ? *dims : found_[j].dims;
+        p.values = [this, j] { return read_stored(found_[j], entries_[j].name); };
+        return p;
+      };
+      std::optional<detail::QuantParam> scale, zero_point;
+      if (u.scale >= 0) scale = param(u.scale, u.scale_dims);
+      if (u.zero_point >= 0) zero_point = param(u.zero_point, std::nullopt);
+      TensorEntry& e = entries_[i];
+      Found& f = found_[i];
+      f.dequant.emplace(fmt::format("{}: {} node {}", path_, u.op, u.node), u.op, e.name, f.dtype->dtype, f.dtype->name,
+                        f.dims, scale ? &*scale : nullptr, zero_point ? &*zero_point : nullptr, u.axis);
+      e.floating = true;
+      e.dequantized = Dequantization{u.op, f.dequant->axis(), scale ? scale->name : std::string(),
+                                     zero_point ? zero_point->name : std::string()};
+    }
   }
 
   /// Checks one tensor and appends it (returns its index), or returns -1 for a type this reader leaves out.
@@ -271,6 +377,7 @@ class OnnxSource : public TensorSource {
     entries_.push_back(std::move(e));
     found_.push_back(std::move(f));
     uses_.emplace_back();
+    quant_uses_.emplace_back();
     return static_cast<long>(entries_.size() - 1);
   }
 
@@ -356,11 +463,12 @@ class OnnxSource : public TensorSource {
 
   void record_use(const onnx::NodeProto& node, int input, std::size_t idx) {
     const std::string& op = node.op_type();
-    if (!(node.domain().empty() || node.domain() == "ai.onnx")) return;
+    if (!detail::is_default_domain(node)) return;
     const std::size_t rank = found_[idx].dims.size();
     std::optional<Use> u;
-    if (op == "Conv" && input == 1 && rank >= 3) {
-      u = Use{"Conv", "", {}};
+    if (((op == "Conv" || op == "ConvInteger") && input == 1 && rank >= 3) ||
+        (op == "QLinearConv" && input == 3 && rank >= 3)) {
+      u = Use{op, "", {}};
     } else if (op == "ConvTranspose" && input == 1 && rank >= 3) {
       std::vector<int> perm(rank);
       for (std::size_t i = 0; i < rank; ++i) perm[i] = static_cast<int>(i);
@@ -372,8 +480,10 @@ class OnnxSource : public TensorSource {
       const bool trans = int_attribute(node, input == 0 ? "transA" : "transB", 0) != 0;
       const bool transpose = input == 1 ? !trans : trans;
       u = transpose ? Use{"Gemm", "in x out", {1, 0}} : Use{"Gemm", "", {}};
-    } else if (op == "MatMul" && (input == 0 || input == 1) && rank == 2) {
-      u = input == 1 ? Use{"MatMul", "in x out", {1, 0}} : Use{"MatMul", "", {}};
+    } else if ((op == "MatMul" || op == "MatMulInteger") && (input == 0 || input == 1) && rank == 2) {
+      u = input == 1 ? Use{op, "in x out", {1, 0}} : Use{op, "", {}};
+    } else if (op == "QLinearMatMul" && (input == 0 || input == 3) && rank == 2) {
+      u = input == 3 ? Use{op, "in x out", {1, 0}} : Use{op, "", {}};
     } else if ((op == "LSTM" || op == "GRU" || op == "RNN") && (input == 1 || input == 2) && rank == 3) {
       u = Use{op, input == 1 ? "dirs x gates*hidden x in" : "dirs x gates*hidden x hidden", {1, 2, 0}};
     }
@@ -383,12 +493,9 @@ class OnnxSource : public TensorSource {
   /// A tensor whose weight uses all agree is moved into PyTorch's layout.
   void resolve_layouts() {
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-      const auto& list = uses_[i];
-      if (list.empty()) continue;
-      bool agree = true;
-      for (const Use& u : list) agree = agree && u == list.front();
-      if (!agree) continue;
-      const Use& u = list.front();
+      const Use* agreed = agreed_use(uses_[i]);
+      if (agreed == nullptr) continue;
+      const Use& u = *agreed;
       TensorEntry& e = entries_[i];
       e.canonical = true;
       e.op = u.op;
@@ -400,6 +507,11 @@ class OnnxSource : public TensorSource {
         found_[i].perm = u.perm;
       }
     }
+  }
+
+  /// The values as stored: no dequantisation, no permutation.
+  std::vector<double> read_stored(const Found& f, const std::string& name) const {
+    return f.external ? read_external(f, name) : read_inline(f, name);
   }
 
   std::vector<double> read_inline(const Found& f, const std::string& name) const {
@@ -476,6 +588,7 @@ class OnnxSource : public TensorSource {
   std::vector<TensorEntry> entries_;
   std::vector<Found> found_;
   std::vector<std::vector<Use>> uses_;  ///< per tensor, its weight uses
+  std::vector<std::vector<QuantUse>> quant_uses_;  ///< per tensor, the nodes that dequantise it
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "confined_path.hpp"
+#include "quote_name.hpp"
 #include "shard_index.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
@@ -249,6 +250,12 @@ std::unique_ptr<TensorSource> open_tensor_source(const std::string& path) {
   if (has_extension(path, {".npy", ".npz"}))
     ONSAGER_FAIL("{}: not a NumPy {} file (bad magic bytes)", path, path.substr(path.size() - 4));
   return std::make_unique<SafetensorsSource>(path);
+}
+
+std::string Dequantization::describe() const {
+  const std::string scheme = per_channel() ? fmt::format("per-channel (axis {})", axis) : std::string("per-tensor");
+  return scale_known() ? fmt::format("{}, scale {}", scheme, detail::quote_name(scale))
+                       : scheme + ", scale unknown (values are q - zero_point)";
 }
 
 std::vector<double> permute_axes(const std::vector<double>& values, const std::vector<std::int64_t>& stored_shape,

@@ -338,7 +338,9 @@ nlohmann::json to_json(const AnalyzeReport& report, bool with_mp) {
                         {"rank_loss", l.metrics.rank_loss},
                         {"valid_fit", l.valid_fit()},
                         {"phase", to_string(l.phase.phase)},
-                        {"phase_reason", l.phase.reason}};
+                        {"phase_reason", l.phase.reason},
+                        {"dequantized", l.spec.dequantized.empty() ? nlohmann::json(nullptr)
+                                                                   : nlohmann::json(l.spec.dequantized)}};
     if (with_mp) {
       j["mp_sigma"] = num(l.mp.sigma);
       j["mp_bulk_min"] = num(l.mp.lambda_minus * l.mp.scale);

@@ -23,7 +23,12 @@ std::string InspectedTensor::becomes() const {
       out = fmt::format("{} layer {} (Q {:.2f}, {} eigenvalues)", l.kind, matrix,
                         static_cast<double>(l.n()) / static_cast<double>(l.m()), evals);
   }
-  return tensor.op.empty() ? out : tensor.op + " weight; " + out;
+  std::string use = tensor.op.empty() ? std::string() : tensor.op + " weight";
+  if (const auto& d = tensor.dequantized) {
+    const std::string how = (d->op == tensor.op ? "dequantised " : "dequantised by " + d->op + ", ") + d->describe();
+    use = use.empty() ? how : use + ", " + how;
+  }
+  return use.empty() ? out : use + "; " + out;
 }
 
 InspectReport inspect_tensors(const TensorSource& source, const LayerSelection& selection) {
@@ -46,6 +51,16 @@ InspectReport inspect_tensors(const TensorSource& source, const LayerSelection& 
   return r;
 }
 
+nlohmann::json to_json(const Dequantization& d) {
+  const auto name = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
+  return {{"op", d.op},
+          {"scheme", d.per_channel() ? "per-channel" : "per-tensor"},
+          {"axis", d.per_channel() ? nlohmann::json(d.axis) : nlohmann::json(nullptr)},
+          {"scale", name(d.scale)},
+          {"scale_known", d.scale_known()},
+          {"zero_point", name(d.zero_point)}};
+}
+
 nlohmann::json to_json(const InspectReport& r) {
   nlohmann::json tensors = nlohmann::json::array();
   for (const InspectedTensor& it : r.tensors) {
@@ -59,6 +74,7 @@ nlohmann::json to_json(const InspectReport& r) {
     jt["op"] = t.op.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.op);
     jt["stored_shape"] = t.stored_shape.empty() ? t.shape : t.stored_shape;
     jt["stored_layout"] = t.stored_layout.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.stored_layout);
+    jt["dequantized"] = t.dequantized ? to_json(*t.dequantized) : nlohmann::json(nullptr);
     tensors.push_back(std::move(jt));
   }
   return {{"format", r.format}, {"num_tensors", r.tensors.size()}, {"num_layers", r.num_layers}, {"tensors", tensors}};

@@ -59,6 +59,7 @@ LayerPlan plan_layers(const std::vector<TensorEntry>& tensors, const LayerSelect
     l.tensor = t.index;
     l.shape = t.shape;
     l.layout = t.canonical ? ConvLayout::oihw : sel.conv_layout;
+    if (t.dequantized) l.dequantized = t.dequantized->op + ", " + t.dequantized->describe();
     const auto d = [&](std::size_t i) { return static_cast<std::size_t>(t.shape[i]); };
     std::size_t num_slices = 1;
     if (rank == 2) {

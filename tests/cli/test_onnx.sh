@@ -2,7 +2,8 @@
 # End-to-end tests of the ONNX reader: models written by Python's `onnx` package (helper.make_graph,
 # numpy_helper.from_array), `onsager inspect --json` and `onsager convert` compared with what `onnx` and NumPy
 # find in the same file (names, dtypes, shapes, values bit for bit); the real Silero VAD networks (legacy and
-# v5, weights inside If branches); `onsager analyze` on them; and the error contract on broken models.
+# v5, weights inside If branches); `onsager analyze` on them; quantised weights against NumPy's dequantisation;
+# and the error contract on broken models.
 #   tests/cli/test_onnx.sh PATH/TO/onsager      (ONSAGER_DATA: the data directory)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
@@ -189,6 +190,42 @@ for net in silero_vad_legacy silero_vad_v5; do
   then ok "$net analyze: $(cat "$tmp/fits")"
   else bad "$net analyze" "$(head -12 "$tmp/err")"; fi
 done
+
+# Quantised weights (tests/cli/quantized_onnx.py): QLinearConv, QLinearMatMul, DequantizeLinear and
+# quantize_dynamic's MatMulInteger / ConvInteger, per tensor and per channel. inspect's `dequantized` and the
+# values convert writes (F64 and F32) must equal NumPy's (q - zero_point) * scale of the arrays python3-onnx
+# saved, exactly; analyze must report the layers; a bad scale, zero point or axis is one error line.
+if "$py" "$here/quantized_onnx.py" write "$tmp/quant" 2>"$tmp/err"; then
+  for m in qlinear qdq dynamic; do
+    f="$tmp/quant/$m.onnx"
+    rm -f "$tmp/q64.safetensors" "$tmp/q32.safetensors"
+    if "$bin" inspect "$f" --json >"$tmp/q.json" 2>"$tmp/err" &&
+       "$bin" convert "$f" --out "$tmp/q64.safetensors" --dtype f64 --quiet >/dev/null 2>>"$tmp/err" &&
+       "$bin" convert "$f" --out "$tmp/q32.safetensors" --quiet >"$tmp/convert_out" 2>>"$tmp/err" &&
+       "$py" "$here/quantized_onnx.py" check "$tmp/quant" "$m" "$tmp/q.json" "$tmp/q64.safetensors" \
+         "$tmp/q32.safetensors" >"$tmp/check" 2>>"$tmp/err"
+    then ok "quantised ($m.onnx): $(cat "$tmp/check")"
+    else bad "quantised ($m.onnx)" "$(head -12 "$tmp/err")"; fi
+  done
+  grep -q "6 dequantised, 2 without a known scale: q - zero_point" "$tmp/convert_out" &&
+    ok "convert says what it dequantised: $(cat "$tmp/convert_out")" || bad "convert's summary line" "$(cat "$tmp/convert_out")"
+  if "$bin" analyze "$tmp/quant/dynamic.onnx" --json --quiet >"$tmp/qa.json" 2>"$tmp/err" &&
+     n=$("$py" -c "import json,sys; l=json.load(open(sys.argv[1]))['layers']; assert all(x['dequantized'] for x in l); print(len(l))" "$tmp/qa.json")
+  then ok "analyze reports the $n dequantised layers of dynamic.onnx, each marked"
+  else bad "analyze on dynamic.onnx" "$(head -5 "$tmp/err")"; fi
+  "$py" "$here/quantized_onnx.py" broken "$tmp/quant" >/dev/null
+  for case in "scale_inf:holds inf at element 0 (a scale must be finite)" \
+              "scale_shape:scale 'conv_c.s' has shape \[3\] but weight 'conv_c.w' \[16, 6, 3, 3\] takes a scalar or \[16\]" \
+              "scale_dtype:scale 'dq_conv_t.s' of weight 'dq_conv_t.w' is INT64" \
+              "zero_point_range:zero point 'conv_t.z' holds 300 at element 0, outside UINT8's range 0..255" \
+              "axis:axis 5 is out of range for weight 'dq_mm.w' of rank 2"; do
+    what="${case%%:*}"
+    expect_error_file_matching "quantised, broken $what" "$tmp/qb.safetensors" "${case#*:}" \
+      "$bin" convert "$tmp/quant/broken_$what.onnx" --out "$tmp/qb.safetensors"
+  done
+else
+  bad "writing the quantised models" "$(tail -3 "$tmp/err")"
+fi
 
 # Errors: exit 1, one line on stderr, no output file.
 head -c 300 "$tmp/small.onnx" >"$tmp/cut.onnx"

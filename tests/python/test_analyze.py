@@ -2,6 +2,7 @@
 numbers agree with NumPy's own linear algebra."""
 
 import importlib.util
+import sys
 import tracemalloc
 
 import numpy as np
@@ -119,6 +120,27 @@ def test_inspect():
     assert list(df["layers"]) == [1, 0, 1] and list(df["num_evals"]) == [200, 0, 100]
     assert df.iloc[1]["becomes"].startswith("skipped")
     assert df.attrs["num_layers"] == 2
+
+
+def test_quantised_onnx_weights_are_marked(tmp_path):
+    """A quantised ONNX weight (tests/cli/quantized_onnx.py) shows how it was dequantised in both DataFrames."""
+    need(importlib.util.find_spec("onnx") is not None, "python3-onnx")
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "tests" / "cli"))
+    import quantized_onnx
+
+    path = next(m for m in quantized_onnx.models() if m.name == "qlinear").save(str(tmp_path))
+    df = onsager.inspect(path)
+    row = df[df["name"] == "conv_c.w"].iloc[0]
+    assert row["dequantized"] == {"op": "QLinearConv", "scheme": "per-channel", "axis": 0, "scale": "conv_c.s",
+                                  "scale_known": True, "zero_point": "conv_c.z"}
+    assert df[df["name"] == "conv_c.s"].iloc[0]["dequantized"] is None
+    a = onsager.analyze(path)
+    assert list(a["dequantized"]) == ["QLinearConv, per-tensor, scale 'conv_t.s'",
+                                      "QLinearConv, per-channel (axis 0), scale 'conv_c.s'",
+                                      "QLinearMatMul, per-tensor, scale 'mm_t.s'",
+                                      "QLinearMatMul, per-channel (axis 1), scale 'mm_c.s'"]
 
 
 def test_arrays_are_not_copied_on_the_python_side():

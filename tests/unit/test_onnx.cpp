@@ -1,9 +1,11 @@
 // The ONNX reader: models built here with protobuf's generated classes (libonnx-dev's onnx::ModelProto, an
 // independent writer), serialised to files and read back exactly: every data type in raw_data and in the typed
 // fields, external data, subgraphs (If branches), Constant nodes, the layouts the graph implies (Gemm transB 0/1,
-// MatMul, Conv, ConvTranspose, LSTM); and a corpus of malformed models that must each give one onsager::Error
-// naming the file (random bytes, truncations at every offset, data sizes that disagree with dims, overflowing
-// and negative dims, hostile external-data locations).
+// MatMul, Conv, ConvTranspose, LSTM); quantised weights (QLinearConv, QLinearMatMul, DequantizeLinear,
+// quantize_dynamic's MatMulInteger / ConvInteger with the scale in a Mul after them) dequantised to values worked
+// out by hand; and a corpus of malformed models that must each give one onsager::Error naming the file (random
+// bytes, truncations at every offset, data sizes that disagree with dims, overflowing and negative dims, hostile
+// external-data locations, bad scales, zero points and axes of quantised weights).
 
 #include <gtest/gtest.h>
 
@@ -382,6 +384,238 @@ TEST(OnnxRead, LayoutsFromTheGraph) {
                   lw_in[static_cast<std::size_t>((d * 8 + r) * 3 + c)]);
 }
 
+// Expects the model `build` makes, saved as DIR/LABEL.onnx, to be rejected with `fragment`.
+template <class Build>
+void expect_built_rejected(const std::string& dir, const std::string& label, Build build,
+                           const std::string& fragment) {
+  SCOPED_TRACE(label);
+  auto m = new_model();
+  build(m.mutable_graph());
+  expect_rejected(save(m, dir + "/" + label + ".onnx"), fragment);
+}
+
+template <class T>
+TensorProto* add_ints(onnx::GraphProto* g, const std::string& name, int type, std::vector<std::int64_t> dims,
+                      const std::vector<T>& v) {
+  TensorProto* t = add_init(g, name, type, std::move(dims));
+  t->set_raw_data(raw(v));
+  return t;
+}
+
+// x = (q - zero_point) * scale, worked out by hand for each weight below.
+TEST(OnnxQuantized, DequantisedFromTheNodesParameters) {
+  const std::string dir = test_dir();
+  auto m = new_model();
+  auto* g = m.mutable_graph();
+  // QLinearConv, per output channel: w (2, 1, 1, 2), scales 0.5 and 0.25, zero points 1 and -2.
+  add_ints(g, "conv", TensorProto::INT8, {2, 1, 1, 2}, std::vector<std::int8_t>{-3, 5, 10, -128});
+  add_float(g, "conv_s", {2}, {0.5f, 0.25f});
+  add_ints(g, "conv_z", TensorProto::INT8, {2}, std::vector<std::int8_t>{1, -2});
+  add_node(g, "QLinearConv", {"x", "xs", "xz", "conv", "conv_s", "conv_z", "ys", "yz"}, {"c"});
+  // QLinearMatMul, per column of B (in 2 x out 3).
+  add_ints(g, "mm", TensorProto::UINT8, {2, 3}, std::vector<std::uint8_t>{0, 128, 255, 10, 20, 30});
+  add_float(g, "mm_s", {3}, {1.f, 0.5f, 2.f});
+  add_ints(g, "mm_z", TensorProto::UINT8, {3}, std::vector<std::uint8_t>{128, 0, 255});
+  add_node(g, "QLinearMatMul", {"a", "as", "az", "mm", "mm_s", "mm_z", "ys", "yz"}, {"m"});
+  // DequantizeLinear, axis -1, float16 scales 0.5 and 2, into MatMul input A (out x in as stored).
+  add_ints(g, "dq", TensorProto::INT16, {2, 2}, std::vector<std::int16_t>{-1000, 2000, 3, 4});
+  add_init(g, "dq_s", TensorProto::FLOAT16, {2})->set_raw_data(raw(std::vector<std::uint16_t>{0x3800, 0x4000}));
+  add_ints(g, "dq_z", TensorProto::INT16, {2}, std::vector<std::int16_t>{0, -4});
+  set_int(add_node(g, "DequantizeLinear", {"dq", "dq_s", "dq_z"}, {"dq_out"}), "axis", -1);
+  add_node(g, "MatMul", {"dq_out", "b"}, {"d"});
+  // DequantizeLinear of a 1-D UINT8 tensor in int32_data, no zero point, the default axis 1 unused.
+  auto* typed = add_init(g, "dq1", TensorProto::UINT8, {2});
+  typed->add_int32_data(7), typed->add_int32_data(9);
+  add_init(g, "dq1_s", TensorProto::FLOAT, {})->add_float_data(0.125f);
+  add_node(g, "DequantizeLinear", {"dq1", "dq1_s"}, {"dq1_out"});
+
+  const auto s = open_onnx_source(save(m, dir + "/qlinear.onnx"));
+  struct Want {
+    std::string name, dtype, op, dq_op, scale, zero_point;
+    int axis;
+    std::vector<std::int64_t> shape;
+    std::vector<double> values;
+  };
+  for (const Want& w : std::vector<Want>{
+           {"conv", "INT8", "QLinearConv", "QLinearConv", "conv_s", "conv_z", 0, {2, 1, 1, 2}, {-2, 2, 3, -31.5}},
+           {"mm", "UINT8", "QLinearMatMul", "QLinearMatMul", "mm_s", "mm_z", 1, {3, 2}, {-128, -118, 64, 10, 0, -450}},
+           {"dq", "INT16", "MatMul", "DequantizeLinear", "dq_s", "dq_z", 1, {2, 2}, {-500, 4008, 1.5, 16}},
+           {"dq1", "UINT8", "", "DequantizeLinear", "dq1_s", "", -1, {2}, {0.875, 1.125}}}) {
+    SCOPED_TRACE(w.name);
+    const TensorEntry& e = entry(*s, w.name);
+    EXPECT_EQ(e.dtype, w.dtype);
+    EXPECT_TRUE(e.floating);
+    EXPECT_EQ(e.op, w.op);
+    EXPECT_EQ(e.shape, w.shape);
+    ASSERT_TRUE(e.dequantized.has_value());
+    EXPECT_EQ(e.dequantized->op, w.dq_op);
+    EXPECT_EQ(e.dequantized->scale, w.scale);
+    EXPECT_EQ(e.dequantized->zero_point, w.zero_point);
+    EXPECT_EQ(e.dequantized->axis, w.axis);
+    EXPECT_EQ(s->read(e), w.values);
+  }
+  EXPECT_EQ(entry(*s, "mm").stored_layout, "in x out");
+  EXPECT_EQ(entry(*s, "conv").dequantized->describe(), "per-channel (axis 0), scale 'conv_s'");
+  EXPECT_FALSE(entry(*s, "conv_z").dequantized.has_value());  // parameters stay as stored
+  EXPECT_FALSE(entry(*s, "conv_z").floating);
+}
+
+// quantize_dynamic's layout: the weight's scale is an operand of the Mul that scales the node's output.
+TEST(OnnxQuantized, ScaleFoundThroughTheMulAfterTheNode) {
+  const std::string dir = test_dir();
+  auto m = new_model();
+  auto* g = m.mutable_graph();
+  // MatMulInteger, per-tensor: (B - 10) * 0.5, B in 2 x out 2.
+  add_node(g, "DynamicQuantizeLinear", {"x"}, {"xq", "xs", "xz"});
+  add_ints(g, "B", TensorProto::UINT8, {2, 2}, std::vector<std::uint8_t>{0, 10, 20, 255});
+  add_ints(g, "B_zp", TensorProto::UINT8, {}, std::vector<std::uint8_t>{10});
+  add_float(g, "B_scale", {}, {0.5f});
+  add_node(g, "MatMulInteger", {"xq", "B", "xz", "B_zp"}, {"y"});
+  add_node(g, "Cast", {"y"}, {"yf"});
+  add_node(g, "Mul", {"xs", "B_scale"}, {"scales"});
+  add_node(g, "Mul", {"yf", "scales"}, {"out"});
+  // ConvInteger, per channel: zero points 3 and 200, scales 0.5 and 4 as [1, 2, 1, 1]; the activation quantised
+  // by a QuantizeLinear with a constant scale; operands in the other order.
+  add_float(g, "x2s", {}, {0.1f});
+  add_node(g, "QuantizeLinear", {"x2", "x2s"}, {"x2q"});
+  add_ints(g, "W", TensorProto::UINT8, {2, 1, 1, 1}, std::vector<std::uint8_t>{3, 250});
+  add_ints(g, "W_zp", TensorProto::UINT8, {2}, std::vector<std::uint8_t>{3, 200});
+  add_float(g, "W_scale", {1, 2, 1, 1}, {0.5f, 4.f});
+  add_node(g, "ConvInteger", {"x2q", "W", "", "W_zp"}, {"c"});
+  add_node(g, "Cast", {"c"}, {"cf"});
+  add_node(g, "Mul", {"W_scale", "x2s"}, {"cscales"});
+  add_node(g, "Mul", {"cscales", "cf"}, {"cout"});
+  // Not shown: the output goes to a Relu; both Mul operands constants with a graph input as activation.
+  add_ints(g, "U", TensorProto::UINT8, {1, 1, 1, 2}, std::vector<std::uint8_t>{5, 7});
+  add_ints(g, "U_zp", TensorProto::UINT8, {}, std::vector<std::uint8_t>{6});
+  add_node(g, "ConvInteger", {"xq", "U", "xz", "U_zp"}, {"u"});
+  add_node(g, "Relu", {"u"}, {"ur"});
+  add_ints(g, "V", TensorProto::INT8, {2, 1}, std::vector<std::int8_t>{-1, 1});
+  add_node(g, "MatMulInteger", {"input_q", "V"}, {"v"});
+  add_node(g, "Cast", {"v"}, {"vf"});
+  add_float(g, "c1", {}, {2.f});
+  add_float(g, "c2", {}, {3.f});
+  add_node(g, "Mul", {"c1", "c2"}, {"vs"});
+  add_node(g, "Mul", {"vf", "vs"}, {"vout"});
+  // Left as stored: a zero point known only at run time; two nodes that disagree; blocked quantisation.
+  add_ints(g, "R", TensorProto::UINT8, {2, 2}, std::vector<std::uint8_t>{1, 2, 3, 4});
+  add_node(g, "MatMulInteger", {"xq", "R", "xz", "runtime_zp"}, {"r"});
+  add_ints(g, "D", TensorProto::INT8, {2, 2}, std::vector<std::int8_t>{1, 2, 3, 4});
+  add_node(g, "QLinearMatMul", {"a", "as", "az", "D", "c1", "", "ys", "yz"}, {"d1"});
+  add_node(g, "QLinearMatMul", {"a", "as", "az", "D", "c2", "", "ys", "yz"}, {"d2"});
+  add_ints(g, "K", TensorProto::INT8, {2, 4}, std::vector<std::int8_t>{1, 2, 3, 4, 5, 6, 7, 8});
+  add_float(g, "K_s", {2, 2}, {1.f, 2.f, 3.f, 4.f});
+  set_int(add_node(g, "DequantizeLinear", {"K", "K_s"}, {"k"}), "block_size", 2);
+
+  const auto s = open_onnx_source(save(m, dir + "/dynamic.onnx"));
+  const TensorEntry& b = entry(*s, "B");
+  ASSERT_TRUE(b.dequantized.has_value());
+  EXPECT_EQ(b.dequantized->scale, "B_scale");
+  EXPECT_EQ(b.dequantized->zero_point, "B_zp");
+  EXPECT_FALSE(b.dequantized->per_channel());
+  EXPECT_EQ(b.op, "MatMulInteger");
+  EXPECT_EQ(b.shape, (std::vector<std::int64_t>{2, 2}));
+  EXPECT_EQ(s->read(b), (std::vector<double>{-5, 5, 0, 122.5}));  // stored {-5, 0, 5, 122.5}, transposed
+  const TensorEntry& w = entry(*s, "W");
+  ASSERT_TRUE(w.dequantized.has_value());
+  EXPECT_EQ(w.dequantized->scale, "W_scale");
+  EXPECT_EQ(w.dequantized->axis, 0);
+  EXPECT_EQ(s->read(w), (std::vector<double>{0, 200}));
+  for (const auto& [name, values] : std::vector<std::pair<std::string, std::vector<double>>>{
+           {"U", {-1, 1}}, {"V", {-1, 1}}}) {
+    SCOPED_TRACE(name);
+    const TensorEntry& e = entry(*s, name);
+    ASSERT_TRUE(e.dequantized.has_value());
+    EXPECT_FALSE(e.dequantized->scale_known());
+    EXPECT_EQ(e.dequantized->describe(), "per-tensor, scale unknown (values are q - zero_point)");
+    EXPECT_TRUE(e.floating);
+    EXPECT_EQ(s->read(e), values);
+  }
+  for (const char* name : {"R", "D", "K"}) {
+    SCOPED_TRACE(name);
+    EXPECT_FALSE(entry(*s, name).dequantized.has_value());
+    EXPECT_FALSE(entry(*s, name).floating);
+  }
+}
+
+TEST(OnnxMalformed, QuantizationParameters) {
+  const std::string dir = test_dir();
+  const auto one = [&](const std::string& label, auto build, const std::string& fragment) {
+    expect_built_rejected(dir, label, build, fragment);
+  };
+  // Most cases: one QLinearConv on weight w, with scale s and zero point z as `build` shapes them.
+  const auto qconv = [](onnx::GraphProto* g) {
+    add_node(g, "QLinearConv", {"x", "xs", "xz", "w", "s", "z", "ys", "yz"}, {"y"});
+  };
+  const auto w8 = [](onnx::GraphProto* g) {
+    add_ints(g, "w", TensorProto::UINT8, {2, 1, 1, 1}, std::vector<std::uint8_t>{1, 2});
+  };
+  const auto z8 = [](onnx::GraphProto* g) { add_ints(g, "z", TensorProto::UINT8, {}, std::vector<std::uint8_t>{0}); };
+  one("inf_scale", [&](auto* g) { w8(g), z8(g), add_float(g, "s", {}, {INFINITY}), qconv(g); },
+      "scale 's' of weight 'w' holds inf at element 0 (a scale must be finite)");
+  one("nan_scale", [&](auto* g) { w8(g), z8(g), add_float(g, "s", {2}, {1.f, NAN}), qconv(g); },
+      "holds nan at element 1");
+  one("scale_shape", [&](auto* g) { w8(g), z8(g), add_float(g, "s", {3}, {1.f, 1.f, 1.f}), qconv(g); },
+      "QLinearConv node 'QLinearConv1': scale 's' has shape [3] but weight 'w' [2, 1, 1, 1] takes a scalar or [2] "
+      "(axis 0)");
+  one("scale_rank", [&](auto* g) { w8(g), z8(g), add_float(g, "s", {2, 1}, {1.f, 1.f}), qconv(g); },
+      "has shape [2, 1]");
+  one("scale_type",
+      [&](auto* g) {
+        w8(g), z8(g), add_ints(g, "s", TensorProto::INT32, {}, std::vector<std::int32_t>{1}), qconv(g);
+      },
+      "scale 's' of weight 'w' is INT32 (FLOAT, FLOAT16 or BFLOAT16 expected)");
+  one("zero_point_type",
+      [&](auto* g) {
+        w8(g), add_ints(g, "z", TensorProto::INT8, {}, std::vector<std::int8_t>{0}), add_float(g, "s", {}, {1.f});
+        qconv(g);
+      },
+      "zero point 'z' is INT8 but weight 'w' is UINT8");
+  one("zero_point_range",
+      [&](auto* g) {
+        w8(g), add_float(g, "s", {}, {1.f}), qconv(g);
+        auto* z = add_init(g, "z", TensorProto::UINT8, {2});
+        z->add_int32_data(4), z->add_int32_data(300);
+      },
+      "zero point 'z' holds 300 at element 1, outside UINT8's range 0..255");
+  one("zero_point_shape",
+      [&](auto* g) {
+        w8(g), add_float(g, "s", {}, {1.f}), qconv(g);
+        add_ints(g, "z", TensorProto::UINT8, {1, 2}, std::vector<std::uint8_t>{0, 0});
+      },
+      "zero point 'z' has shape [1, 2]");
+  one("weight_range",
+      [&](auto* g) {
+        z8(g), add_float(g, "s", {}, {1.f}), qconv(g);
+        auto* w = add_init(g, "w", TensorProto::UINT8, {1, 1, 1, 2});
+        w->add_int32_data(1), w->add_int32_data(-1);
+      },
+      "weight 'w' holds -1 at element 1, outside UINT8's range 0..255");
+  one("weight_type",
+      [&](auto* g) {
+        add_ints(g, "w", TensorProto::INT16, {1, 1, 1, 1}, std::vector<std::int16_t>{1});
+        add_node(g, "ConvInteger", {"x", "w"}, {"y"});
+      },
+      "weight 'w' is INT16; ConvInteger dequantises INT8 or UINT8");
+  one("float_weight",
+      [&](auto* g) {
+        add_float(g, "w", {2}, {1.f, 2.f}), add_float(g, "s", {}, {1.f});
+        add_node(g, "DequantizeLinear", {"w", "s"}, {"y"});
+      },
+      "weight 'w' is FLOAT; DequantizeLinear dequantises INT8, UINT8, INT16, UINT16 or INT32");
+  // DequantizeLinear of a (2, 3) weight with a per-axis scale [3] and the given axis.
+  const auto dql_axis = [](std::int64_t axis) {
+    return [axis](onnx::GraphProto* g) {
+      add_ints(g, "w", TensorProto::INT8, {2, 3}, std::vector<std::int8_t>{1, 2, 3, 4, 5, 6});
+      add_float(g, "s", {3}, {1.f, 1.f, 1.f});
+      set_int(add_node(g, "DequantizeLinear", {"w", "s"}, {"y"}), "axis", axis);
+    };
+  };
+  one("axis", dql_axis(2),
+      "DequantizeLinear node 'DequantizeLinear1': axis 2 is out of range for weight 'w' of rank 2 (allowed -2..1)");
+  one("axis_mismatch", dql_axis(0), "scale 's' has shape [3] but weight 'w' [2, 3] takes a scalar or [2] (axis 0)");
+}
+
 TEST(OnnxRead, ExternalDataReadLazily) {
   const std::string dir = test_dir();
   const std::vector<float> w = iota(6, -1.0f);
@@ -485,10 +719,7 @@ TEST(OnnxMalformed, TruncatedAtEveryOffset) {
 TEST(OnnxMalformed, DataSizesDimsAndTypes) {
   const std::string dir = test_dir();
   const auto one = [&](const std::string& label, auto build, const std::string& fragment) {
-    SCOPED_TRACE(label);
-    auto m = new_model();
-    build(m.mutable_graph());
-    expect_rejected(save(m, dir + "/" + label + ".onnx"), fragment);
+    expect_built_rejected(dir, label, build, fragment);
   };
   one(
       "raw_short",

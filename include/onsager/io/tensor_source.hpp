@@ -10,14 +10,31 @@
 // Layouts: where a file says what a tensor is (an ONNX Conv or Gemm input, a Keras/TF.js kernel), the reader
 // returns it in PyTorch's layout (DESIGN.md §6: dense out x in, conv (out, in, kh, kw) or (out, in, k)),
 // records the stored shape and layout, and marks it `canonical` so --conv-layout does not apply to it.
+//
+// Quantised weights: where a file says how an integer tensor encodes real values (ONNX's ConvInteger,
+// MatMulInteger, QLinearConv, QLinearMatMul and DequantizeLinear: (q - zero_point) * scale), read() returns the
+// dequantised values, the entry is `floating`, and `dequantized` says how (its `dtype` stays the stored one).
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace onsager {
+
+/// How a reader turned a quantised integer tensor into the real values read() returns.
+struct Dequantization {
+  std::string op;          ///< the node that says how: "ConvInteger", "QLinearMatMul", "DequantizeLinear", ...
+  int axis = -1;           ///< stored axis the scale or zero point runs along (per-channel); -1: per-tensor
+  std::string scale;       ///< the scale tensor's name; empty when the file does not show it (values q - zero_point)
+  std::string zero_point;  ///< the zero-point tensor's name; empty when there is none (0)
+  bool per_channel() const { return axis >= 0; }
+  bool scale_known() const { return !scale.empty(); }
+  /// "per-tensor, scale 'w_scale'", "per-channel (axis 0), scale unknown (values are q - zero_point)", ...
+  std::string describe() const;
+};
 
 struct TensorEntry {
   std::string name;
@@ -30,6 +47,7 @@ struct TensorEntry {
   std::string stored_layout;  ///< how the file lays it out when moved ("HWIO", "in x out", ...); else empty
   bool canonical = false;     ///< shape and values are in PyTorch's layout because the file says what it is
   std::string op;             ///< what uses the tensor, where the file says ("Conv", "Gemm", "Dense", ...)
+  std::optional<Dequantization> dequantized;  ///< set when read() returns dequantised integer data
   /// Stored as 64-bit floats (any reader's spelling: "F64", "float64", "<f8", "DOUBLE"), which single precision
   /// would round.
   bool float64() const;

@@ -1,6 +1,6 @@
 #pragma once
 // What `onsager inspect` reports about a model file: every tensor (name, dtype, shape, the stored shape and
-// layout when a reader moved it into PyTorch's layout, the op that uses it) and what the analysis would make of
+// layout when a reader moved it into PyTorch's layout, the op that uses it, how it was dequantised) and what the analysis would make of
 // it under a layer selection: its layers, or why it is skipped.
 
 #include <string>
@@ -31,7 +31,11 @@ struct InspectReport {
 InspectReport inspect_tensors(const TensorSource& source, const LayerSelection& selection);
 
 /// {"format", "num_tensors", "num_layers", "tensors": [{name, dtype, shape, stored_shape, stored_layout, op,
-/// layers: [{name, kind, N, M, slices, num_evals}], skipped}]}.
+/// dequantized, layers: [{name, kind, N, M, slices, num_evals}], skipped}]}; dequantized is null or as below.
 nlohmann::json to_json(const InspectReport& report);
+
+/// {"op", "scheme": "per-tensor" | "per-channel", "axis" (stored axis, null per-tensor), "scale" (the scale
+/// tensor's name, null when unknown), "scale_known", "zero_point" (its name, null when there is none)}.
+nlohmann::json to_json(const Dequantization& d);
 
 }  // namespace onsager

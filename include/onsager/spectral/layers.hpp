@@ -38,6 +38,7 @@ struct LayerSpec {
   ConvLayout layout = ConvLayout::oihw;  ///< --conv-layout, or oihw for tensors a reader put into PyTorch's layout
   std::size_t rows = 0, cols = 0;   ///< each matrix's shape as stored
   std::vector<std::size_t> slices;  ///< the slice indices this layer pools (one entry for dense layers)
+  std::string dequantized;  ///< a quantised weight: "ConvInteger, per-tensor, scale 'w_scale'", ...; else empty
   std::size_t n() const { return std::max(rows, cols); }
   std::size_t m() const { return std::min(rows, cols); }
   std::size_t num_evals() const { return m() * slices.size(); }
