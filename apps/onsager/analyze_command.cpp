@@ -6,6 +6,7 @@
 #include <map>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -29,7 +30,7 @@ constexpr const char* kModelFileHelp =
     "Keras .h5";
 
 struct AnalyzeArgs {
-  std::string model, layers, csv, esd = "gram", precision = "auto", conv_layout = "oihw", plots;
+  std::string model, layers, csv, esd = "gram", precision = "auto", conv_layout = "oihw", plots, resume;
   std::size_t min_evals = 10, min_tail = 2;
   double xmax = 0;
   bool per_slice = false, randomize = false, fix_fingers = false, quiet = false, no_mp = false;
@@ -107,17 +108,34 @@ void run_analyze(const AnalyzeArgs& a) {
                   a.plots);
     ONSAGER_CHECK(gnuplot_available(), "analyze: --plots needs gnuplot (apt-get install gnuplot-nox)");
   }
-  const auto locks = guard_outputs({{a.csv, "--csv"}, {json_file(a.json), "--json"}}, {{a.model, "the model"}});
+  const auto locks = guard_outputs({{a.csv, "--csv"}, {json_file(a.json), "--json"}, {a.resume, "--resume"}},
+                                   {{a.model, "the model"}});
   const auto source = open_tensor_source(a.model);
-  Progress progress("analyze", plan_layers(source->tensors(), o.selection).layers.size(), !a.quiet);
-  const AnalyzeReport report =
-      analyze(*source, a.model, o, [&](std::size_t, std::size_t, const LayerResult*) { progress.advance(); });
+  std::optional<AnalyzeJournal> journal;
+  if (!a.resume.empty()) journal.emplace(a.resume, *source, o);
+  // The bar follows each layer's share of the work (Gram matrix and eigensolver: about N·M² + M³ per matrix).
+  const LayerPlan plan = plan_layers(source->tensors(), o.selection);
+  std::map<std::string, double> cost;
+  double total_cost = 0;
+  for (const LayerSpec& l : plan.layers) {
+    const auto n = static_cast<double>(l.n()), m = static_cast<double>(l.m());
+    total_cost += cost[l.name] = static_cast<double>(l.slices.size()) * (n * m * m + m * m * m);
+  }
+  Progress progress("analyze", plan.layers.size(), !a.quiet);
+  progress.set_total_work(total_cost);
+  if (journal)
+    for (const auto& [name, layer] : journal->finished()) progress.skip(1, cost[name]);
+  // Plots are drawn as each layer finishes, so a resumed run has those of the layers an earlier run did.
+  const AnalyzeReport report = analyze(
+      *source, a.model, o,
+      [&](std::size_t, std::size_t, const LayerResult* l) {
+        if (l && !a.plots.empty()) write_esd_plot(*l, (std::filesystem::path(a.plots) / plot_file_name(l->spec.name)).string());
+        progress.advance(1, l ? cost[l->spec.name] : 0.0, l ? l->spec.name : std::string());
+      },
+      journal ? &*journal : nullptr);
   progress.finish();
   const bool with_mp = !a.no_mp;
   const nlohmann::json j = to_json(report, with_mp);
-  if (!a.plots.empty())
-    for (const auto& l : report.layers)
-      write_esd_plot(l, (std::filesystem::path(a.plots) / plot_file_name(l.spec.name)).string());
   if (!a.csv.empty()) write_file_atomic(a.csv, to_csv(report, with_mp));
   if (!a.json.to_stdout()) print_table(report);
   emit_json(a.json, j);
@@ -208,6 +226,10 @@ void register_analyze_command(CLI::App& app) {
   cmd->add_flag("--no-mp", a->no_mp, "Leave the Marchenko-Pastur fields out of the JSON/CSV");
   add_json_option(cmd, a->json);
   cmd->add_option("--csv", a->csv, "Write one line per layer to FILE")->type_name("FILE");
+  cmd->add_option("--resume", a->resume,
+                  "Record each finished layer in FILE; run again with the same FILE to continue an interrupted "
+                  "analysis where it stopped")
+      ->type_name("FILE.jsonl");
   cmd->add_option("--plots", a->plots, "Write one PNG per layer (ESD, power law, MP density) into DIR (gnuplot)")
       ->type_name("DIR");
   add_threads_option(cmd, a->threads);

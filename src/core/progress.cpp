@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -28,16 +29,49 @@ void Progress::advance(std::size_t n) {
   draw();
 }
 
+void Progress::set_total_work(double total_work) { total_work_ = total_work; }
+
+void Progress::skip(std::size_t n, double work) {
+  done_ += n;
+  work_done_ += work;
+  work_skipped_ += work;
+}
+
+void Progress::advance(std::size_t n, double work, std::string_view detail) {
+  work_done_ += work;
+  detail_ = detail;
+  advance(n);
+}
+
+namespace {
+
+// 42.0s, 3m05s, 1h02m
+std::string duration_text(double s) {
+  if (s < 60) return fmt::format("{:.1f}s", s);
+  const auto t = static_cast<long>(s + 0.5);
+  if (t < 3600) return fmt::format("{}m{:02d}s", t / 60, t % 60);
+  return fmt::format("{}h{:02d}m", t / 3600, (t % 3600) / 60);
+}
+
+}  // namespace
+
 void Progress::draw() {
   constexpr int width = 30;
-  const double frac = total_ ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;
+  const bool weighted = total_work_ > 0;
+  const double frac = weighted ? std::min(1.0, work_done_ / total_work_)
+                      : total_ ? static_cast<double>(done_) / static_cast<double>(total_)
+                               : 1.0;
+  // The rate is this run's: work skipped at the start (a resumed run) fills the bar but took no time here.
+  const double skipped = weighted ? work_skipped_ / total_work_ : 0.0;
   const int filled = static_cast<int>(frac * width);
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double eta = frac > 0 ? elapsed * (1.0 - frac) / frac : 0.0;
+  const double eta = frac > skipped ? elapsed * (1.0 - frac) / (frac - skipped) : 0.0;
   std::string bar(static_cast<std::size_t>(filled), '#');
   bar.resize(width, '.');
-  fmt::print(stderr, "\r{} [{}] {:3.0f}% {}/{} {:.1f}s eta {:.1f}s ", label_, bar, 100 * frac, done_, total_, elapsed,
-             eta);
+  std::string detail = detail_;
+  if (detail.size() > 48) detail = "..." + detail.substr(detail.size() - 45);
+  fmt::print(stderr, "\r\033[K{} [{}] {:3.0f}% {}/{} {} eta {} {}", label_, bar, 100 * frac, done_, total_,
+             duration_text(elapsed), duration_text(eta), detail);
   std::fflush(stderr);
 }
 

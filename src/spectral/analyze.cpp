@@ -8,10 +8,15 @@
 #include <optional>
 
 #include <omp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
 #include "onsager/core/error.hpp"
+#include "onsager/core/file.hpp"
 #include "onsager/core/interrupt.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
@@ -209,8 +214,106 @@ void AnalyzeOptions::validate() const {
                 "analyze: options.powerlaw.xmax must be finite and > 0 (got {})", powerlaw.xmax.value_or(0));
 }
 
+namespace {
+
+// What a journal must agree on with the run that continues it (the options named as analyze's flags).
+nlohmann::json journal_header(const LayerPlan& plan, const AnalyzeOptions& o) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerSpec& l : plan.layers) layers.push_back({l.name, l.shape});
+  return {{"onsager", "analyze journal"},
+          {"version", 1},
+          {"options",
+           {{"layers", o.selection.regex},
+            {"min-evals", o.selection.min_evals},
+            {"per-slice", o.selection.per_slice},
+            {"conv-layout", o.selection.conv_layout == ConvLayout::oihw ? "oihw" : "hwio"},
+            {"esd", to_string(o.esd_method)},
+            {"precision", to_string(o.precision)},
+            {"min-tail", o.powerlaw.min_tail},
+            {"xmax", o.powerlaw.xmax ? nlohmann::json(*o.powerlaw.xmax) : nlohmann::json(nullptr)},
+            {"fix-fingers", o.powerlaw.clip_xmax},
+            {"max-fingers", o.powerlaw.max_fingers},
+            {"finger-thresh", o.powerlaw.finger_thresh},
+            {"min-eval", o.min_eval},
+            {"randomize", o.randomize},
+            {"seed", o.seed}}},
+          {"layers", layers}};
+}
+
+}  // namespace
+
+AnalyzeJournal::AnalyzeJournal(std::string path, const TensorSource& source, const AnalyzeOptions& o)
+    : path_(std::move(path)) {
+  const LayerPlan plan = plan_layers(source.tensors(), o.selection);
+  const nlohmann::json header = journal_header(plan, o);
+  std::string text = path_exists(path_) ? read_file(path_) : std::string();
+  std::size_t keep = 0;  // bytes of complete lines
+  if (!text.empty()) {
+    std::map<std::string, const LayerSpec*> by_name;
+    for (const LayerSpec& l : plan.layers) by_name[l.name] = &l;
+    std::size_t line_no = 0;
+    for (std::size_t pos = 0; pos < text.size();) {
+      const std::size_t nl = text.find('\n', pos);
+      ++line_no;
+      if (nl == std::string::npos) break;  // cut short by a kill: dropped
+      const std::string line = text.substr(pos, nl - pos);
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception&) {
+        ONSAGER_FAIL("analyze: journal {}: line {} is not JSON; the file is not a journal onsager wrote", path_, line_no);
+      }
+      if (line_no == 1) {
+        ONSAGER_CHECK(j.value("onsager", "") == "analyze journal", "analyze: journal {}: not an analysis journal", path_);
+        for (const auto& [key, value] : header["options"].items())
+          ONSAGER_CHECK(j["options"].value(key, nlohmann::json()) == value,
+                        "analyze: journal {} was written with --{} {} (now {}); use the same options or another file",
+                        path_, key, j["options"].value(key, nlohmann::json()).dump(), value.dump());
+        ONSAGER_CHECK(j["layers"] == header["layers"],
+                      "analyze: journal {} was written for another model: its {} planned layers are not this "
+                      "model's {}",
+                      path_, j["layers"].size(), header["layers"].size());
+      } else {
+        const std::string name = j.contains("layer") ? j["layer"].value("name", "") : j.value("all_zeros", "");
+        const auto it = by_name.find(name);
+        ONSAGER_CHECK(it != by_name.end(), "analyze: journal {}: line {} names no layer of this model ('{}')", path_,
+                      line_no, name);
+        try {
+          finished_[name] = j.contains("layer") ? std::optional(layer_from_json(*it->second, j["layer"])) : std::nullopt;
+        } catch (const nlohmann::json::exception& e) {
+          ONSAGER_FAIL("analyze: journal {}: line {} is not a finished layer ({})", path_, line_no, e.what());
+        }
+      }
+      keep = nl + 1;
+      pos = nl + 1;
+    }
+  }
+  file_ = std::fopen(path_.c_str(), keep > 0 ? "r+" : "w");
+  ONSAGER_CHECK(file_ != nullptr, "analyze: cannot write the journal {} ({})", path_, std::strerror(errno));
+  bool ok = true;
+  if (keep > 0) ok = ::ftruncate(::fileno(file_), static_cast<off_t>(keep)) == 0 && std::fseek(file_, 0, SEEK_END) == 0;
+  else ok = std::fputs((header.dump() + "\n").c_str(), file_) >= 0 && std::fflush(file_) == 0;
+  if (!ok) {
+    std::fclose(file_);
+    ONSAGER_FAIL("analyze: cannot write the journal {} ({})", path_, std::strerror(errno));
+  }
+}
+
+AnalyzeJournal::~AnalyzeJournal() {
+  if (file_) std::fclose(file_);
+}
+
+void AnalyzeJournal::record(const LayerSpec& spec, const LayerResult* layer) {
+  const nlohmann::json j = layer ? nlohmann::json{{"layer", to_json(*layer, true)}} : nlohmann::json{{"all_zeros", spec.name}};
+  const std::string line = j.dump() + "\n";
+  ONSAGER_CHECK(std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0 &&
+                    ::fsync(::fileno(file_)) == 0,
+                "analyze: cannot write the journal {} ({})", path_, std::strerror(errno));
+}
+
 AnalyzeReport analyze(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& o,
-                      const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer) {
+                      const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer,
+                      AnalyzeJournal* journal) {
   o.validate();
   AnalyzeReport report;
   report.source = source_name;
@@ -237,12 +340,23 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
   std::exception_ptr error;
   std::mutex mu;
   std::size_t done = 0;
+  std::vector<bool> known(total, false);  // taken from the journal
+  if (journal)
+    for (std::size_t k = 0; k < total; ++k)
+      if (const auto it = journal->finished().find(plan.layers[k].name); it != journal->finished().end())
+        results[k] = it->second, known[k] = true, ++done;
   const auto publish = [&](std::size_t k, std::optional<LayerResult> r) {  // null: all zeros
     std::lock_guard lock(mu);
     results[k] = std::move(r);
     ++done;
     if (on_layer) on_layer(done, total, results[k] ? &*results[k] : nullptr);
+    if (journal) journal->record(plan.layers[k], results[k] ? &*results[k] : nullptr);  // once its outputs exist
   };
+  // A tensor is read when one of its layers is not known yet (all of its slices are then redone).
+  std::vector<std::vector<std::size_t>> todo;
+  for (const auto& g : groups)
+    if (std::any_of(g.begin(), g.end(), [&](std::size_t k) { return !known[k]; })) todo.push_back(g);
+  groups = std::move(todo);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads())
   for (std::size_t g = 0; g < groups.size(); ++g) {
     if (interrupt_requested()) continue;  // thrown below
@@ -277,6 +391,7 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
       }
       std::vector<double> values = source.read(entry);
       for (std::size_t k : groups[g]) {
+        if (known[k]) continue;
         current = k;
         const LayerSpec& spec = plan.layers[k];
         std::vector<std::vector<double>> matrices;
@@ -307,57 +422,119 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
   return report;
 }
 
+nlohmann::json to_json(const LayerResult& l, bool with_mp) {
+  const bool pl = l.powerlaw.valid;
+  nlohmann::json j = {{"name", l.spec.name},
+                      {"kind", l.spec.kind},
+                      {"shape", l.spec.shape},
+                      {"N", l.N},
+                      {"M", l.M},
+                      {"Q", l.Q},
+                      {"slices", l.spec.slices.size()},
+                      {"num_evals", l.num_evals},
+                      {"esd_precision", l.esd_precision},
+                      {"lambda_max", l.metrics.lambda_max},
+                      {"alpha", pl ? num(l.powerlaw.alpha) : nullptr},
+                      {"xmin", pl ? num(l.powerlaw.xmin) : nullptr},
+                      {"xmax", pl ? num(l.powerlaw.xmax) : nullptr},
+                      {"D", pl ? num(l.powerlaw.D) : nullptr},
+                      {"sigma", pl ? num(l.powerlaw.sigma) : nullptr},
+                      {"num_pl_spikes", l.powerlaw.num_pl_spikes},
+                      {"num_fingers", l.powerlaw.num_fingers},
+                      {"alpha_weighted", num(l.metrics.alpha_weighted)},
+                      {"log_norm", num(l.metrics.log_norm)},
+                      {"log_spectral_norm", num(l.metrics.log_spectral_norm)},
+                      {"log_alpha_norm", num(l.metrics.log_alpha_norm)},
+                      {"stable_rank", num(l.metrics.stable_rank)},
+                      {"entropy", num(l.metrics.entropy)},
+                      {"matrix_rank", l.metrics.matrix_rank},
+                      {"rank_loss", l.metrics.rank_loss},
+                      {"valid_fit", l.valid_fit()},
+                      {"phase", to_string(l.phase.phase)},
+                      {"phase_reason", l.phase.reason},
+                      {"dequantized", l.spec.dequantized.empty() ? nlohmann::json(nullptr)
+                                                                 : nlohmann::json(l.spec.dequantized)}};
+  if (with_mp) {
+    j["mp_sigma"] = num(l.mp.sigma);
+    j["mp_bulk_min"] = num(l.mp.lambda_minus * l.mp.scale);
+    j["mp_bulk_max"] = num(l.mp.lambda_plus * l.mp.scale);
+    j["mp_tw_margin"] = num(l.mp.tw_margin);
+    j["mp_num_spikes"] = l.mp.num_spikes;
+    j["mp_softrank"] = num(l.mp.softrank);
+    j["mp_ks"] = num(l.mp.ks);
+  }
+  if (l.randomized) {
+    j["rand_lambda_max"] = num(l.randomized->lambda_max);
+    j["rand_num_traps"] = l.randomized->num_traps;
+    j["rand_mp_sigma"] = num(l.randomized->mp_sigma);
+    j["rand_distance"] = num(l.randomized->distance);
+  }
+  return j;
+}
+
+namespace {
+
+double number_or_nan(const nlohmann::json& v) { return v.is_null() ? kNaN : v.get<double>(); }
+
+Phase phase_from_string(const std::string& s) {
+  for (Phase p : kAllPhases)
+    if (to_string(p) == s) return p;
+  ONSAGER_FAIL("analyze: unknown phase '{}'", s);
+}
+
+}  // namespace
+
+LayerResult layer_from_json(const LayerSpec& spec, const nlohmann::json& j) {
+  LayerResult l;
+  l.spec = spec;
+  l.N = j.at("N").get<std::size_t>();
+  l.M = j.at("M").get<std::size_t>();
+  l.Q = j.at("Q").get<double>();
+  l.num_evals = j.at("num_evals").get<std::size_t>();
+  l.esd_precision = j.at("esd_precision").get<std::string>();
+  l.metrics.lambda_max = j.at("lambda_max").get<double>();
+  l.powerlaw.valid = !j.at("alpha").is_null();
+  l.mp.scale = 1;  // the MP edges come back as reported (edge x scale)
+  const std::pair<const char*, double*> numbers[] = {
+      {"alpha", &l.powerlaw.alpha},
+      {"xmin", &l.powerlaw.xmin},
+      {"xmax", &l.powerlaw.xmax},
+      {"D", &l.powerlaw.D},
+      {"sigma", &l.powerlaw.sigma},
+      {"alpha_weighted", &l.metrics.alpha_weighted},
+      {"log_norm", &l.metrics.log_norm},
+      {"log_spectral_norm", &l.metrics.log_spectral_norm},
+      {"log_alpha_norm", &l.metrics.log_alpha_norm},
+      {"stable_rank", &l.metrics.stable_rank},
+      {"entropy", &l.metrics.entropy},
+      {"mp_sigma", &l.mp.sigma},
+      {"mp_bulk_min", &l.mp.lambda_minus},
+      {"mp_bulk_max", &l.mp.lambda_plus},
+      {"mp_tw_margin", &l.mp.tw_margin},
+      {"mp_softrank", &l.mp.softrank},
+      {"mp_ks", &l.mp.ks}};
+  for (const auto& [key, field] : numbers) *field = number_or_nan(j.at(key));
+  l.powerlaw.num_pl_spikes = j.at("num_pl_spikes").get<std::size_t>();
+  l.powerlaw.num_fingers = j.at("num_fingers").get<int>();
+  l.metrics.matrix_rank = j.at("matrix_rank").get<std::size_t>();
+  l.metrics.rank_loss = j.at("rank_loss").get<std::size_t>();
+  l.mp.num_spikes = j.at("mp_num_spikes").get<std::size_t>();
+  l.phase.phase = phase_from_string(j.at("phase").get<std::string>());
+  l.phase.reason = j.at("phase_reason").get<std::string>();
+  if (j.contains("rand_lambda_max")) {
+    RandomizedResult r;
+    r.lambda_max = number_or_nan(j.at("rand_lambda_max"));
+    r.num_traps = j.at("rand_num_traps").get<std::size_t>();
+    r.mp_sigma = number_or_nan(j.at("rand_mp_sigma"));
+    r.distance = number_or_nan(j.at("rand_distance"));
+    l.randomized = r;
+  }
+  return l;
+}
+
 nlohmann::json to_json(const AnalyzeReport& report, bool with_mp) {
   nlohmann::json layers = nlohmann::json::array();
-  for (const LayerResult& l : report.layers) {
-    const bool pl = l.powerlaw.valid;
-    nlohmann::json j = {{"name", l.spec.name},
-                        {"kind", l.spec.kind},
-                        {"shape", l.spec.shape},
-                        {"N", l.N},
-                        {"M", l.M},
-                        {"Q", l.Q},
-                        {"slices", l.spec.slices.size()},
-                        {"num_evals", l.num_evals},
-                        {"esd_precision", l.esd_precision},
-                        {"lambda_max", l.metrics.lambda_max},
-                        {"alpha", pl ? num(l.powerlaw.alpha) : nullptr},
-                        {"xmin", pl ? num(l.powerlaw.xmin) : nullptr},
-                        {"xmax", pl ? num(l.powerlaw.xmax) : nullptr},
-                        {"D", pl ? num(l.powerlaw.D) : nullptr},
-                        {"sigma", pl ? num(l.powerlaw.sigma) : nullptr},
-                        {"num_pl_spikes", l.powerlaw.num_pl_spikes},
-                        {"num_fingers", l.powerlaw.num_fingers},
-                        {"alpha_weighted", num(l.metrics.alpha_weighted)},
-                        {"log_norm", num(l.metrics.log_norm)},
-                        {"log_spectral_norm", num(l.metrics.log_spectral_norm)},
-                        {"log_alpha_norm", num(l.metrics.log_alpha_norm)},
-                        {"stable_rank", num(l.metrics.stable_rank)},
-                        {"entropy", num(l.metrics.entropy)},
-                        {"matrix_rank", l.metrics.matrix_rank},
-                        {"rank_loss", l.metrics.rank_loss},
-                        {"valid_fit", l.valid_fit()},
-                        {"phase", to_string(l.phase.phase)},
-                        {"phase_reason", l.phase.reason},
-                        {"dequantized", l.spec.dequantized.empty() ? nlohmann::json(nullptr)
-                                                                   : nlohmann::json(l.spec.dequantized)}};
-    if (with_mp) {
-      j["mp_sigma"] = num(l.mp.sigma);
-      j["mp_bulk_min"] = num(l.mp.lambda_minus * l.mp.scale);
-      j["mp_bulk_max"] = num(l.mp.lambda_plus * l.mp.scale);
-      j["mp_tw_margin"] = num(l.mp.tw_margin);
-      j["mp_num_spikes"] = l.mp.num_spikes;
-      j["mp_softrank"] = num(l.mp.softrank);
-      j["mp_ks"] = num(l.mp.ks);
-    }
-    if (l.randomized) {
-      j["rand_lambda_max"] = num(l.randomized->lambda_max);
-      j["rand_num_traps"] = l.randomized->num_traps;
-      j["rand_mp_sigma"] = num(l.randomized->mp_sigma);
-      j["rand_distance"] = num(l.randomized->distance);
-    }
-    layers.push_back(std::move(j));
-  }
+  for (const LayerResult& l : report.layers) layers.push_back(to_json(l, with_mp));
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& s : report.skipped) skipped.push_back({{"name", s.name}, {"reason", s.reason}});
   const AnalyzeSummary& s = report.summary;

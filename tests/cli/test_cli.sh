@@ -228,6 +228,58 @@ expect_error "analyze: truncated file, no outputs" "$tmp/e21" "$bin" analyze "$t
 expect_error "analyze: bad regex" "$tmp/e22" "$bin" analyze "$tmp/d.safetensors" --layers '(' --json "$tmp/e22.json"
 expect_error "analyze: no layer matches" "$tmp/e23" "$bin" analyze "$tmp/d.safetensors" --layers nothing --csv "$tmp/e23.csv"
 expect_error "analyze: bad --esd" "" "$bin" analyze "$tmp/d.safetensors" --esd qr
+expect_error "analyze: bad --precision" "" "$bin" analyze "$tmp/d.safetensors" --precision half
+
+# --resume: a run killed midway (SIGKILL, while layers are in flight) and run again with the same journal
+# gives byte-identical JSON to an uninterrupted run; a journal of other options or another model is refused.
+if "$py" - "$tmp/long.safetensors" <<'PYEOF'
+import json, struct, sys
+import numpy as np
+rng = np.random.default_rng(4)
+ts = {f"blocks.{i}.weight": (rng.standard_t(3, (1500, 600)) / 40).astype(np.float32) for i in range(60)}
+ts["conv.weight"] = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+hdr, off = {}, 0
+for k, v in ts.items():
+    hdr[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + v.nbytes]}; off += v.nbytes
+h = json.dumps(hdr).encode(); h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(v.tobytes() for v in ts.values()))
+PYEOF
+then
+  "$bin" analyze "$tmp/long.safetensors" --per-slice --threads 1 --quiet --json "$tmp/long_full.json" >/dev/null 2>"$tmp/err"
+  "$bin" analyze "$tmp/long.safetensors" --per-slice --threads 1 --quiet --resume "$tmp/long.jsonl" \
+    --json "$tmp/long_part.json" >/dev/null 2>>"$tmp/err" &
+  pid=$!
+  for _ in $(seq 600); do  # until 5 layers are recorded (at most 30 s)
+    [ -f "$tmp/long.jsonl" ] && [ "$(wc -l <"$tmp/long.jsonl")" -ge 6 ] && break
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  recorded=$(($(wc -l <"$tmp/long.jsonl") - 1))
+  if [ ! -e "$tmp/long_part.json" ] && [ "$recorded" -ge 5 ] && [ "$recorded" -lt 69 ] &&
+     "$bin" analyze "$tmp/long.safetensors" --per-slice --threads 2 --quiet --resume "$tmp/long.jsonl" \
+       --json "$tmp/long_resumed.json" >/dev/null 2>>"$tmp/err" &&
+     cmp -s "$tmp/long_full.json" "$tmp/long_resumed.json" &&
+     [ "$(wc -l <"$tmp/long.jsonl")" -eq 70 ]; then
+    ok "analyze --resume: killed after $recorded of 69 layers, resumed: the same JSON as an uninterrupted run"
+  else bad "analyze --resume after a kill (recorded $recorded)" "$(cat "$tmp/err")"; fi
+  # A last line cut short is dropped; a complete journal recomputes nothing (and still gives the same JSON).
+  head -c -40 "$tmp/long.jsonl" >"$tmp/cut.jsonl"
+  if "$bin" analyze "$tmp/long.safetensors" --per-slice --quiet --resume "$tmp/cut.jsonl" --json "$tmp/cut.json" \
+       >/dev/null 2>"$tmp/err" && cmp -s "$tmp/long_full.json" "$tmp/cut.json" &&
+     "$bin" analyze "$tmp/long.safetensors" --per-slice --quiet --resume "$tmp/long.jsonl" --json "$tmp/again.json" \
+       >/dev/null 2>>"$tmp/err" && cmp -s "$tmp/long_full.json" "$tmp/again.json"; then
+    ok "analyze --resume: a line cut short by a kill is redone; a finished journal gives the same JSON again"
+  else bad "analyze --resume with a cut line" "$(cat "$tmp/err")"; fi
+  expect_error_matching "analyze --resume: other options" "written with --per-slice true (now false)" \
+    "$bin" analyze "$tmp/long.safetensors" --quiet --resume "$tmp/long.jsonl" --json "$tmp/e_r1.json"
+  expect_error_matching "analyze --resume: another model" "written for another model" \
+    "$bin" analyze "$tmp/d.safetensors" --per-slice --quiet --resume "$tmp/long.jsonl"
+  sed '3s/.*/{"layer": 1/' "$tmp/long.jsonl" >"$tmp/bad.jsonl"
+  expect_error_matching "analyze --resume: a corrupt line" "line 3 is not JSON" \
+    "$bin" analyze "$tmp/long.safetensors" --per-slice --quiet --resume "$tmp/bad.jsonl"
+  expect_error "analyze --resume: the journal is the --json output" "" \
+    "$bin" analyze "$tmp/long.safetensors" --quiet --resume "$tmp/same.jsonl" --json "$tmp/same.jsonl"
+else bad "write the --resume test model"; fi
 
 # pictures: PNG files of the right size (read back by Python's zlib, independently of the writer)
 png_size() { "$py" -c "

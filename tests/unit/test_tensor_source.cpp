@@ -481,6 +481,62 @@ TEST(Analyze, SinglePrecisionKeepsTheDoubleRoutesAnswers) {
   for (const auto& l : single.layers) EXPECT_EQ(l.esd_precision, "single") << l.spec.name;
 }
 
+TEST(Analyze, LayersComeBackFromTheirJsonAndAJournalResumesARun) {
+  const std::string dir = test_dir();
+  Rng rng(10);
+  std::vector<float> a(300 * 120), b(200 * 100), z(100 * 50, 0.0f), c(16 * 8 * 2 * 2);
+  for (auto& x : a) x = static_cast<float>(rng.normal() * rng.normal());
+  for (auto& x : b) x = static_cast<float>(rng.normal());
+  for (auto& x : c) x = static_cast<float>(rng.normal());
+  write_safetensors(dir + "/m.safetensors", {{"a.weight", {300, 120}, a, {}},
+                                             {"zero.weight", {100, 50}, z, {}},
+                                             {"b.weight", {200, 100}, b, {}},
+                                             {"conv.weight", {16, 8, 2, 2}, c, {}}});
+  auto s = open_tensor_source(dir + "/m.safetensors");
+  AnalyzeOptions o;
+  o.randomize = true;
+  const AnalyzeReport full = analyze(*s, "m", o);
+  ASSERT_EQ(full.layers.size(), 3u);
+  for (const LayerResult& l : full.layers)
+    EXPECT_EQ(to_json(layer_from_json(l.spec, to_json(l, true)), true).dump(), to_json(l, true).dump()) << l.spec.name;
+
+  // A journal of the first two layers (one all zeros): the resumed run computes the rest, calls back only
+  // for those, and reports what the uninterrupted run did; the journal then holds every layer.
+  const std::string path = dir + "/j.jsonl";
+  const LayerPlan plan = plan_layers(s->tensors(), o.selection);
+  {
+    AnalyzeJournal j(path, *s, o);
+    EXPECT_TRUE(j.finished().empty());
+    j.record(plan.layers[0], &full.layers[0]);
+    j.record(plan.layers[1], nullptr);
+  }
+  std::vector<std::string> called;
+  {
+    AnalyzeJournal j(path, *s, o);
+    ASSERT_EQ(j.finished().size(), 2u);
+    EXPECT_FALSE(j.finished().at("zero.weight").has_value());
+    const AnalyzeReport resumed = analyze(
+        *s, "m", o, [&](std::size_t, std::size_t, const LayerResult* l) { called.push_back(l ? l->spec.name : "-"); },
+        &j);
+    EXPECT_EQ(to_json(resumed, true).dump(), to_json(full, true).dump());
+  }
+  std::sort(called.begin(), called.end());  // layers finish in any order
+  EXPECT_EQ(called, (std::vector<std::string>{"b.weight", "conv.weight"}));
+  EXPECT_EQ(AnalyzeJournal(path, *s, o).finished().size(), 4u);
+  // Other options, another selection: refused, naming what differs.
+  AnalyzeOptions other = o;
+  other.seed = 7;
+  try {
+    AnalyzeJournal j(path, *s, other);
+    ADD_FAILURE() << "a journal of another seed was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--seed 0 (now 7)"), std::string::npos) << e.what();
+  }
+  other = o;
+  other.selection.regex = "^a";  // another layer selection
+  EXPECT_THROW(AnalyzeJournal(path, *s, other), Error);
+}
+
 TEST(Analyze, AnAllZeroConvSliceIsSkippedInPerSliceMode) {
   const std::string dir = test_dir();
   Rng rng(6);

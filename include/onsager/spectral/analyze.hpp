@@ -5,7 +5,9 @@
 // not depend on the thread count.
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,11 +88,39 @@ struct AnalyzeReport {
 LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
                              const AnalyzeOptions& options);
 
+/// The record of an analysis that lets it continue after an interruption (`onsager analyze --resume FILE`): a
+/// JSON-lines file whose first line names the options and the planned layers (names and shapes), then one line
+/// per finished layer, each written and flushed to disk as the layer finishes. A last line cut short by a kill
+/// is dropped when the file is opened again.
+class AnalyzeJournal {
+ public:
+  /// Opens `path` for the analysis of `source` under `options`: reads the layers an earlier run finished, or
+  /// starts the file when it does not exist or is empty. Throws onsager::Error when the file was written for
+  /// another model, layer selection or options, or a line other than the last is not a finished layer.
+  AnalyzeJournal(std::string path, const TensorSource& source, const AnalyzeOptions& options);
+  ~AnalyzeJournal();
+  AnalyzeJournal(const AnalyzeJournal&) = delete;
+  AnalyzeJournal& operator=(const AnalyzeJournal&) = delete;
+
+  /// The layers earlier runs finished, by name (null: all zeros).
+  const std::map<std::string, std::optional<LayerResult>>& finished() const { return finished_; }
+  /// Appends a finished layer (null: all zeros) and flushes it to disk.
+  void record(const LayerSpec& spec, const LayerResult* layer);
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  std::map<std::string, std::optional<LayerResult>> finished_;
+};
+
 /// Analyses every layer of `source`; all-zero layers (e.g. fresh optimizer state) are listed as skipped.
 /// `on_layer(done, total, layer)` is called (serialised) as each layer finishes (layer is null when skipped).
+/// With a journal, the layers it holds are taken from it (not called back) and each new one is recorded in it
+/// once `on_layer` has returned; the report is then the one an uninterrupted run gives.
 /// Throws onsager::Error on unreadable tensors or when no tensor is a layer.
 AnalyzeReport analyze(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& options,
-                      const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer = {});
+                      const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer = {},
+                      AnalyzeJournal* journal = nullptr);
 
 /// Means and phase counts over `layers`.
 AnalyzeSummary summarize(const std::vector<LayerResult>& layers);
@@ -98,6 +128,14 @@ AnalyzeSummary summarize(const std::vector<LayerResult>& layers);
 /// The JSON report: {"source", "format", "layers": [...], "skipped": [...], "summary": {...}}; the MP fields are
 /// included with `with_mp`, the randomised ones when the layer has them. NaN becomes null.
 nlohmann::json to_json(const AnalyzeReport& report, bool with_mp);
+
+/// One layer's object of the JSON report's "layers".
+nlohmann::json to_json(const LayerResult& layer, bool with_mp);
+
+/// The layer back from its JSON object written with the MP fields (to_json(layer, true)), for `spec` (the
+/// layer the plan names): every field to_json writes comes back as it was (the ESD and the fit's internals
+/// do not). Throws onsager::Error (or nlohmann's) on a missing or mistyped field.
+LayerResult layer_from_json(const LayerSpec& spec, const nlohmann::json& j);
 
 /// One CSV line per layer with a header line; the same fields as the JSON layers.
 std::string to_csv(const AnalyzeReport& report, bool with_mp);
