@@ -288,6 +288,11 @@ AnalyzeJournal::AnalyzeJournal(std::string path, const TensorSource& source, con
       pos = nl + 1;
     }
   }
+  // A file without one complete line is rewritten only when it is the start of a journal's first line (a
+  // kill while it was being written), never another file given by mistake.
+  ONSAGER_CHECK(keep > 0 || text.empty() || header.dump().rfind(text, 0) == 0 || text.rfind("{\"layers\":", 0) == 0,
+                "analyze: journal {}: not an analysis journal (it holds no line onsager wrote); give another file",
+                path_);
   file_ = std::fopen(path_.c_str(), keep > 0 ? "r+" : "w");
   ONSAGER_CHECK(file_ != nullptr, "analyze: cannot write the journal {} ({})", path_, std::strerror(errno));
   bool ok = true;

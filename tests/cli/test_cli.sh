@@ -277,6 +277,11 @@ then
   sed '3s/.*/{"layer": 1/' "$tmp/long.jsonl" >"$tmp/bad.jsonl"
   expect_error_matching "analyze --resume: a corrupt line" "line 3 is not JSON" \
     "$bin" analyze "$tmp/long.safetensors" --per-slice --quiet --resume "$tmp/bad.jsonl"
+  printf 'precious data, no newline' >"$tmp/precious.txt"
+  expect_error_matching "analyze --resume: another file is not taken for a journal" "not an analysis journal" \
+    "$bin" analyze "$tmp/long.safetensors" --quiet --resume "$tmp/precious.txt"
+  if [ "$(cat "$tmp/precious.txt")" = "precious data, no newline" ]; then ok "analyze --resume: that file is left as it was"
+  else bad "analyze --resume overwrote a file that is not a journal"; fi
   expect_error "analyze --resume: the journal is the --json output" "" \
     "$bin" analyze "$tmp/long.safetensors" --quiet --resume "$tmp/same.jsonl" --json "$tmp/same.jsonl"
 else bad "write the --resume test model"; fi
