@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -33,7 +34,7 @@ struct AnalyzeArgs {
   std::string model, layers, csv, esd = "gram", precision = "auto", conv_layout = "oihw", plots, resume;
   std::size_t min_evals = 10, min_tail = 2;
   double xmax = 0;
-  bool per_slice = false, randomize = false, fix_fingers = false, quiet = false, no_mp = false;
+  bool per_slice = false, randomize = false, fix_fingers = false, quiet = false, no_mp = false, ww_compat = false;
   std::uint64_t seed = 0;
   int threads = 0;
   JsonOutput json;
@@ -48,19 +49,67 @@ std::string shape_text(const std::vector<std::int64_t>& s) {
   return out;
 }
 
-void print_table(const AnalyzeReport& r) {
-  std::size_t wname = 5, wshape = 5;
-  for (const auto& l : r.layers) {
-    wname = std::max(wname, l.spec.name.size());
-    wshape = std::max(wshape, shape_text(l.spec.shape).size());
+// `s` cut to `width` bytes by replacing its middle with "...": the first `head` bytes (at most) are kept and the rest
+// of the width is filled from the end; no UTF-8 character is split.
+std::string elide_middle(const std::string& s, std::size_t width, std::size_t head) {
+  if (s.size() <= width) return s;
+  const auto continuation = [&](std::size_t i) { return (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
+  const std::size_t keep = width > 3 ? width - 3 : 0;
+  head = std::min(head, keep);
+  std::size_t tail = s.size() - (keep - head);
+  while (head > 0 && continuation(head)) --head;
+  while (tail < s.size() && continuation(tail)) ++tail;
+  return s.substr(0, head) + "..." + s.substr(tail);
+}
+
+// The layer names as the table prints them, at most `width` bytes each where that keeps them apart: a long name
+// loses its middle, keeping a third of the width from its start (where model and block names usually differ) and
+// the rest from its end (the tensor's own name); names that would still print alike keep their start up to the
+// first byte where they differ instead; failing that, the column is widened.
+std::vector<std::string> table_names(const std::vector<LayerResult>& layers, std::size_t width) {
+  std::size_t longest = 0;
+  for (const auto& l : layers) longest = std::max(longest, l.spec.name.size());
+  const std::size_t distinct = [&] {
+    std::set<std::string> names;
+    for (const auto& l : layers) names.insert(l.spec.name);
+    return names.size();
+  }();
+  for (std::size_t w = std::min(width, longest);; ++w) {
+    const std::size_t keep = w > 3 ? w - 3 : 0;
+    std::vector<std::string> out;
+    std::map<std::string, std::vector<std::size_t>> printed;  // printed name -> the layers printing it
+    for (std::size_t k = 0; k < layers.size(); ++k) {
+      out.push_back(elide_middle(layers[k].spec.name, w, keep / 3));
+      printed[out.back()].push_back(k);
+    }
+    for (const auto& [text, group] : printed) {
+      if (group.size() < 2) continue;
+      const std::string& first = layers[group[0]].spec.name;
+      std::size_t common = first.size();  // the group's common prefix
+      for (std::size_t k : group) {
+        const std::string& n = layers[k].spec.name;
+        std::size_t i = 0;
+        while (i < common && i < n.size() && n[i] == first[i]) ++i;
+        common = i;
+      }
+      for (std::size_t k : group) out[k] = elide_middle(layers[k].spec.name, w, common + 1);
+    }
+    if (w >= longest || std::set<std::string>(out.begin(), out.end()).size() == distinct) return out;
   }
-  wname = std::min<std::size_t>(wname, 60);
+}
+
+void print_table(const AnalyzeReport& r) {
+  const std::vector<std::string> names = table_names(r.layers, 60);
+  std::size_t wname = 5, wshape = 5;
+  for (std::size_t k = 0; k < r.layers.size(); ++k) {
+    wname = std::max(wname, names[k].size());
+    wshape = std::max(wshape, shape_text(r.layers[k].spec.shape).size());
+  }
   fmt::print("{:<{}}  {:<{}}  {:>6}  {:>5}  {:>6}  {:>10}  {:>5}  {:>5}  {:>6}  {:>6}  {}\n", "layer", wname, "shape",
              wshape, "M", "Q", "alpha", "lambda_max", "D", "tail", "spikes", "stable", "phase");
-  for (const auto& l : r.layers) {
-    std::string name = l.spec.name;
-    if (name.size() > wname) name = "..." + name.substr(name.size() - wname + 3);
-    fmt::print("{:<{}}  {:<{}}  {:>6}  {:>5}  {:>6}  {:>10.4g}  {:>5}  {:>5}  {:>6}  {:>6}  {}\n", name, wname,
+  for (std::size_t k = 0; k < r.layers.size(); ++k) {
+    const LayerResult& l = r.layers[k];
+    fmt::print("{:<{}}  {:<{}}  {:>6}  {:>5}  {:>6}  {:>10.4g}  {:>5}  {:>5}  {:>6}  {:>6}  {}\n", names[k], wname,
                shape_text(l.spec.shape), wshape, l.M, fmt_num(l.Q), l.powerlaw.valid ? fmt_num(l.powerlaw.alpha) : "-",
                l.metrics.lambda_max, l.powerlaw.valid ? fmt_num(l.powerlaw.D, 3) : "-", l.powerlaw.num_pl_spikes,
                l.mp.num_spikes, fmt_num(l.metrics.stable_rank, 1), to_string(l.phase.phase));
@@ -98,6 +147,7 @@ void run_analyze(const AnalyzeArgs& a) {
   o.randomize = a.randomize;
   o.seed = a.seed;
   o.keep_evals = !a.plots.empty();
+  o.ww_compat = a.ww_compat;
   o.validate();  // before the outputs are claimed
   // Validate every output destination before the (possibly long) analysis.
   if (!a.plots.empty()) {
@@ -223,6 +273,9 @@ void register_analyze_command(CLI::App& app) {
                   "Gram route precision: auto (single for weights stored in 32 bits or fewer, each layer redone in "
                   "double where single cannot resolve it), single or double")
       ->capture_default_str();
+  cmd->add_flag("--ww-compat", a->ww_compat,
+                "WeightWatcher's numbers: its conv2d_norm (Conv2D eigenvalues halved when pooled) and its rank "
+                "rule (singular values above N*eps*s_max, rank_loss per slice)");
   cmd->add_flag("--no-mp", a->no_mp, "Leave the Marchenko-Pastur fields out of the JSON/CSV");
   add_json_option(cmd, a->json);
   cmd->add_option("--csv", a->csv, "Write one line per layer to FILE")->type_name("FILE");

@@ -110,7 +110,7 @@ def _options(kw, allowed, where):
 
 
 _ANALYZE_OPTIONS = ("layers", "min_evals", "per_slice", "conv_layout", "xmax", "min_tail", "fix_fingers", "randomize",
-                    "seed", "esd", "precision", "plots", "threads", "progress")
+                    "seed", "esd", "precision", "ww_compat", "plots", "threads", "progress")
 
 
 def analyze(model, **options):
@@ -123,8 +123,9 @@ def analyze(model, **options):
 
     Options, named as `onsager analyze`'s flags: layers (regex on tensor names), min_evals (10), per_slice,
     conv_layout ("oihw" or "hwio"), xmax, min_tail (2), fix_fingers, randomize, seed, esd ("gram" or "svd"),
-    precision ("auto", "single" or "double"), plots (a directory that gets one PNG per layer), threads (None: all
-    cores), progress (a bar on stderr).
+    precision ("auto", "single" or "double"), ww_compat (WeightWatcher's conv2d_norm and rank rule, as
+    --ww-compat), plots (a directory that gets one PNG per layer), threads (None: all cores), progress (a bar on
+    stderr).
 
     Columns carry WeightWatcher's names where the quantity is the same (layer_id, name, longname, N, M,
     num_evals, alpha, alpha_weighted, D, xmin, xmax, lambda_max, log_norm, log_spectral_norm, log_alpha_norm,

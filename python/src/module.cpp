@@ -279,6 +279,7 @@ AnalyzeOptions analyze_options_from(const py::dict& o) {
   if (o.contains("fix_fingers")) a.powerlaw.clip_xmax = o["fix_fingers"].cast<bool>();
   if (o.contains("randomize")) a.randomize = o["randomize"].cast<bool>();
   if (o.contains("seed")) a.seed = o["seed"].cast<std::uint64_t>();
+  if (o.contains("ww_compat")) a.ww_compat = o["ww_compat"].cast<bool>();
   if (o.contains("plots") && !o["plots"].is_none()) a.keep_evals = true;
   a.validate();
   return a;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -60,19 +61,28 @@ void write_esd_plot(const LayerResult& r, const std::string& png_path) {
       pl += fmt::format("{:.10g} {:.10g}\n", x, frac * (f.alpha - 1) / f.xmin * std::pow(x / f.xmin, -f.alpha));
     }
   }
-  // Right panel: histogram of the mean-1 ESD and the MP density (σ fitted), zoomed on the bulk.
+  // Right panel: the mean-1 ESD on log axes, log-binned from its smallest eigenvalue above the cut to its largest
+  // (so every spike of a heavy tail is on the picture), against the MP density (σ fitted) on [λ₋, λ₊].
   const double scale = r.mp.scale;
-  const double xmax_lin = std::max(r.mp.lambda_plus * 2.5, 1e-9);
-  const int lbins = 80;
+  double x_lo = std::min(pos.front() / scale, r.mp.lambda_plus), x_hi = std::max(pos.back() / scale, r.mp.lambda_plus);
+  if (x_hi < 1.1 * x_lo) x_lo /= 1.1, x_hi *= 1.1;  // a (near-)degenerate ESD still gets a range
+  x_hi *= 1 + 1e-12;
+  const int lbins = std::clamp(static_cast<int>(2 * std::sqrt(total)), 20, 100);
+  const double step = std::log10(x_hi / x_lo) / lbins;
   std::string hist, mp;
+  double y_lo = std::numeric_limits<double>::infinity();
   for (int b = 0; b < lbins; ++b) {
-    const double a = xmax_lin * b / lbins, c = xmax_lin * (b + 1) / lbins;
-    const auto n = std::count_if(r.evals.begin(), r.evals.end(), [&](double v) { return v / scale >= a && v / scale < c; });
-    hist += fmt::format("{:.10g} {:.10g}\n", (a + c) / 2, static_cast<double>(n) / static_cast<double>(r.evals.size()) / (c - a));
+    const double a = x_lo * std::pow(10.0, step * b), c = x_lo * std::pow(10.0, step * (b + 1));
+    const auto n = std::count_if(pos.begin(), pos.end(), [&](double v) { return v / scale >= a && v / scale < c; });
+    if (n == 0) continue;  // a log axis cannot show an empty bin
+    const double y = static_cast<double>(n) / static_cast<double>(r.evals.size()) / (c - a);
+    y_lo = std::min(y_lo, y);
+    hist += fmt::format("{:.10g} {:.10g} {:.10g}\n", (a + c) / 2, y, c - a);
   }
+  const double mp_lo = std::max(r.mp.lambda_minus, x_lo);
   for (int k = 0; k <= 400; ++k) {
-    const double x = xmax_lin * k / 400.0;
-    mp += fmt::format("{:.10g} {:.10g}\n", x, mp_density(x, r.Q, r.mp.sigma));
+    const double x = mp_lo * std::pow(r.mp.lambda_plus / mp_lo, k / 400.0), y = mp_density(x, r.Q, r.mp.sigma);
+    if (y > 0) mp += fmt::format("{:.10g} {:.10g}\n", x, y);
   }
   const std::string tmp = png_path + ".tmp." + std::to_string(::getpid());
   std::string script = fmt::format(
@@ -93,14 +103,17 @@ void write_esd_plot(const LayerResult& r, const std::string& png_path) {
   } else {
     script += "plot $LOGLOG with points pt 7 ps 0.8 lc rgb '#1f77b4' title 'ESD'\n";
   }
-  script += "unset arrow\nunset label\nunset logscale\nset xlabel 'eigenvalue / mean eigenvalue'\n";
+  script += "unset arrow\nunset label\nset xlabel 'eigenvalue / mean eigenvalue'\n";
   script += fmt::format("set title {}\n",
-                        quoted(fmt::format("MP fit: sigma = {:.3f}, lambda+ = {:.3f}, {} spikes", r.mp.sigma,
-                                           r.mp.lambda_plus, r.mp.num_spikes)));
-  script += fmt::format("set xrange [0:{:.10g}]\nset arrow from {:.10g}, graph 0 to {:.10g}, graph 1 nohead dt 2 lc rgb 'black'\n",
-                        xmax_lin, r.mp.lambda_plus, r.mp.lambda_plus);
-  script += "set style fill solid 0.5\nplot $HIST with boxes lc rgb '#1f77b4' title 'ESD', "
-            "$MP with lines lw 2 lc rgb 'orange' title 'Marchenko-Pastur'\nunset multiplot\nset output\n";
+                        quoted(fmt::format("MP fit: sigma = {:.3f}, lambda+ = {:.3f}, {} spikes; whole ESD, log axes",
+                                           r.mp.sigma, r.mp.lambda_plus, r.mp.num_spikes)));
+  script += fmt::format("set xrange [{:.10g}:{:.10g}]\nset yrange [{:.10g}:*]\nset arrow from {:.10g}, graph 0 to {:.10g}, graph 1 nohead dt 2 "
+                        "lc rgb 'black'\n",
+                        x_lo / 1.2, x_hi * 1.2, y_lo / 3, r.mp.lambda_plus, r.mp.lambda_plus);
+  script += "set style fill solid 0.5\nplot $HIST using 1:2:3 with boxes lc rgb '#1f77b4' title 'ESD'";
+  if (!mp.empty()) script += ", $MP with lines lw 2 lc rgb 'orange' title 'Marchenko-Pastur'";
+  script += ", NaN with lines dt 2 lc rgb 'black' title 'lambda+'";  // the key entry of the bulk edge's line
+  script += "\nunset multiplot\nset output\n";
   std::FILE* p = ::popen("gnuplot 2>&1", "w");
   ONSAGER_CHECK(p != nullptr, "plot: cannot start gnuplot");
   std::fwrite(script.data(), 1, script.size(), p);

@@ -58,18 +58,32 @@ struct LayerEsd {
   std::vector<double> evals;
   std::size_t single = 0, total = 0;  ///< matrices whose ESD was kept in single precision, of all
   bool all_zero = true;               ///< every matrix is all zeros
+  std::size_t ww_rank_loss = 0;       ///< with ww_compat: WeightWatcher's rank loss, summed over the matrices
 };
 
 // One matrix's ESD along `route`, appended to `out`; `in_double` gives the double ESD, used where an automatic
 // single-precision Gram matrix leaves an eigenvalue within its floor of min_eval (the fit could see another set).
+// With ww_compat, `by_svd` gives the ESD from the matrix's SVD, used where an eigenvalue lies within twice the
+// Gram route's floor of 0: WeightWatcher's rank counts singular values down to n·ε·s_max, far below that floor.
 void add_matrix_esd(LayerEsd& out, std::size_t rows, std::size_t cols, const BlockReader& read, const Route& route,
-                    double min_eval, EsdWorkspace& ws, const std::function<BlockedEsd()>& in_double) {
+                    const AnalyzeOptions& o, EsdWorkspace& ws, const std::function<BlockedEsd()>& in_double,
+                    const std::function<std::vector<double>()>& by_svd) {
   const bool exact = route.method == EsdMethod::svd || (route.wide_values && route.precision == EsdPrecision::f64);
   BlockedEsd e = exact ? in_double() : blocked_esd(rows, cols, read, route.precision, ws);
   if (route.precision == EsdPrecision::automatic && e.single_gram && !e.all_zero) {
     const double floor = single_precision_floor(e.evals.size(), e.evals.back());
-    if (std::any_of(e.evals.begin(), e.evals.end(), [&](double v) { return std::abs(v - min_eval) <= floor; }))
+    if (std::any_of(e.evals.begin(), e.evals.end(), [&](double v) { return std::abs(v - o.min_eval) <= floor; }))
       e = in_double();
+  }
+  if (o.ww_compat) {
+    const double m = static_cast<double>(e.evals.size()), lmax = e.evals.back();
+    const double floor = e.single_gram ? single_precision_floor(e.evals.size(), lmax)
+                                       : 16.0 * m * std::numeric_limits<double>::epsilon() * lmax;  // metrics.hpp
+    if (route.method != EsdMethod::svd && !e.all_zero && e.evals.front() <= 2 * floor) {
+      e.evals = by_svd();
+      e.single_gram = false;
+    }
+    out.ww_rank_loss += ww_rank_loss(e.evals, std::max(rows, cols));
   }
   out.single += e.single_gram;
   ++out.total;
@@ -78,17 +92,36 @@ void add_matrix_esd(LayerEsd& out, std::size_t rows, std::size_t cols, const Blo
 }
 
 LayerEsd pooled_esd(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices, const Route& route,
-                    double min_eval, EsdWorkspace& ws) {
+                    const AnalyzeOptions& o, EsdWorkspace& ws) {
   LayerEsd r;
   r.evals.reserve(spec.m() * matrices.size());
   for (const auto& w : matrices)
-    add_matrix_esd(r, spec.rows, spec.cols, memory_blocks(w, spec.rows, spec.cols), route, min_eval, ws, [&] {
-      std::vector<double> e = esd(w, spec.rows, spec.cols, route.method);
-      const bool zero = e.back() == 0;
-      return BlockedEsd{std::move(e), zero, false};
-    });
+    add_matrix_esd(
+        r, spec.rows, spec.cols, memory_blocks(w, spec.rows, spec.cols), route, o, ws,
+        [&] {
+          std::vector<double> e = esd(w, spec.rows, spec.cols, route.method);
+          const bool zero = e.back() == 0;
+          return BlockedEsd{std::move(e), zero, false};
+        },
+        [&] { return esd(w, spec.rows, spec.cols, EsdMethod::svd); });
   std::sort(r.evals.begin(), r.evals.end());
   return r;
+}
+
+// WeightWatcher's conv2d_norm (weightwatcher.py, apply_normalize_Wmats): with ww_compat, each Conv2D slice matrix
+// is multiplied by √(conv2d_count/2), conv2d_count being 1 for a pooled layer and kh·kw for one slice of it
+// (pool=False), so its eigenvalues by conv2d_count/2.
+double ww_eigenvalue_scale(const LayerSpec& spec, const AnalyzeOptions& o) {
+  if (!o.ww_compat || spec.kind != "conv2d") return 1.0;
+  if (!o.selection.per_slice) return 0.5;
+  const auto& s = spec.shape;
+  const double kernel = spec.layout == ConvLayout::oihw ? static_cast<double>(s[2] * s[3]) : static_cast<double>(s[0] * s[1]);
+  return kernel / 2;
+}
+
+void scale(std::vector<double>& evals, double factor) {
+  if (factor != 1.0)
+    for (double& v : evals) v *= factor;
 }
 
 std::string precision_label(const LayerEsd& e) {
@@ -147,6 +180,7 @@ LayerResult layer_from_esd(const LayerSpec& spec, LayerEsd esd, const AnalyzeOpt
   const double alpha = r.powerlaw.valid ? r.powerlaw.alpha : kNaN;
   ONSAGER_CHECK(evals.back() > 0, "analyze: layer {} is all zeros; nothing to analyse", spec.name);
   r.metrics = spectral_metrics(evals, r.M, alpha);
+  if (o.ww_compat) set_ww_rank(r.metrics, evals, r.N, esd.ww_rank_loss);
   r.mp = fit_marchenko_pastur(evals, r.Q, r.M);
   r.phase = classify_phase(r.M, r.num_evals, r.metrics.rank_loss, evals.back() / r.mp.scale, r.mp, r.powerlaw);
   if (o.keep_evals) r.evals = std::move(evals);
@@ -156,7 +190,9 @@ LayerResult layer_from_esd(const LayerSpec& spec, LayerEsd esd, const AnalyzeOpt
 LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vector<double>>& matrices,
                              const AnalyzeOptions& o, const Route& route, EsdWorkspace& ws) {
   ONSAGER_CHECK(!matrices.empty(), "analyze: layer {} has no matrices", spec.name);
-  LayerEsd esd = pooled_esd(spec, matrices, route, o.min_eval, ws);
+  LayerEsd esd = pooled_esd(spec, matrices, route, o, ws);
+  const double factor = ww_eigenvalue_scale(spec, o);
+  scale(esd.evals, factor);
   std::vector<double> evals = o.randomize ? esd.evals : std::vector<double>{};
   LayerResult r = layer_from_esd(spec, std::move(esd), o);
   if (o.randomize) {
@@ -167,7 +203,8 @@ LayerResult analyze_matrices(const LayerSpec& spec, const std::vector<std::vecto
       auto& w = shuffled[s];
       for (std::size_t i = w.size(); i > 1; --i) std::swap(w[i - 1], w[rng.below(i)]);
     }
-    rr.evals = pooled_esd(spec, shuffled, route, o.min_eval, ws).evals;
+    rr.evals = pooled_esd(spec, shuffled, route, o, ws).evals;
+    scale(rr.evals, factor);
     const MarchenkoPasturFit rmp = fit_marchenko_pastur(rr.evals, r.Q, r.M);
     rr.lambda_max = rr.evals.back();
     rr.num_traps = rmp.num_spikes;
@@ -236,7 +273,8 @@ nlohmann::json journal_header(const LayerPlan& plan, const AnalyzeOptions& o) {
             {"finger-thresh", o.powerlaw.finger_thresh},
             {"min-eval", o.min_eval},
             {"randomize", o.randomize},
-            {"seed", o.seed}}},
+            {"seed", o.seed},
+            {"ww-compat", o.ww_compat}}},
           {"layers", layers}};
 }
 
@@ -388,8 +426,14 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
           }
         };
         LayerEsd esd;
-        add_matrix_esd(esd, rows, cols, read, route, o.min_eval, ws,
-                       [&] { return blocked_esd(rows, cols, read, EsdPrecision::f64, ws); });
+        add_matrix_esd(
+            esd, rows, cols, read, route, o, ws, [&] { return blocked_esd(rows, cols, read, EsdPrecision::f64, ws); },
+            [&] {  // the whole matrix, row-major, in one block
+              std::vector<float> f(rows * cols);
+              read(0, cols <= rows ? rows : cols, f.data());
+              const std::vector<double> w(f.begin(), f.end());
+              return onsager::esd(w, rows, cols, EsdMethod::svd);
+            });
         source.release(entry);
         publish(current, esd.all_zero ? std::nullopt : std::optional(layer_from_esd(head, std::move(esd), o)));
         continue;

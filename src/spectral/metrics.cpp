@@ -1,5 +1,6 @@
 #include "onsager/spectral/metrics.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -37,6 +38,37 @@ SpectralMetrics spectral_metrics(std::span<const double> evals, std::size_t m, d
   r.alpha_weighted = std::isfinite(alpha) ? alpha * r.log_spectral_norm : nan;
   r.log_alpha_norm = std::isfinite(alpha) ? std::log10(alpha_sum) : nan;
   return r;
+}
+
+namespace {
+
+// The singular values s = √λ above WeightWatcher's tolerance n·ε·s_max.
+std::size_t ww_rank(std::span<const double> evals, std::size_t n) {
+  const double smax = std::sqrt(*std::max_element(evals.begin(), evals.end()));
+  const double tol = smax * static_cast<double>(n) * std::numeric_limits<double>::epsilon();
+  return static_cast<std::size_t>(std::count_if(evals.begin(), evals.end(), [&](double v) { return std::sqrt(v) > tol; }));
+}
+
+}  // namespace
+
+std::size_t ww_rank_loss(std::span<const double> evals, std::size_t n) {
+  ONSAGER_CHECK(!evals.empty(), "ww_rank_loss: the ESD is empty");
+  return evals.size() - ww_rank(evals, n);
+}
+
+void set_ww_rank(SpectralMetrics& metrics, std::span<const double> evals, std::size_t n, std::size_t slice_rank_loss) {
+  ONSAGER_CHECK(!evals.empty(), "set_ww_rank: the ESD is empty");
+  constexpr double kEpsilon = 1e-10;  // WeightWatcher's EPSILON (constants.py)
+  metrics.matrix_rank = ww_rank(evals, n);
+  metrics.rank_loss = slice_rank_loss;
+  double sum = 0;
+  for (double v : evals) sum += v;
+  double h = 0;
+  for (double v : evals) {
+    const double p = v / sum + kEpsilon;
+    h -= p * std::log(p);
+  }
+  metrics.entropy = h / std::log(static_cast<double>(metrics.matrix_rank) + kEpsilon);
 }
 
 }  // namespace onsager

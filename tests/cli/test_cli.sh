@@ -74,26 +74,18 @@ if grep -q "blew up" "$tmp/err" && "$bin" rbm info "$tmp/div.safetensors" --json
 then ok "divergence keeps the last good model"; else bad "divergence keeps the last good model" "$(cat "$tmp/err")"; fi
 
 # analyze: models written by numpy (npz, and safetensors with F32/BF16/F16 tensors built by hand), checked
-# against a numpy transcription of WeightWatcher's fitter on eigenvalues from numpy's full SVD
-if "$py" - "$tmp" <<'PYEOF' 2>"$tmp/err"
+# against a numpy transcription of WeightWatcher's fitter (ww_reference.py) on eigenvalues from numpy's full SVD
+if "$py" - "$tmp" "$here" <<'PYEOF' 2>"$tmp/err"
 import json, struct, sys
 import numpy as np
-d = sys.argv[1]
+d = sys.argv[1]; sys.path.insert(0, sys.argv[2])
+from ww_reference import ww_fit
 rng = np.random.default_rng(7)
 g = rng.standard_normal((400, 200)) / 20
 u, _ = np.linalg.qr(rng.standard_normal((400, 5))); v, _ = np.linalg.qr(rng.standard_normal((200, 5)))
 s = rng.standard_normal((400, 200)) / 20 + u @ np.diag([8., 9., 10., 11., 12.]) @ v.T
 conv = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
 np.savez(d + "/m.npz", **{"g.weight": g, "s.weight": s, "g.bias": np.zeros(200), "conv.weight": conv})
-def ww_fit(evals, xmax=None, min_tail=2):  # WeightWatcher's WWFit.fit_power_law loop, transcribed
-    data = np.sort(evals[evals > 1e-5])
-    if xmax is not None: data = data[:np.argmin(np.abs(data - xmax)) + 1]
-    N = len(data); logd = np.log(data)
-    alphas = np.zeros(N - 1); Ds = np.ones(N - 1)
-    for i, xmin in enumerate(data[:N + 1 - min_tail]):
-        n = float(N - i); a = 1 + n / (np.sum(logd[i:]) - n * logd[i]); alphas[i] = a
-        if a > 1: Ds[i] = np.max(np.abs(1 - (data[i:] / xmin) ** (-a + 1) - np.arange(n) / n))
-    i = np.argmin(Ds); return alphas[i], data[i], Ds[i], N - i
 ref = {}
 for name, w in [("g.weight", g), ("s.weight", s)]:
     ev = np.linalg.svd(w, compute_uv=False) ** 2
@@ -218,6 +210,97 @@ for f in sys.argv[1:]:
     then ok "analyze --plots (one gnuplot PNG per layer)"; else bad "analyze --plots" "$(cat "$tmp/err") $(ls "$tmp/plots")"; fi
   else bad "analyze --plots" "gnuplot is not installed (scripts/setup.sh installs gnuplot-nox)"; fi
 else bad "analyze: numpy fixtures" "$(cat "$tmp/err")"; fi
+# --ww-compat: every column WeightWatcher reports for conv and dense layers equals ww_reference.py's transcription
+# of its code (conv2d_norm, per-slice rank loss, pooled rank and entropy) on weights built to tell the rules apart:
+# a float64 3x3 conv with a rank-20 slice (8 zero columns) and a slice whose singular values fall to 1e-12, a
+# float32 1x1 conv with a low-rank slice (rounding noise ~1e-8: rank for WeightWatcher, not for onsager's default),
+# and a float64 dense layer whose singular values fall to 1e-11 with 20 zero columns.
+if "$py" - "$tmp" "$here" <<'PYEOF' 2>"$tmp/err"
+import json, sys
+import numpy as np
+d = sys.argv[1]; sys.path.insert(0, sys.argv[2])
+import ww_reference as ww
+rng = np.random.default_rng(11)
+def with_svals(rows, s, zero_cols):  # rows x (len(s) + zero_cols), singular values s and zero_cols exact zeros
+    u, _ = np.linalg.qr(rng.standard_normal((rows, len(s)))); v, _ = np.linalg.qr(rng.standard_normal((len(s), len(s))))
+    w = np.concatenate([u @ np.diag(s) @ v.T, np.zeros((rows, zero_cols))], axis=1)
+    return np.ascontiguousarray(w[:, rng.permutation(w.shape[1])])
+c3 = rng.standard_normal((64, 32, 3, 3)) / 8
+c3[:, :, 0, 0] = with_svals(64, np.linspace(1, 3, 24), 8)
+c3[:, :, 1, 1] = with_svals(64, np.logspace(0, -12, 32), 0)
+c1 = (rng.standard_normal((128, 64, 1, 1)) / 8).astype(np.float32)
+c1[:, :, 0, 0] = (rng.standard_normal((128, 20)) @ rng.standard_normal((20, 64)) / 8).astype(np.float32)
+dense = with_svals(300, np.logspace(0, -11, 100), 20)
+np.savez(d + "/ww.npz", **{"c3.weight": c3, "c1.weight": c1, "dense.weight": dense})
+ref = {"c3.weight": ww.layer(*ww.conv2d_mats(c3)[:2], conv2d_count=1),
+       "c1.weight": ww.layer(*ww.conv2d_mats(c1)[:2], conv2d_count=1),
+       "dense.weight": ww.layer([dense.T], 300)}
+mats, N, _ = ww.conv2d_mats(c3)
+for k, m in enumerate(mats):
+    ref["c3.weight[%d,%d]" % divmod(k, 3)] = ww.layer([m], N, conv2d_count=9)
+json.dump({k: {c: float(v) for c, v in r.items()} for k, r in ref.items()}, open(d + "/ww_ref.json", "w"))
+PYEOF
+then
+  cmp_ww='
+import json, sys
+ref = json.load(open(sys.argv[1])); tol = float(sys.argv[2]); seen = 0
+for f in sys.argv[3:]:
+    for l in json.load(open(f))["layers"]:
+        r = ref[l["name"]]; seen += 1
+        for c in ("num_evals", "num_pl_spikes", "matrix_rank", "rank_loss"):
+            assert l[c] == r[c], (l["name"], c, l[c], r[c])
+        for c in ("lambda_max", "alpha", "xmin", "xmax", "D", "log_norm", "log_spectral_norm", "alpha_weighted",
+                  "log_alpha_norm", "stable_rank", "entropy"):
+            assert abs(l[c] - r[c]) <= tol * max(1, abs(r[c])), (l["name"], c, l[c], r[c])
+assert seen == 12, seen'
+  if "$bin" analyze "$tmp/ww.npz" --ww-compat --precision double --quiet --json "$tmp/ww1.json" >/dev/null 2>"$tmp/err" &&
+     "$bin" analyze "$tmp/ww.npz" --ww-compat --per-slice --layers '^c3' --precision double --quiet \
+       --json "$tmp/ww2.json" >/dev/null 2>>"$tmp/err" &&
+     "$py" -c "$cmp_ww" "$tmp/ww_ref.json" 1e-6 "$tmp/ww1.json" "$tmp/ww2.json" 2>>"$tmp/err" &&
+     "$py" -c "
+import json, sys
+ref = json.load(open(sys.argv[1])); L = {l['name']: l for l in json.load(open(sys.argv[2]))['layers']}
+for n in ('c3.weight', 'dense.weight'):  # float64 weights: rounding level
+    for c in ('lambda_max', 'alpha', 'xmin', 'log_alpha_norm', 'entropy'):
+        assert abs(L[n][c] - ref[n][c]) <= 1e-9 * abs(ref[n][c]), (n, c, L[n][c], ref[n][c])" "$tmp/ww_ref.json" "$tmp/ww1.json" 2>>"$tmp/err"
+  then ok "analyze --ww-compat (--precision double, pooled and --per-slice): every column equals WeightWatcher's code"
+  else bad "analyze --ww-compat" "$(cat "$tmp/err")"; fi
+  if "$bin" analyze "$tmp/ww.npz" --ww-compat --quiet --json "$tmp/ww3.json" >/dev/null 2>"$tmp/err" &&
+     "$bin" analyze "$tmp/ww.npz" --ww-compat --per-slice --layers '^c3' --quiet --json "$tmp/ww4.json" >/dev/null 2>>"$tmp/err" &&
+     "$py" -c "$cmp_ww" "$tmp/ww_ref.json" 1e-6 "$tmp/ww3.json" "$tmp/ww4.json" 2>>"$tmp/err" &&
+     "$bin" analyze "$tmp/ww.npz" --quiet --json "$tmp/ww5.json" >/dev/null 2>>"$tmp/err" &&
+     "$py" -c "
+import json, math, sys
+ref = json.load(open(sys.argv[1])); C = {l['name']: l for l in json.load(open(sys.argv[2]))['layers']}
+L = {l['name']: l for l in json.load(open(sys.argv[3]))['layers']}
+for n in ('c3.weight', 'c1.weight'):  # without --ww-compat: conv eigenvalues twice WeightWatcher's
+    assert abs(L[n]['lambda_max'] - 2 * C[n]['lambda_max']) <= 1e-9 * L[n]['lambda_max'], n
+    assert abs(L[n]['log_norm'] - C[n]['log_norm'] - math.log10(2)) < 1e-9, n
+assert abs(L['dense.weight']['lambda_max'] - C['dense.weight']['lambda_max']) <= 1e-12 * L['dense.weight']['lambda_max']
+for n in ('c3.weight', 'c1.weight', 'dense.weight'):  # onsager's own rank rule counts the tiny singular values as lost
+    assert L[n]['rank_loss'] > ref[n]['rank_loss'], (n, L[n]['rank_loss'], ref[n]['rank_loss'])" \
+       "$tmp/ww_ref.json" "$tmp/ww3.json" "$tmp/ww5.json" 2>>"$tmp/err"
+  then ok "analyze --ww-compat, default precision: the same; without it conv lambda_max is 2x and the rank rule differs"
+  else bad "analyze --ww-compat (auto)" "$(cat "$tmp/err")"; fi
+else bad "analyze --ww-compat: numpy fixtures" "$(cat "$tmp/err")"; fi
+expect_error "analyze: --ww-compat takes no value" "$tmp/e26" "$bin" analyze "$tmp/ww.npz" --ww-compat=sometimes --json "$tmp/e26.json"
+
+# the table keeps layers apart whose names differ only at the start or in the middle (middles elided, the column
+# widened until rows differ)
+if "$py" -c "
+import numpy as np, sys
+rng = np.random.default_rng(3); tail = '.MultiheadAttention.qkv_transform_single.kernel.part_0'
+names = ['StatefulPartitionedCall.transformer.encoder_layer_%d' % i + tail for i in (0, 1)]
+names += ['a' * 40 + c + 'b' * 40 for c in 'xy'] + ['%d' % i + 'z' * 70 for i in (1, 2)]
+np.savez(sys.argv[1], **{n: rng.standard_normal((60, 30)) for n in names})" "$tmp/names.npz" 2>"$tmp/err" &&
+   "$bin" analyze "$tmp/names.npz" --quiet >"$tmp/names.txt" 2>>"$tmp/err" &&
+   "$py" -c "
+import sys
+rows = [l.split('  ')[0] for l in open(sys.argv[1]).read().split('\n\n')[0].splitlines()[1:]]
+assert len(rows) == 6 and len(set(rows)) == 6, rows
+assert all('...' in r for r in rows) and max(len(r.rstrip()) for r in rows) <= 60, rows" "$tmp/names.txt" 2>>"$tmp/err"
+then ok "analyze table: long names that differ only at the start or the middle stay distinct"
+else bad "analyze table names" "$(cat "$tmp/err" "$tmp/names.txt")"; fi
 expect_error "analyze: --plots into a missing directory" "$tmp/e24" "$bin" analyze "$tmp/d.safetensors" --plots "$tmp/nodir" --json "$tmp/e24.json"
 if "$bin" analyze "$tmp/d.safetensors" --quiet >"$tmp/an2.txt" 2>"$tmp/err" && grep -q "too-small" "$tmp/an2.txt"
 then ok "analyze an onsager model file (64 x 16: too-small)"; else bad "analyze model file" "$(cat "$tmp/err" "$tmp/an2.txt")"; fi

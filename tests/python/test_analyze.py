@@ -51,6 +51,15 @@ def test_columns_and_numpys_eigenvalues():
     assert df.attrs["skipped"] == [{"name": "fc1.bias", "reason": "1-D (bias or norm)"}]
 
 
+def test_ww_compat_halves_conv2d_eigenvalues_as_the_flag_does(tmp_path):
+    rng = np.random.default_rng(5)
+    d = {"conv.weight": rng.normal(size=(64, 32, 3, 3)), "fc.weight": rng.normal(size=(100, 50))}
+    plain, ww = onsager.analyze(d), onsager.analyze(d, ww_compat=True)
+    assert list(ww["lambda_max"]) == pytest.approx([plain["lambda_max"][0] / 2, plain["lambda_max"][1]], rel=1e-12)
+    np.savez(tmp_path / "w.npz", **d)
+    _same_rows(ww, onsager.analyze(tmp_path / "w.npz", ww_compat=True))
+
+
 def test_a_dict_of_arrays_gives_the_rows_of_its_npz_file(tmp_path):
     d = _weights(1)
     np.savez(tmp_path / "w.npz", **d)

@@ -444,6 +444,56 @@ TEST(Metrics, MatchTheirDefinitions) {
   EXPECT_THROW(spectral_metrics(std::vector<double>{0.0, 0.0}, 2, 2.0), Error);
 }
 
+// WeightWatcher's rule (RMT_Util.matrix_rank, matrix_entropy): singular values above n·ε·s_max, and its entropy.
+TEST(Metrics, WeightWatcherRankRule) {
+  const std::vector<double> e = {0.0, 1e-30, 1e-20, 1.0, 4.0};  // s = 0, 1e-15, 1e-10, 1, 2; tol = 2·5·ε = 2.2e-15
+  EXPECT_EQ(ww_rank_loss(e, 5), 2u);
+  SpectralMetrics m = spectral_metrics(e, 5, 2.0);
+  EXPECT_EQ(m.matrix_rank, 2u);  // onsager's λ > 16·M·ε·λ_max drops 1e-20 too
+  set_ww_rank(m, e, 5, 7);
+  EXPECT_EQ(m.matrix_rank, 3u);
+  EXPECT_EQ(m.rank_loss, 7u);  // as given: the per-slice sum
+  const double sum = 5.0 + 1e-20 + 1e-30;
+  double h = 0;
+  for (double v : e) h -= (v / sum + 1e-10) * std::log(v / sum + 1e-10);
+  EXPECT_NEAR(m.entropy, h / std::log(3.0 + 1e-10), 1e-15);
+  EXPECT_EQ(ww_rank_loss(std::vector<double>{0.0, 0.0}, 3), 2u);  // an all-zero slice loses its whole rank
+}
+
+// --ww-compat on a conv layer: eigenvalues times conv2d_count/2 (½ pooled, kh·kw/2 per slice), rank_loss per slice
+// against each slice's own s_max, matrix_rank on the pooled ESD.
+TEST(Analyze, WwCompatScalesConv2dAndCountsRankPerSlice) {
+  const MatrixD a = gaussian(60, 20, 41), b = gaussian(60, 20, 42, 1e-9);  // b: full rank, 1e-9 of a's scale
+  LayerSpec spec;
+  spec.name = "conv";
+  spec.kind = "conv2d";
+  spec.shape = {60, 20, 1, 2};
+  spec.rows = 60;
+  spec.cols = 20;
+  spec.slices = {0, 1};
+  const std::vector<std::vector<double>> mats = {{a.data(), a.data() + a.size()}, {b.data(), b.data() + b.size()}};
+  AnalyzeOptions o;
+  o.esd_method = EsdMethod::svd;
+  const LayerResult plain = analyze_matrices(spec, mats, o);
+  o.ww_compat = true;
+  const LayerResult ww = analyze_matrices(spec, mats, o);
+  EXPECT_DOUBLE_EQ(ww.metrics.lambda_max, plain.metrics.lambda_max / 2);
+  EXPECT_NEAR(plain.metrics.log_norm - ww.metrics.log_norm, std::log10(2.0), 1e-12);
+  EXPECT_NEAR(ww.powerlaw.alpha, plain.powerlaw.alpha, 1e-9 * plain.powerlaw.alpha);
+  EXPECT_EQ(plain.metrics.rank_loss, 20u);  // b's eigenvalues lie below the pooled tolerance
+  EXPECT_EQ(ww.metrics.rank_loss, 0u);
+  EXPECT_EQ(ww.metrics.matrix_rank, 40u);
+  o.esd_method = EsdMethod::gram;  // the Gram route resolves each slice against its own λ_max just as well
+  EXPECT_EQ(analyze_matrices(spec, mats, o).metrics.rank_loss, 0u);
+  // One slice of a 3 x 3 kernel (pool=False): times 9/2. Dense layers are not scaled.
+  spec.shape = {60, 20, 3, 3};
+  spec.slices = {4};
+  o.selection.per_slice = true;
+  EXPECT_NEAR(analyze_matrices(spec, {mats[0]}, o).metrics.lambda_max, 4.5 * ww.metrics.lambda_max * 2,
+              1e-12 * plain.metrics.lambda_max * 4.5);
+  EXPECT_DOUBLE_EQ(analyze_one(a, o).metrics.lambda_max, analyze_one(a).metrics.lambda_max);
+}
+
 // The one check of the analysis options that the command line and the Python module share.
 TEST(AnalyzeOptions, ValidateAndConvLayoutNameTheField) {
   AnalyzeOptions o;

@@ -1,7 +1,8 @@
 #pragma once
 // One PNG per analysed layer, drawn by gnuplot (Debian's gnuplot-nox, run as a child process): left, the
 // ESD on log-log axes (log-binned density) with the fitted power law from xmin to xmax and xmin marked;
-// right, the histogram of the mean-1 ESD with the fitted Marchenko–Pastur density and the bulk edge λ₊.
+// right, the log-binned histogram of the mean-1 ESD on log axes over its whole range (spikes included) with the
+// fitted Marchenko–Pastur density and the bulk edge λ₊.
 
 #include <string>
 

@@ -37,6 +37,11 @@ struct AnalyzeOptions {
   bool randomize = false;   ///< also analyse each layer with its entries shuffled
   std::uint64_t seed = 0;   ///< the shuffle's seed
   bool keep_evals = false;  ///< keep the ESDs in the results (for plots)
+  /// WeightWatcher's numbers where its defaults differ (docs/analyze.md, "WeightWatcher compatibility"): Conv2D
+  /// eigenvalues times conv2d_count/2 (its conv2d_norm: ½ pooled, kh·kw/2 per slice), and its rank rule
+  /// (set_ww_rank: singular values above n·ε·s_max, rank_loss per slice), a matrix's ESD taken from its SVD where
+  /// the Gram route cannot resolve that.
+  bool ww_compat = false;
 
   /// Throws onsager::Error naming the field ("analyze: options.powerlaw.min_tail must be at least 2 (got 1)").
   /// analyze() calls it first.
