@@ -22,9 +22,12 @@ for entry in "${pages[@]}"; do
   for f in $flags; do grep -q -- "$f\b" "$page" || missing="$missing $f"; done
   [ -z "$missing" ] && ok "$cmd: every flag of --help is on docs/${entry##*:}.md" || bad "$cmd: docs/${entry##*:}.md lacks$missing"
 done
-# Flags of the top-level program, of the scripts the pages also show, and of the benchmark programs that
-# docs/performance.md runs (bench/*.cpp: only the flags no command shares).
-printf -- '--help\n--version\n--fast\n--no-data\n--cli\n--only\n--spin-counts\n--repeats\n' >>"$all_flags"
+# Flags of the top-level program and of the scripts the pages also show.
+printf -- '--help\n--version\n--fast\n--no-data\n--cli\n' >>"$all_flags"
+# The benchmark programs' flags (build/bench/bench_*, built with the rest), read from their help.
+for b in "$(dirname "$bin")"/bench/bench_*; do
+  [ -x "$b" ] && timeout 10 "$b" --help 2>/dev/null | grep -o -- '--[a-z][a-z0-9-]*' >>"$all_flags"
+done
 # scripts/install_python.sh's and the Python benchmarks' own flags (bench/python_*.py), read from their help.
 grep -o -- '--[a-z][a-z0-9-]*' "$root"/scripts/install_python.sh >>"$all_flags"
 for py in "$root"/bench/python_*.py; do
