@@ -15,6 +15,7 @@
 #include "shard_index.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
+#include "onsager/io/dtype.hpp"
 #include "onsager/io/model_formats.hpp"
 #include "io/npy.hpp"
 #include "onsager/io/safetensors.hpp"
@@ -201,7 +202,11 @@ std::unique_ptr<TensorSource> open_json(const std::string& path) {
 
 }  // namespace
 
-bool TensorEntry::float64() const { return dtype == "F64" || dtype == "float64" || dtype == "<f8" || dtype == "DOUBLE"; }
+bool TensorEntry::float64() const {
+  // The vocabulary's spellings (safetensors, NumPy/PyTorch names), then NumPy's descr and ONNX's name.
+  return dtype_from_safetensors_name(dtype) == DType::f64 || dtype_from_name(dtype) == DType::f64 || dtype == "<f8" ||
+         dtype == "DOUBLE";
+}
 
 std::unique_ptr<TensorSource> open_tensor_source(const std::string& path) {
   std::error_code ec;
