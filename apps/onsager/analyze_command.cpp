@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "mpi.hpp"
 #include "options.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
@@ -135,8 +136,7 @@ LayerSelection selection(const std::string& layers, std::size_t min_evals, bool 
   return sel;
 }
 
-void run_analyze(const AnalyzeArgs& a) {
-  set_num_threads(a.threads);
+AnalyzeOptions analyze_options(const AnalyzeArgs& a) {
   AnalyzeOptions o;
   o.selection = selection(a.layers, a.min_evals, a.per_slice, a.conv_layout);
   o.esd_method = esd_method_from_string(a.esd);
@@ -158,37 +158,161 @@ void run_analyze(const AnalyzeArgs& a) {
                   a.plots);
     ONSAGER_CHECK(gnuplot_available(), "analyze: --plots needs gnuplot (apt-get install gnuplot-nox)");
   }
-  const auto locks = guard_outputs({{a.csv, "--csv"}, {json_file(a.json), "--json"}, {a.resume, "--resume"}},
-                                   {{a.model, "the model"}});
+  return o;
+}
+
+std::vector<OutputLock> claim_outputs(const AnalyzeArgs& a) {
+  return guard_outputs({{a.csv, "--csv"}, {json_file(a.json), "--json"}, {a.resume, "--resume"}},
+                       {{a.model, "the model"}});
+}
+
+// The work of `layers` in all (layer_cost), for a progress bar that follows each layer's share; `cost` gets each
+// one's.
+double layer_costs(const std::vector<LayerSpec>& layers, std::map<std::string, double>& cost) {
+  double total_cost = 0;
+  for (const LayerSpec& l : layers) total_cost += cost[l.name] = layer_cost(l);
+  return total_cost;
+}
+
+// The layer's ESD plot, when --plots asks for them.
+void plot_layer(const AnalyzeArgs& a, const LayerResult* l) {
+  if (l && !a.plots.empty()) write_esd_plot(*l, (std::filesystem::path(a.plots) / plot_file_name(l->spec.name)).string());
+}
+
+// The table, CSV and JSON of a finished analysis; `ranks`: the MPI processes that shared it, when launched by MPI.
+void write_outputs(const AnalyzeArgs& a, const AnalyzeReport& report, int ranks) {
+  const bool with_mp = !a.no_mp;
+  nlohmann::json j = to_json(report, with_mp);
+  if (ranks > 0) j["ranks"] = ranks;
+  if (!a.csv.empty()) write_file_atomic(a.csv, to_csv(report, with_mp));
+  if (!a.json.to_stdout()) print_table(report);
+  emit_json(a.json, j);
+}
+
+// `body`'s error as text ("" when it succeeds), for a process that must reach the next collective call.
+template <class Body>
+std::string attempt(Body&& body) {
+  try {
+    body();
+    return {};
+  } catch (const std::bad_alloc&) {
+    return "out of memory";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+// rank 0 reports the first failure (its own, else the lowest rank's); the others exit 1 quietly.
+[[noreturn]] void fail_shared(const MpiSession& mpi, const std::vector<std::string>& errors) {
+  if (mpi.rank() != 0) throw QuietFailure{};
+  for (std::size_t r = 0; r < errors.size(); ++r)
+    if (!errors[r].empty())
+      ONSAGER_FAIL("{}{}", r == 0 ? std::string() : fmt::format("rank {} of {}: ", r, mpi.size()), errors[r]);
+  ONSAGER_FAIL("analyze: an MPI rank failed");
+}
+
+// `mpirun -n R onsager analyze`: each rank analyses the tensors share_layers gives it and sends its layers, as the
+// JSON a journal holds, to rank 0, which writes what one process would (plus "ranks"). Every rank reaches each
+// collective call whatever fails before it, so a failure on any rank ends all of them with one message.
+void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
+  const bool root = mpi.rank() == 0;
+  AnalyzeOptions o;
+  std::vector<OutputLock> locks;
+  std::unique_ptr<TensorSource> source;
+  std::string error = attempt([&] {
+    ONSAGER_CHECK(a.resume.empty(),
+                  "analyze: --resume works in one process, not across {} MPI ranks; run it without mpirun, or "
+                  "drop --resume",
+                  mpi.size());
+    // The ranks of one machine share its cores.
+    set_num_threads(a.threads > 0 ? a.threads : std::max(1, hardware_threads() / mpi.local_size()));
+    o = analyze_options(a);
+    if (root) locks = claim_outputs(a);
+    source = open_tensor_source(a.model);
+  });
+  if (mpi.any(!error.empty())) {
+    // Past this point every rank is known to have its model open; here only the failed ones say why.
+    std::vector<std::string> errors;
+    for (const std::string& record : mpi.gather(error)) errors.push_back(record);
+    fail_shared(mpi, errors);
+  }
+  std::string record;
+  error = attempt([&] {
+    std::map<std::string, double> cost;
+    const LayerPlan plan = plan_layers(source->tensors(), o.selection);
+    const std::vector<std::size_t> owner = share_layers(plan, static_cast<std::size_t>(mpi.size()));
+    std::vector<LayerSpec> mine;
+    for (std::size_t k = 0; k < plan.layers.size(); ++k)
+      if (owner[k] == static_cast<std::size_t>(mpi.rank())) mine.push_back(plan.layers[k]);
+    Progress progress(fmt::format("analyze (rank 0 of {})", mpi.size()), mine.size(), root && !a.quiet);
+    progress.set_total_work(layer_costs(mine, cost));
+    const auto part = analyze_part(*source, a.model, o,
+                                   {static_cast<std::size_t>(mpi.rank()), static_cast<std::size_t>(mpi.size())},
+                                   [&](std::size_t, std::size_t, const LayerResult* l) {
+                                     plot_layer(a, l);
+                                     progress.advance(1, l ? cost[l->spec.name] : 0.0, l ? l->spec.name : std::string());
+                                   });
+    progress.finish();
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& [k, layer] : part)
+      layers.push_back(layer ? nlohmann::json{{"index", k}, {"layer", to_json(*layer, true)}}
+                             : nlohmann::json{{"index", k}, {"all_zeros", true}});
+    record = nlohmann::json{{"layers", layers}}.dump();
+  });
+  if (!error.empty()) record = nlohmann::json{{"error", error}}.dump();
+  std::vector<std::string> records;
+  const std::string gather_error = attempt([&] { records = mpi.gather(record); });
+  if (!gather_error.empty()) fail_shared(mpi, {gather_error});
+  if (!root) {
+    if (!error.empty()) throw QuietFailure{};
+    return;
+  }
+  std::vector<std::string> errors;
+  for (const std::string& r : records) errors.push_back(nlohmann::json::parse(r).value("error", ""));
+  if (std::any_of(errors.begin(), errors.end(), [](const std::string& e) { return !e.empty(); }))
+    fail_shared(mpi, errors);
+  const LayerPlan plan = plan_layers(source->tensors(), o.selection);
+  std::vector<std::optional<LayerResult>> results(plan.layers.size());
+  std::vector<bool> delivered(plan.layers.size(), false);
+  for (std::size_t r = 0; r < records.size(); ++r) {
+    const nlohmann::json sent = nlohmann::json::parse(records[r]);
+    for (const auto& entry : sent.at("layers")) {
+      const auto k = entry.at("index").get<std::size_t>();
+      ONSAGER_CHECK(k < plan.layers.size() && !delivered[k], "analyze: rank {} sent layer {} twice or out of range", r, k);
+      delivered[k] = true;
+      if (entry.contains("layer")) results[k] = layer_from_json(plan.layers[k], entry.at("layer"));
+    }
+  }
+  for (std::size_t k = 0; k < plan.layers.size(); ++k)
+    ONSAGER_CHECK(delivered[k], "analyze: no rank analysed layer {}", plan.layers[k].name);
+  write_outputs(a, assemble_report(*source, a.model, o, std::move(results)), mpi.size());
+}
+
+void run_analyze(const AnalyzeArgs& a) {
+  const MpiSession mpi;
+  if (mpi.size() > 1) return run_analyze_shared(a, mpi);
+  set_num_threads(a.threads);
+  const AnalyzeOptions o = analyze_options(a);
+  const auto locks = claim_outputs(a);
   const auto source = open_tensor_source(a.model);
   std::optional<AnalyzeJournal> journal;
   if (!a.resume.empty()) journal.emplace(a.resume, *source, o);
-  // The bar follows each layer's share of the work (Gram matrix and eigensolver: about N·M² + M³ per matrix).
-  const LayerPlan plan = plan_layers(source->tensors(), o.selection);
   std::map<std::string, double> cost;
-  double total_cost = 0;
-  for (const LayerSpec& l : plan.layers) {
-    const auto n = static_cast<double>(l.n()), m = static_cast<double>(l.m());
-    total_cost += cost[l.name] = static_cast<double>(l.slices.size()) * (n * m * m + m * m * m);
-  }
+  const LayerPlan plan = plan_layers(source->tensors(), o.selection);
   Progress progress("analyze", plan.layers.size(), !a.quiet);
-  progress.set_total_work(total_cost);
+  progress.set_total_work(layer_costs(plan.layers, cost));
   if (journal)
     for (const auto& [name, layer] : journal->finished()) progress.skip(1, cost[name]);
   // Plots are drawn as each layer finishes, so a resumed run has those of the layers an earlier run did.
   const AnalyzeReport report = analyze(
       *source, a.model, o,
       [&](std::size_t, std::size_t, const LayerResult* l) {
-        if (l && !a.plots.empty()) write_esd_plot(*l, (std::filesystem::path(a.plots) / plot_file_name(l->spec.name)).string());
+        plot_layer(a, l);
         progress.advance(1, l ? cost[l->spec.name] : 0.0, l ? l->spec.name : std::string());
       },
       journal ? &*journal : nullptr);
   progress.finish();
-  const bool with_mp = !a.no_mp;
-  const nlohmann::json j = to_json(report, with_mp);
-  if (!a.csv.empty()) write_file_atomic(a.csv, to_csv(report, with_mp));
-  if (!a.json.to_stdout()) print_table(report);
-  emit_json(a.json, j);
+  write_outputs(a, report, mpi.active() ? mpi.size() : 0);
 }
 
 struct InspectArgs {

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "mpi.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/file.hpp"
 #include "onsager/data/dataset.hpp"
@@ -135,6 +136,8 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "onsager: error: {} (see --help)\n", e.what());
+    return 1;
+  } catch (const onsager::cli::QuietFailure&) {  // an MPI rank whose failure rank 0 reports
     return 1;
   } catch (const onsager::Error& e) {
     fmt::print(stderr, "onsager: error: {}\n", onsager::cli::to_cli_message(e.what()));

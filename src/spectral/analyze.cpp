@@ -354,46 +354,45 @@ void AnalyzeJournal::record(const LayerSpec& spec, const LayerResult* layer) {
                 "analyze: cannot write the journal {} ({})", path_, std::strerror(errno));
 }
 
-AnalyzeReport analyze(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& o,
-                      const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer,
-                      AnalyzeJournal* journal) {
-  o.validate();
-  AnalyzeReport report;
-  report.source = source_name;
-  report.format = source.format();
+namespace {
+
+// The layers of `source`; throws when there is none to analyse.
+LayerPlan checked_plan(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& o) {
   LayerPlan plan = plan_layers(source.tensors(), o.selection);
-  report.skipped = std::move(plan.skipped);
   if (plan.layers.empty()) {
-    ONSAGER_CHECK(!report.skipped.empty() || o.selection.regex.empty(),
+    ONSAGER_CHECK(!plan.skipped.empty() || o.selection.regex.empty(),
                   "analyze: {}: options.selection.regex '{}' matches none of its {} tensors", source_name, o.selection.regex,
                   source.tensors().size());
     ONSAGER_FAIL("analyze: {}: no layer to analyse among its {} tensors ({} skipped: 1-D, non-float or fewer than "
                  "options.selection.min_evals eigenvalues)",
-                 source_name, source.tensors().size(), report.skipped.size());
+                 source_name, source.tensors().size(), plan.skipped.size());
   }
-  const std::size_t total = plan.layers.size();
-  // Layers grouped by tensor (per-slice layers share one): each tensor is read once, by one thread.
+  return plan;
+}
+
+// Layers grouped by tensor (per-slice layers share one): each tensor is read once, by one thread.
+std::vector<std::vector<std::size_t>> tensor_groups(const LayerPlan& plan) {
   std::vector<std::vector<std::size_t>> groups;
-  for (std::size_t k = 0; k < total; ++k) {
+  for (std::size_t k = 0; k < plan.layers.size(); ++k) {
     if (k == 0 || plan.layers[k].tensor != plan.layers[k - 1].tensor) groups.emplace_back();
     groups.back().push_back(k);
   }
-  std::vector<std::optional<LayerResult>> results(total);
+  return groups;
+}
+
+// Analyses the layers of `groups` (indices into plan.layers) whose `known` entry is false, into `results`
+// (null: all zeros), calling `finished(k)` (serialised) as layer k's result is stored. The layers of a group
+// whose layers are all known are not read.
+void compute_layers(const TensorSource& source, const LayerPlan& plan, const AnalyzeOptions& o,
+                    std::vector<std::vector<std::size_t>> groups, const std::vector<bool>& known,
+                    std::vector<std::optional<LayerResult>>& results, const std::function<void(std::size_t)>& finished) {
   std::vector<EsdWorkspace> workspaces(static_cast<std::size_t>(num_threads()));
   std::exception_ptr error;
   std::mutex mu;
-  std::size_t done = 0;
-  std::vector<bool> known(total, false);  // taken from the journal
-  if (journal)
-    for (std::size_t k = 0; k < total; ++k)
-      if (const auto it = journal->finished().find(plan.layers[k].name); it != journal->finished().end())
-        results[k] = it->second, known[k] = true, ++done;
   const auto publish = [&](std::size_t k, std::optional<LayerResult> r) {  // null: all zeros
     std::lock_guard lock(mu);
     results[k] = std::move(r);
-    ++done;
-    if (on_layer) on_layer(done, total, results[k] ? &*results[k] : nullptr);
-    if (journal) journal->record(plan.layers[k], results[k] ? &*results[k] : nullptr);  // once its outputs exist
+    finished(k);
   };
   // A tensor is read when one of its layers is not known yet (all of its slices are then redone).
   std::vector<std::vector<std::size_t>> todo;
@@ -462,13 +461,103 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
   }
   throw_if_interrupted("analyze");  // before a layer's error: that may come from the stop itself
   if (error) std::rethrow_exception(error);
-  for (std::size_t k = 0; k < total; ++k) {
+}
+
+AnalyzeReport assemble(const TensorSource& source, const std::string& source_name, LayerPlan plan,
+                       std::vector<std::optional<LayerResult>> results) {
+  AnalyzeReport report;
+  report.source = source_name;
+  report.format = source.format();
+  report.skipped = std::move(plan.skipped);
+  for (std::size_t k = 0; k < plan.layers.size(); ++k) {
     if (results[k]) report.layers.push_back(std::move(*results[k]));
     else report.skipped.push_back({plan.layers[k].name, "all zeros"});
   }
   ONSAGER_CHECK(!report.layers.empty(), "analyze: {}: every layer is all zeros", source_name);
   report.summary = summarize(report.layers);
   return report;
+}
+
+}  // namespace
+
+double layer_cost(const LayerSpec& spec) {
+  const auto n = static_cast<double>(spec.n()), m = static_cast<double>(spec.m());
+  return static_cast<double>(spec.slices.size()) * (n * m * m + m * m * m);
+}
+
+std::vector<std::size_t> share_layers(const LayerPlan& plan, std::size_t parts) {
+  ONSAGER_CHECK(parts >= 1, "share_layers: parts must be at least 1 (got 0)");
+  const auto groups = tensor_groups(plan);
+  std::vector<double> cost(groups.size(), 0.0);
+  for (std::size_t g = 0; g < groups.size(); ++g)
+    for (std::size_t k : groups[g]) cost[g] += layer_cost(plan.layers[k]);
+  std::vector<std::size_t> order(groups.size());
+  for (std::size_t g = 0; g < order.size(); ++g) order[g] = g;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cost[a] > cost[b]; });
+  std::vector<double> load(parts, 0.0);
+  std::vector<std::size_t> owner(plan.layers.size(), 0);
+  for (std::size_t g : order) {
+    const auto least = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[least] += cost[g];
+    for (std::size_t k : groups[g]) owner[k] = least;
+  }
+  return owner;
+}
+
+AnalyzeReport analyze(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& o,
+                      const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer,
+                      AnalyzeJournal* journal) {
+  o.validate();
+  LayerPlan plan = checked_plan(source, source_name, o);
+  const std::size_t total = plan.layers.size();
+  std::vector<std::optional<LayerResult>> results(total);
+  std::vector<bool> known(total, false);  // taken from the journal
+  std::size_t done = 0;
+  if (journal)
+    for (std::size_t k = 0; k < total; ++k)
+      if (const auto it = journal->finished().find(plan.layers[k].name); it != journal->finished().end())
+        results[k] = it->second, known[k] = true, ++done;
+  compute_layers(source, plan, o, tensor_groups(plan), known, results, [&](std::size_t k) {
+    ++done;
+    const LayerResult* r = results[k] ? &*results[k] : nullptr;
+    if (on_layer) on_layer(done, total, r);
+    if (journal) journal->record(plan.layers[k], r);  // once its outputs exist
+  });
+  return assemble(source, source_name, std::move(plan), std::move(results));
+}
+
+std::map<std::size_t, std::optional<LayerResult>> analyze_part(
+    const TensorSource& source, const std::string& source_name, const AnalyzeOptions& o, AnalyzePart part,
+    const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer) {
+  o.validate();
+  ONSAGER_CHECK(part.count >= 1 && part.index < part.count, "analyze_part: part {} of {} does not exist", part.index,
+                part.count);
+  const LayerPlan plan = checked_plan(source, source_name, o);
+  const std::size_t total = plan.layers.size();
+  const std::vector<std::size_t> owner = share_layers(plan, part.count);
+  std::vector<bool> known(total);
+  std::size_t mine = 0, done = 0;
+  for (std::size_t k = 0; k < total; ++k) {
+    known[k] = owner[k] != part.index;  // another part's: not read here
+    mine += known[k] ? 0 : 1;
+  }
+  std::vector<std::optional<LayerResult>> results(total);
+  compute_layers(source, plan, o, tensor_groups(plan), known, results, [&](std::size_t k) {
+    ++done;
+    if (on_layer) on_layer(done, mine, results[k] ? &*results[k] : nullptr);
+  });
+  std::map<std::size_t, std::optional<LayerResult>> out;
+  for (std::size_t k = 0; k < total; ++k)
+    if (!known[k]) out.emplace(k, std::move(results[k]));
+  return out;
+}
+
+AnalyzeReport assemble_report(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& o,
+                              std::vector<std::optional<LayerResult>> results) {
+  LayerPlan plan = checked_plan(source, source_name, o);
+  ONSAGER_CHECK(results.size() == plan.layers.size(), "assemble_report: {} results for the {} layers of {}",
+                results.size(), plan.layers.size(), source_name);
+  return assemble(source, source_name, std::move(plan), std::move(results));
 }
 
 nlohmann::json to_json(const LayerResult& l, bool with_mp) {

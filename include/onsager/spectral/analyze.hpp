@@ -127,6 +127,31 @@ AnalyzeReport analyze(const TensorSource& source, const std::string& source_name
                       const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer = {},
                       AnalyzeJournal* journal = nullptr);
 
+/// A layer's share of the work, for progress bars and for splitting an analysis across processes: N·M² + M³ per
+/// matrix (its Gram matrix and the eigensolver).
+double layer_cost(const LayerSpec& spec);
+
+/// Which of `parts` processes analyses each layer of `plan` (one entry per layer, in 0..parts-1). A tensor's
+/// layers stay together (it is read once); the tensors go, costliest first (layer_cost), each to the process with
+/// the least work so far (ties: the lowest-numbered), so every process computes the same split from the same plan.
+std::vector<std::size_t> share_layers(const LayerPlan& plan, std::size_t parts);
+
+/// One process's place among those sharing an analysis (`onsager analyze` under mpirun: the rank and the size).
+struct AnalyzePart {
+  std::size_t index = 0, count = 1;
+};
+
+/// analyze()'s work for one of several processes: only the tensors of the layers share_layers gives `part` are
+/// read and analysed. Returns those layers by their index in plan_layers(source.tensors(), options.selection)
+/// (null: all zeros); `on_layer` counts this part's layers only. Throws as analyze() does.
+std::map<std::size_t, std::optional<LayerResult>> analyze_part(
+    const TensorSource& source, const std::string& source_name, const AnalyzeOptions& options, AnalyzePart part,
+    const std::function<void(std::size_t, std::size_t, const LayerResult*)>& on_layer = {});
+
+/// The report analyze() gives, from every planned layer's result (indexed as analyze_part's; null: all zeros).
+AnalyzeReport assemble_report(const TensorSource& source, const std::string& source_name, const AnalyzeOptions& options,
+                              std::vector<std::optional<LayerResult>> results);
+
 /// Means and phase counts over `layers`.
 AnalyzeSummary summarize(const std::vector<LayerResult>& layers);
 
