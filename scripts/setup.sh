@@ -31,7 +31,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libpng-dev libstb-dev liblbfgs-dev gnuplot-nox
   libprotobuf-dev libonnx-dev libhdf5-dev clang libclang-rt-14-dev
   python3 python3-dev python3-numpy python3-scipy python3-sklearn python3-threadpoolctl python3-pandas python3-pytest
-  pybind11-dev
+  pybind11-dev libopenmpi-dev openmpi-bin
   python3-onnx python3-h5py python3-torch
   npm dataset-fashion-mnist
 )

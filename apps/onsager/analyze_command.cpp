@@ -202,9 +202,8 @@ std::string attempt(Body&& body) {
   }
 }
 
-// rank 0 reports the first failure (its own, else the lowest rank's); the others exit 1 quietly.
+// Rank 0's report of a shared run's failure: its own error, else the lowest failed rank's.
 [[noreturn]] void fail_shared(const MpiSession& mpi, const std::vector<std::string>& errors) {
-  if (mpi.rank() != 0) throw QuietFailure{};
   for (std::size_t r = 0; r < errors.size(); ++r)
     if (!errors[r].empty())
       ONSAGER_FAIL("{}{}", r == 0 ? std::string() : fmt::format("rank {} of {}: ", r, mpi.size()), errors[r]);
@@ -213,7 +212,9 @@ std::string attempt(Body&& body) {
 
 // `mpirun -n R onsager analyze`: each rank analyses the tensors share_layers gives it and sends its layers, as the
 // JSON a journal holds, to rank 0, which writes what one process would (plus "ranks"). Every rank reaches each
-// collective call whatever fails before it, so a failure on any rank ends all of them with one message.
+// collective call whatever fails before it, so a failure on any rank ends all of them with one message, rank 0's.
+// The other ranks then exit 0 (the job's status is rank 0's): a launcher aborts the whole job when a rank exits
+// non-zero, which could stop rank 0 before its message is out.
 void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
   const bool root = mpi.rank() == 0;
   AnalyzeOptions o;
@@ -234,6 +235,7 @@ void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
     // Past this point every rank is known to have its model open; here only the failed ones say why.
     std::vector<std::string> errors;
     for (const std::string& record : mpi.gather(error)) errors.push_back(record);
+    if (!root) return;
     fail_shared(mpi, errors);
   }
   std::string record;
@@ -262,11 +264,8 @@ void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
   if (!error.empty()) record = nlohmann::json{{"error", error}}.dump();
   std::vector<std::string> records;
   const std::string gather_error = attempt([&] { records = mpi.gather(record); });
+  if (!root) return;
   if (!gather_error.empty()) fail_shared(mpi, {gather_error});
-  if (!root) {
-    if (!error.empty()) throw QuietFailure{};
-    return;
-  }
   std::vector<std::string> errors;
   for (const std::string& r : records) errors.push_back(nlohmann::json::parse(r).value("error", ""));
   if (std::any_of(errors.begin(), errors.end(), [](const std::string& e) { return !e.empty(); }))

@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
       "Run 'onsager COMMAND --help' for a command's options; docs/ has one page per command."};
   app.name("onsager");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "onsager 0.1.0");
+  // The MPI line tells whether `mpirun -n R onsager analyze` shares the work (docs/analyze.md, "Many machines").
+  app.set_version_flag("--version", "onsager 0.1.0\nMPI: " + onsager::cli::mpi_library());
   onsager::install_cleanup_handlers();
   onsager::cli::register_data_commands(app);
   onsager::cli::register_rbm_commands(app);
@@ -136,8 +137,6 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "onsager: error: {} (see --help)\n", e.what());
-    return 1;
-  } catch (const onsager::cli::QuietFailure&) {  // an MPI rank whose failure rank 0 reports
     return 1;
   } catch (const onsager::Error& e) {
     fmt::print(stderr, "onsager: error: {}\n", onsager::cli::to_cli_message(e.what()));

@@ -20,6 +20,18 @@ bool mpi_supported() {
 #endif
 }
 
+std::string mpi_library() {
+#ifdef ONSAGER_WITH_MPI
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int length = 0;
+  if (MPI_Get_library_version(text, &length) != MPI_SUCCESS) return "MPI";  // callable before MPI_Init
+  const std::string version(text, static_cast<std::size_t>(length));
+  return version.substr(0, version.find_first_of(",\n"));
+#else
+  return "none";
+#endif
+}
+
 int launched_processes() {
   // OpenMPI's mpirun, then PMIx (srun --mpi=pmix, prterun) and PMI/PMI-2 (srun --mpi=pmi2, MPICH's hydra).
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"})

@@ -11,13 +11,12 @@ namespace onsager::cli {
 /// True when this build can share work among MPI processes.
 bool mpi_supported();
 
+/// The MPI library this build uses ("Open MPI v4.1.4"), or "none" for a build without MPI.
+std::string mpi_library();
+
 /// The number of processes the launcher started, read from its environment (OpenMPI's, PMIx's, PMI's); 0 when
 /// the command was not started by one.
 int launched_processes();
-
-/// Thrown by a process other than rank 0 whose command failed: rank 0 prints the message, the others exit 1
-/// without one.
-struct QuietFailure {};
 
 /// MPI for the life of the object: initialised when the command was started by a launcher (and the build has
 /// MPI), otherwise one process of one.

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -535,6 +536,89 @@ TEST(Analyze, LayersComeBackFromTheirJsonAndAJournalResumesARun) {
   other = o;
   other.selection.regex = "^a";  // another layer selection
   EXPECT_THROW(AnalyzeJournal(path, *s, other), Error);
+}
+
+TEST(Analyze, SharedAmongPartsEveryLayerIsDoneOnceAndTheReportIsTheSingleProcessOne) {
+  const std::string dir = test_dir();
+  Rng rng(12);
+  const std::size_t rows[] = {300, 80, 200, 120, 60};
+  std::vector<std::vector<float>> values;
+  for (std::size_t r : rows) {
+    values.emplace_back(r * 50);
+    for (auto& x : values.back()) x = static_cast<float>(rng.normal() * rng.normal());
+  }
+  values.emplace_back(16 * 12 * 3 * 3);
+  for (auto& x : values.back()) x = static_cast<float>(rng.normal());
+  values.emplace_back(100 * 40, 0.0f);
+  std::vector<TensorToWrite> st;
+  for (std::size_t t = 0; t < 5; ++t)
+    st.push_back({"l" + std::to_string(t) + ".weight", {static_cast<std::int64_t>(rows[t]), 50}, values[t], {}});
+  st.push_back({"conv.weight", {16, 12, 3, 3}, values[5], {}});
+  st.push_back({"zero.weight", {100, 40}, values[6], {}});
+  write_safetensors(dir + "/m.safetensors", st);
+  auto s = open_tensor_source(dir + "/m.safetensors");
+  AnalyzeOptions o;
+  o.selection.per_slice = true;  // the conv's nine slices are one tensor: they must stay on one part
+  o.selection.min_evals = 5;
+  o.randomize = true;
+  const AnalyzeReport whole = analyze(*s, "m", o);
+  const LayerPlan plan = plan_layers(s->tensors(), o.selection);
+  ASSERT_EQ(plan.layers.size(), 15u);
+
+  // The split, against a naive longest-first assignment to the least-loaded part.
+  for (std::size_t parts : {1u, 2u, 3u, 4u, 20u}) {
+    const std::vector<std::size_t> owner = share_layers(plan, parts);
+    ASSERT_EQ(owner.size(), plan.layers.size());
+    std::map<std::size_t, std::set<std::size_t>> owners_of_tensor;
+    for (std::size_t k = 0; k < plan.layers.size(); ++k) {
+      EXPECT_LT(owner[k], parts);
+      owners_of_tensor[plan.layers[k].tensor].insert(owner[k]);
+    }
+    for (const auto& [t, owners] : owners_of_tensor) EXPECT_EQ(owners.size(), 1u) << "tensor " << t << " split";
+    std::map<std::size_t, double> tensor_cost;
+    for (const LayerSpec& l : plan.layers)
+      tensor_cost[l.tensor] += static_cast<double>(l.slices.size()) * (static_cast<double>(l.n() * l.m() * l.m()) +
+                                                                       static_cast<double>(l.m() * l.m() * l.m()));
+    std::vector<std::pair<double, std::size_t>> by_cost;  // (cost, tensor), costliest first, then file order
+    for (const auto& [t, cost] : tensor_cost) by_cost.push_back({-cost, t});
+    std::sort(by_cost.begin(), by_cost.end());
+    std::vector<double> load(parts, 0.0);
+    std::map<std::size_t, std::size_t> expected;
+    for (const auto& [neg, t] : by_cost) {
+      std::size_t least = 0;
+      for (std::size_t p = 1; p < parts; ++p)
+        if (load[p] < load[least]) least = p;
+      load[least] -= neg;
+      expected[t] = least;
+    }
+    for (std::size_t k = 0; k < plan.layers.size(); ++k) EXPECT_EQ(owner[k], expected[plan.layers[k].tensor]);
+
+    // Each part computes its own layers only; together they give analyze()'s report.
+    std::vector<std::optional<LayerResult>> results(plan.layers.size());
+    std::vector<int> times(plan.layers.size(), 0);
+    for (std::size_t p = 0; p < parts; ++p) {
+      std::size_t calls = 0, mine = 0;
+      const auto part = analyze_part(*s, "m", o, {p, parts}, [&](std::size_t, std::size_t total, const LayerResult*) {
+        ++calls;
+        mine = total;
+      });
+      EXPECT_EQ(calls, part.size());
+      if (!part.empty()) {
+        EXPECT_EQ(mine, part.size());
+      }
+      for (const auto& [k, r] : part) {
+        EXPECT_EQ(owner[k], p) << plan.layers[k].name;
+        ++times[k];
+        if (r) results[k] = layer_from_json(plan.layers[k], to_json(*r, true));  // as the ranks send them
+      }
+    }
+    for (std::size_t k = 0; k < plan.layers.size(); ++k) EXPECT_EQ(times[k], 1) << plan.layers[k].name;
+    EXPECT_EQ(to_json(assemble_report(*s, "m", o, std::move(results)), true).dump(), to_json(whole, true).dump())
+        << parts << " parts";
+  }
+  EXPECT_THROW(share_layers(plan, 0), Error);
+  EXPECT_THROW(analyze_part(*s, "m", o, {2, 2}), Error);
+  EXPECT_THROW(assemble_report(*s, "m", o, {}), Error);
 }
 
 TEST(Analyze, AnAllZeroConvSliceIsSkippedInPerSliceMode) {
