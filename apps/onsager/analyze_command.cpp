@@ -189,6 +189,12 @@ void write_outputs(const AnalyzeArgs& a, const AnalyzeReport& report, int ranks)
   emit_json(a.json, j);
 }
 
+// The threads of an MPI rank without --threads: the ranks of one machine share its cores, and a rank the launcher
+// bound to some cores (mpirun binds each of up to two ranks to one core by default) uses only those.
+int rank_threads(const MpiSession& mpi) {
+  return std::max(1, std::min(mpi.cores_bound(), hardware_threads() / mpi.local_size()));
+}
+
 // `body`'s error as text ("" when it succeeds), for a process that must reach the next collective call.
 template <class Body>
 std::string attempt(Body&& body) {
@@ -225,8 +231,7 @@ void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
                   "analyze: --resume works in one process, not across {} MPI ranks; run it without mpirun, or "
                   "drop --resume",
                   mpi.size());
-    // The ranks of one machine share its cores.
-    set_num_threads(a.threads > 0 ? a.threads : std::max(1, hardware_threads() / mpi.local_size()));
+    set_num_threads(a.threads > 0 ? a.threads : rank_threads(mpi));
     o = analyze_options(a);
     if (root) locks = claim_outputs(a);
     source = open_tensor_source(a.model);
@@ -290,7 +295,7 @@ void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
 void run_analyze(const AnalyzeArgs& a) {
   const MpiSession mpi;
   if (mpi.size() > 1) return run_analyze_shared(a, mpi);
-  set_num_threads(a.threads);
+  set_num_threads(a.threads > 0 || !mpi.active() ? a.threads : rank_threads(mpi));
   const AnalyzeOptions o = analyze_options(a);
   const auto locks = claim_outputs(a);
   const auto source = open_tensor_source(a.model);
@@ -317,17 +322,45 @@ void run_analyze(const AnalyzeArgs& a) {
 struct InspectArgs {
   std::string model, layers, conv_layout = "oihw";
   std::size_t min_evals = 10;
+  long long ranks = 0;  ///< 0: not asked
   bool per_slice = false;
   JsonOutput json;
+  CLI::Option* ranks_option = nullptr;
 };
 
+// How `mpirun -n ranks onsager analyze` would share the layers of `plan` (share_layers): each rank's share of the
+// work (layer_cost) and of the layers, and the speed-up over one process that the costs predict.
+nlohmann::json rank_shares(const LayerPlan& plan, std::size_t ranks) {
+  const std::vector<std::size_t> owner = share_layers(plan, ranks);
+  std::vector<double> work(ranks, 0.0);
+  std::vector<std::size_t> layers(ranks, 0);
+  double total = 0;
+  for (std::size_t k = 0; k < plan.layers.size(); ++k) {
+    const double c = layer_cost(plan.layers[k]);
+    work[owner[k]] += c, total += c;
+    ++layers[owner[k]];
+  }
+  const double largest = *std::max_element(work.begin(), work.end());
+  std::vector<double> shares;
+  for (double w : work) shares.push_back(total > 0 ? w / total : 0.0);
+  return {{"count", ranks}, {"shares", shares}, {"layers", layers},
+          {"speedup", largest > 0 ? total / largest : 1.0}};
+}
+
 void run_inspect(const InspectArgs& a) {
+  ONSAGER_CHECK(a.ranks_option->count() == 0 || (a.ranks >= 1 && a.ranks <= 1000000),
+                "inspect: --ranks must be between 1 and 1000000 (got {})", a.ranks);
   const auto locks = guard_outputs({{json_file(a.json), "--json"}}, {{a.model, "the file"}});
   const auto source = open_tensor_source(a.model);
-  const InspectReport report =
-      inspect_tensors(*source, selection(a.layers, a.min_evals, a.per_slice, a.conv_layout));
+  const LayerSelection sel = selection(a.layers, a.min_evals, a.per_slice, a.conv_layout);
+  const InspectReport report = inspect_tensors(*source, sel);
   nlohmann::json j = {{"file", a.model}};
   j.update(to_json(report));
+  if (a.ranks > 0) {
+    const LayerPlan plan = plan_layers(source->tensors(), sel);
+    ONSAGER_CHECK(!plan.layers.empty(), "inspect: --ranks {}: {} has no layer to share", a.ranks, a.model);
+    j["ranks"] = rank_shares(plan, static_cast<std::size_t>(a.ranks));
+  }
   if (!a.json.to_stdout()) {
     std::vector<std::array<std::string, 4>> rows;
     for (const InspectedTensor& it : report.tensors) {
@@ -344,6 +377,14 @@ void run_inspect(const InspectArgs& a) {
     w[0] = std::min<std::size_t>(w[0], 60);
     fmt::print("{:<{}}  {:<{}}  {:<{}}  {}\n", "tensor", w[0], "dtype", w[1], "shape", w[2], "becomes");
     for (const auto& r : rows) fmt::print("{:<{}}  {:<{}}  {:<{}}  {}\n", r[0], w[0], r[1], w[1], r[2], w[2], r[3]);
+    if (a.ranks > 0) {
+      const auto& r = j["ranks"];
+      const auto shares = r["shares"].get<std::vector<double>>();
+      const auto top = static_cast<std::size_t>(std::max_element(shares.begin(), shares.end()) - shares.begin());
+      fmt::print("\nmpirun -n {} onsager analyze: the largest rank's share is {:.1f}% of the work ({} layers); "
+                 "expected speed-up {:.2f}x over one process (from the layers' costs, N*M^2 + M^3 each)\n",
+                 a.ranks, 100 * shares[top], r["layers"][top].get<std::size_t>(), r["speedup"].get<double>());
+    }
   }
   emit_json(a.json, j);
 }
@@ -366,13 +407,21 @@ void register_inspect_command(CLI::App& app) {
   cmd->add_flag("--per-slice", a->per_slice, "One layer per conv slice instead of pooling them");
   cmd->add_option("--conv-layout", a->conv_layout, "Conv weight layout: oihw (PyTorch) or hwio (Keras)")
       ->capture_default_str();
+  a->ranks_option = cmd->add_option("--ranks", a->ranks,
+                  "Also show how 'mpirun -n R onsager analyze' would share the layers among R ranks, and the "
+                  "speed-up their costs predict")
+      ->type_name("R");
   add_json_option(cmd, a->json);
   cmd->callback([a] { run_inspect(*a); });
 }
 
 void register_analyze_command(CLI::App& app) {
   auto a = std::make_shared<AnalyzeArgs>();
-  auto* cmd = app.add_subcommand("analyze", "Spectral diagnostics of a trained model's layers (ESD, power law, MP, phases)");
+  auto* cmd = app.add_subcommand(
+      "analyze",
+      "Spectral diagnostics of a trained model's layers (ESD, power law, MP, phases).\n"
+      "Under 'mpirun -n R' (or srun) the R ranks share the layers by cost and rank 0 writes the report\n"
+      "('onsager inspect MODEL --ranks R' shows the split; docs/analyze.md, \"Many machines\").");
   cmd->add_option("model", a->model, kModelFileHelp)
       ->required()
       ->type_name("MODEL");

@@ -1,6 +1,9 @@
 #include "mpi.hpp"
 
+#include <sched.h>
+
 #include <climits>
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -42,6 +45,13 @@ int launched_processes() {
     }
   if (std::getenv("PMIX_RANK") != nullptr || std::getenv("PMI_RANK") != nullptr) return 1;  // size unknown here
   return 0;
+}
+
+int MpiSession::cores_bound() const {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return INT_MAX;  // unknown: no limit from here
+  return std::max(1, CPU_COUNT(&set));
 }
 
 #ifdef ONSAGER_WITH_MPI

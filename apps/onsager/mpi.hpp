@@ -33,6 +33,8 @@ class MpiSession {
   int size() const { return size_; }
   /// Processes of this one's machine (this one included): those that share its cores.
   int local_size() const { return local_size_; }
+  /// The cores this process may run on (its CPU affinity, which a launcher's binding sets).
+  int cores_bound() const;
   /// True on every process when `failed` is true on any; every process must call it.
   bool any(bool failed) const;
   /// Every process's `text`, in rank order, on rank 0; an empty list on the others. Every process must call it.

@@ -24,6 +24,8 @@ for entry in "${pages[@]}"; do
 done
 # Flags of the top-level program and of the scripts the pages also show.
 printf -- '--help\n--version\n--fast\n--no-data\n--cli\n' >>"$all_flags"
+# The MPI launchers' flags in docs/analyze.md's cluster examples (mpirun's and Slurm's srun/sbatch).
+printf -- '--allow-run-as-root\n--oversubscribe\n--hostfile\n--map-by\n--bind-to\n--mpi\n--nodes\n--ntasks-per-node\n--cpus-per-task\n--time\n' >>"$all_flags"
 # The benchmark programs' flags (build/bench/bench_*, built with the rest), read from their help.
 for b in "$(dirname "$bin")"/bench/bench_*; do
   [ -x "$b" ] && timeout 10 "$b" --help 2>/dev/null | grep -o -- '--[a-z][a-z0-9-]*' >>"$all_flags"

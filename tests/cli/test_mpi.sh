@@ -5,6 +5,25 @@
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
+# inspect --ranks: the split analyze would make, in any build. Four equal layers over two ranks: half each, 2x;
+# over three: two ranks of one layer and one of two (a tensor is never split), 4/2 = 2x.
+"$py" -c "import numpy as np; np.savez('$tmp/eq.npz', **{f'w{i}': np.ones((60, 40), np.float32) for i in range(4)})"
+if "$bin" inspect "$tmp/eq.npz" --ranks 2 --json "$tmp/i2.json" >/dev/null 2>"$tmp/err" &&
+   "$bin" inspect "$tmp/eq.npz" --ranks 3 --json "$tmp/i3.json" >/dev/null 2>>"$tmp/err" &&
+   "$bin" inspect "$tmp/eq.npz" --ranks 3 >"$tmp/i3.txt" 2>>"$tmp/err" &&
+   "$py" - "$tmp/i2.json" "$tmp/i3.json" <<'EOF'
+import json, sys
+r2, r3 = (json.load(open(p))["ranks"] for p in sys.argv[1:3])
+assert r2 == {"count": 2, "shares": [0.5, 0.5], "layers": [2, 2], "speedup": 2.0}, r2
+assert r3["count"] == 3 and sorted(r3["layers"]) == [1, 1, 2] and abs(r3["speedup"] - 2.0) < 1e-12, r3
+assert abs(sum(r3["shares"]) - 1) < 1e-12
+EOF
+   grep -q "expected speed-up 2.00x" "$tmp/i3.txt"
+then ok "inspect --ranks: equal layers split evenly, a tensor never split, the predicted speed-up"
+else bad "inspect --ranks" "$(cat "$tmp/err" "$tmp/i3.txt" | tail -3)"; fi
+expect_error_matching "inspect --ranks 0" "--ranks must be between 1 and 1000000 (got 0)" \
+  "$bin" inspect "$tmp/eq.npz" --ranks 0
+
 if ! command -v mpirun >/dev/null 2>&1; then
   missing "analyze under mpirun" "mpirun (openmpi-bin)"; finish; exit
 fi
