@@ -237,7 +237,7 @@ void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
     source = open_tensor_source(a.model);
   });
   if (mpi.any(!error.empty())) {
-    // Past this point every rank is known to have its model open; here only the failed ones say why.
+    // Some rank could not start: each hands its error (or "") to rank 0, which reports the first.
     std::vector<std::string> errors;
     for (const std::string& record : mpi.gather(error)) errors.push_back(record);
     if (!root) return;

@@ -123,6 +123,19 @@ int main(int argc, char** argv) {
   onsager::cli::register_analyze_command(app);
   onsager::cli::register_inspect_command(app);
   onsager::cli::register_convert_command(app);
+  // Under an MPI launcher only analyze shares its work; every other command would run once per process, each
+  // writing the same outputs. Rank 0 says so; the others exit 0 so that the launcher lets it finish printing.
+  const int processes = onsager::cli::launched_processes();
+  if (processes > 1 && argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "analyze") {
+    if (onsager::cli::launched_rank() != 0) return 0;
+    fmt::print(stderr,
+               "onsager: error: only 'onsager analyze' shares its work among MPI processes; run 'onsager {}' "
+               "without mpirun (started as {} processes)\n",
+               argv[1], processes);
+    return 1;
+  }
+  // The ranks of a launch parse the same flags: rank 0 alone reports a mistake in them.
+  const bool report = processes <= 1 || onsager::cli::launched_rank() == 0;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -133,11 +146,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ExtrasError& e) {  // unknown flags: suggest the nearest one the command has
     const std::string what = e.what();
-    fmt::print(stderr, "onsager: error: {}{} (see --help)\n", what, suggestion(app, what));
-    return 1;
+    if (report) fmt::print(stderr, "onsager: error: {}{} (see --help)\n", what, suggestion(app, what));
+    return report ? 1 : 0;
   } catch (const CLI::ParseError& e) {
-    fmt::print(stderr, "onsager: error: {} (see --help)\n", e.what());
-    return 1;
+    if (report) fmt::print(stderr, "onsager: error: {} (see --help)\n", e.what());
+    return report ? 1 : 0;
   } catch (const onsager::Error& e) {
     fmt::print(stderr, "onsager: error: {}\n", onsager::cli::to_cli_message(e.what()));
     return 1;

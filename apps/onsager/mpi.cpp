@@ -47,6 +47,16 @@ int launched_processes() {
   return 0;
 }
 
+int launched_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
+      char* end = nullptr;
+      const long r = std::strtol(v, &end, 10);
+      if (*end == '\0' && r >= 0 && r <= INT_MAX) return static_cast<int>(r);
+    }
+  return 0;
+}
+
 int MpiSession::cores_bound() const {
   cpu_set_t set;
   CPU_ZERO(&set);

@@ -18,6 +18,9 @@ std::string mpi_library();
 /// the command was not started by one.
 int launched_processes();
 
+/// This process's rank as the launcher's environment gives it (0 when not started by one).
+int launched_rank();
+
 /// MPI for the life of the object: initialised when the command was started by a launcher (and the build has
 /// MPI), otherwise one process of one.
 class MpiSession {

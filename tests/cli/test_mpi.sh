@@ -101,6 +101,10 @@ expect_error_file_matching "--resume across ranks is refused" "$tmp/j.jsonl" "--
   "${launch[@]}" -n 2 "$bin" analyze "$tmp/m.npz" --quiet --resume "$tmp/j.jsonl"
 expect_error_file_matching "an output that is the model, under mpirun" "" "same file as the model" \
   "${launch[@]}" -n 2 "$bin" analyze "$tmp/m.npz" --quiet --csv "$tmp/m.npz"
+expect_error_matching "a mistyped flag under mpirun: one line, from rank 0" "not expected: --bogus" \
+  "${launch[@]}" -n 3 "$bin" analyze "$tmp/m.npz" --bogus
+expect_error_matching "another command under mpirun is refused" "only 'onsager analyze' shares its work" \
+  "${launch[@]}" -n 2 "$bin" convert "$tmp/m.npz" --out "$tmp/c.safetensors"
 [ "$(md5sum <"$tmp/m.npz")" = "$sum" ] && ok "the model is untouched" || bad "the model was changed"
 
 finish
