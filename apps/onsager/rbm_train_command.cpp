@@ -22,7 +22,7 @@ namespace {
 struct TrainArgs {
   TrainConfig config;
   std::string data, split = "train", valid_split = "validation", binarize = "threshold:0.5", data_dir;
-  std::string method = "pcd", lr_schedule = "constant", momentum = "0";
+  std::string method = "pcd", lr_schedule = "constant", momentum = "0", tap_reseed = "merged";
   std::string out, log, resume;
   int threads = 0;
   bool quiet = false;
@@ -35,7 +35,7 @@ constexpr const char* kRunFlags[] = {"--hidden",   "--method",   "--k",        "
                                      "--lr-schedule", "--lr-final", "--lr-decay", "--momentum", "--l1",
                                      "--l2",       "--max-norm", "--chains",   "--init-std",    "--seed",
                                      "--binarize", "--monitor-samples", "--tap-iters", "--tap-damping",
-                                     "--tap-tol", "--tap-persist-from"};
+                                     "--tap-tol", "--tap-persist-from", "--tap-reseed", "--tap-restart-fraction"};
 
 std::string fmt_num(double x, int prec = 4) { return std::isfinite(x) ? fmt::format("{:.{}f}", x, prec) : "-"; }
 
@@ -71,6 +71,7 @@ void run_train(TrainArgs& a) {
     a.config.method = parse_train_method(a.method);
     apply_momentum(a.config, a.momentum);
     a.config.lr_schedule = parse_lr_schedule(a.lr_schedule);
+    a.config.tap_reseed = parse_tap_reseed(a.tap_reseed);
     a.config.validate();
   }
 
@@ -110,6 +111,12 @@ void run_train(TrainArgs& a) {
   if (!a.quiet)
     opts.on_epoch = [&](const TrainState&, const EpochStats& st) {
       print_epoch_line(stderr, st, config.epochs);
+      if (const int chains = config.num_chains(); st.tap_distinct_states < 0.1 * chains)  // false for NaN
+        fmt::print(stderr,
+                   "warning: epoch {}: the {} persistent TAP magnetisations held only {:.1f} distinct states per "
+                   "update (under 10%): the negative phase covers few modes{}\n",
+                   st.epoch, chains, st.tap_distinct_states,
+                   config.tap_reseed == TapReseed::none ? "; --tap-reseed merged restarts rows that merged" : "");
       return true;
     };
   run.run(opts);
@@ -155,8 +162,11 @@ void print_epoch_line(std::FILE* out, const EpochStats& s, int total_epochs) {
              fmt_num(s.free_energy_valid - s.free_energy_train, 2), fmt_num(s.weight_norm, 2),
              fmt_num(s.weight_sigma_max, 2), s.seconds);
   if (std::isfinite(s.tap_free_energy))
-    fmt::print(out, "           Gamma {} (S {} U {} O {})  sweeps {}\n", fmt_num(s.tap_free_energy, 2),
-               fmt_num(s.tap_entropy, 2), fmt_num(s.tap_energy, 2), fmt_num(s.tap_onsager, 3), fmt_num(s.tap_sweeps, 2));
+    fmt::print(out, "           Gamma {} (S {} U {} O {})  sweeps {}{}\n", fmt_num(s.tap_free_energy, 2),
+               fmt_num(s.tap_entropy, 2), fmt_num(s.tap_energy, 2), fmt_num(s.tap_onsager, 3), fmt_num(s.tap_sweeps, 2),
+               std::isfinite(s.tap_distinct_states)
+                   ? fmt::format("  distinct states {:.1f}  re-seeded {:.0f}", s.tap_distinct_states, s.tap_reseeded)
+                   : std::string());
 }
 
 void register_rbm_train(CLI::App& rbm) {
@@ -195,6 +205,13 @@ void register_rbm_train(CLI::App& rbm) {
   cmd->add_option("--tap-persist-from", c.tap_persist_from,
                   "TAP methods: epoch (0-based) from which magnetisations persist across minibatches; -1: never,\n"
                   "every update starts from its minibatch")
+      ->capture_default_str();
+  cmd->add_option("--tap-reseed", a->tap_reseed,
+                  "TAP methods, persistent: merged (a magnetisation that came within 1e-3 of another restarts from a\n"
+                  "random minibatch row, so the negative phase keeps many states) or none")
+      ->capture_default_str();
+  cmd->add_option("--tap-restart-fraction", c.tap_restart_fraction,
+                  "TAP methods, persistent: also restart this fraction of the magnetisations each update (0-1)")
       ->capture_default_str();
   cmd->add_option("--init-std", c.init_std, "Initial weights ~ N(0, std^2)")->capture_default_str();
   cmd->add_option("--monitor-samples", c.monitor_samples, "Rows used by the per-epoch monitors")->capture_default_str();

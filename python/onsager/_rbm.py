@@ -114,7 +114,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     extended-mean-field negative phases of Gabrié, Tramel & Krzakala 2015), ``k`` (Gibbs steps per update),
     ``momentum``, ``weight_decay`` (L2), ``max_norm`` (each hidden unit's weight vector kept within this
     norm; 0: off), ``n_threads`` (None: onsager's default, all cores) and the TAP settings ``tap_iters``,
-    ``tap_damping``, ``tap_tol`` and ``tap_persist_from``; and the methods ``log_partition``,
+    ``tap_damping``, ``tap_tol``, ``tap_persist_from``, ``tap_reseed`` ("merged": persistent magnetisations
+    that merged restart from minibatch rows; "none") and ``tap_restart_fraction``; and the methods ``log_partition``,
     ``log_likelihood``, ``sample`` and ``save`` (``onsager.load`` reads the file back; the command line's
     model files are the same files).
     """
@@ -136,6 +137,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "tap_damping": [Interval(Real, 0, 1, closed="left")],
         "tap_tol": [Interval(Real, 0, None, closed="left")],
         "tap_persist_from": [Interval(Integral, -1, None, closed="left")],
+        "tap_reseed": [StrOptions({"merged", "none"})],
+        "tap_restart_fraction": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(
@@ -157,6 +160,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         tap_damping=0.5,
         tap_tol=1e-4,
         tap_persist_from=0,
+        tap_reseed="merged",
+        tap_restart_fraction=0.0,
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -174,6 +179,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.tap_damping = tap_damping
         self.tap_tol = tap_tol
         self.tap_persist_from = tap_persist_from
+        self.tap_reseed = tap_reseed
+        self.tap_restart_fraction = tap_restart_fraction
 
     # ---- training ----------------------------------------------------------------------------------------
 
@@ -194,6 +201,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         c.tap_damping = float(self.tap_damping)
         c.tap_tol = float(self.tap_tol)
         c.tap_persist_from = int(self.tap_persist_from)
+        c.tap_reseed = str(self.tap_reseed)
+        c.tap_restart_fraction = float(self.tap_restart_fraction)
         c.validate()
         return c
 
@@ -482,7 +491,8 @@ def load(path):
         conv = {"lr": "learning_rate", "batch_size": "batch_size", "epochs": "n_iter", "method": "method", "k": "k",
                 "momentum": "momentum", "l2": "weight_decay", "max_norm": "max_norm", "tap_iters": "tap_iters",
                 "tap_damping": "tap_damping", "tap_tol": "tap_tol", "tap_persist_from": "tap_persist_from",
-                "seed": "random_state"}
+                "tap_reseed": "tap_reseed", "tap_restart_fraction": "tap_restart_fraction", "seed": "random_state"}
+        kw["tap_reseed"] = "none"  # files written before re-seeding trained without it
         for key, name in conv.items():
             if key in c and c[key] is not None:
                 kw[name] = c[key]

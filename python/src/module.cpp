@@ -410,6 +410,10 @@ PYBIND11_MODULE(_onsager, m) {
       .def_readwrite("tap_damping", &TrainConfig::tap_damping)
       .def_readwrite("tap_tol", &TrainConfig::tap_tol)
       .def_readwrite("tap_persist_from", &TrainConfig::tap_persist_from)
+      .def_property(
+          "tap_reseed", [](const TrainConfig& c) { return std::string(to_string(c.tap_reseed)); },
+          [](TrainConfig& c, const std::string& s) { c.tap_reseed = parse_tap_reseed(s); })
+      .def_readwrite("tap_restart_fraction", &TrainConfig::tap_restart_fraction)
       .def("validate", &TrainConfig::validate)
       .def("to_json", [](const TrainConfig& c) { return to_json(c).dump(); });
 

@@ -99,7 +99,7 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
     const auto perm = random_permutation(n, stream_seed(config.seed, kTagShuffle, static_cast<std::uint64_t>(epoch)));
     Progress bar(fmt::format("epoch {}/{}", epoch + 1, config.epochs), batches, options.progress);
     const auto t0 = std::chrono::steady_clock::now();
-    ws.tap_sweeps = ws.tap_updates = 0;
+    ws.tap_sweeps = ws.tap_updates = ws.tap_reseeded = ws.tap_distinct_sum = ws.tap_persistent_updates = 0;
     for (std::size_t bi = 0; bi < batches; ++bi) {
       const std::size_t lo = bi * bs, hi = std::min(n, lo + bs);
       batch.resize(static_cast<Eigen::Index>(hi - lo), data.cols());
@@ -150,6 +150,11 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
       st.tap_energy = parts.energy.mean();
       st.tap_onsager = parts.onsager.mean();
       st.tap_sweeps = static_cast<double>(ws.tap_sweeps) / static_cast<double>(std::max(1LL, ws.tap_updates));
+      if (ws.tap_persistent_updates > 0) {  // the epoch's updates were persistent
+        st.tap_distinct_states =
+            static_cast<double>(ws.tap_distinct_sum) / static_cast<double>(ws.tap_persistent_updates);
+        st.tap_reseeded = static_cast<double>(ws.tap_reseeded);
+      }
     }
     st.epoch = epoch + 1;
     st.lr = config.lr_at(epoch);

@@ -60,6 +60,8 @@ void TrainConfig::validate() const {
   ONSAGER_CHECK(std::isfinite(tap_tol) && tap_tol >= 0, "TrainConfig::validate: config.tap_tol must be >= 0 (got {})", tap_tol);
   ONSAGER_CHECK(tap_persist_from >= -1, "TrainConfig::validate: config.tap_persist_from must be an epoch >= 0, or -1 for never (got {})",
                 tap_persist_from);
+  ONSAGER_CHECK(std::isfinite(tap_restart_fraction) && tap_restart_fraction >= 0 && tap_restart_fraction <= 1,
+                "TrainConfig::validate: config.tap_restart_fraction must be in [0, 1] (got {})", tap_restart_fraction);
 }
 
 double TrainConfig::lr_at(int epoch) const {
@@ -91,6 +93,14 @@ std::string_view to_string(LrSchedule s) {
   return "constant";
 }
 
+std::string_view to_string(TapReseed r) { return r == TapReseed::merged ? "merged" : "none"; }
+
+TapReseed parse_tap_reseed(std::string_view s) {
+  if (s == "merged") return TapReseed::merged;
+  if (s == "none") return TapReseed::none;
+  ONSAGER_FAIL("parse_tap_reseed: reseed must be merged or none (got '{}')", s);
+}
+
 LrSchedule parse_lr_schedule(std::string_view s) {
   if (s == "constant") return LrSchedule::constant;
   if (s == "linear") return LrSchedule::linear;
@@ -119,7 +129,9 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"tap_iters", c.tap_iters},
           {"tap_damping", c.tap_damping},
           {"tap_tol", c.tap_tol},
-          {"tap_persist_from", c.tap_persist_from}};
+          {"tap_persist_from", c.tap_persist_from},
+          {"tap_reseed", to_string(c.tap_reseed)},
+          {"tap_restart_fraction", c.tap_restart_fraction}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
@@ -148,6 +160,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.tap_damping = j.value("tap_damping", c.tap_damping);
     c.tap_tol = j.value("tap_tol", c.tap_tol);
     c.tap_persist_from = j.value("tap_persist_from", c.tap_persist_from);
+    // Added with re-seeding: a run written before it had none, and continues without.
+    c.tap_reseed = parse_tap_reseed(j.value("tap_reseed", std::string("none")));
+    c.tap_restart_fraction = j.value("tap_restart_fraction", 0.0);
   } catch (const nlohmann::json::exception& e) {
     ONSAGER_FAIL("training settings in the model file are incomplete or malformed ({})", e.what());
   }
@@ -173,6 +188,8 @@ nlohmann::json to_json(const EpochStats& s) {
           {"tap_energy", num(s.tap_energy)},
           {"tap_onsager", num(s.tap_onsager)},
           {"tap_sweeps", num(s.tap_sweeps)},
+          {"tap_distinct_states", num(s.tap_distinct_states)},
+          {"tap_reseeded", num(s.tap_reseeded)},
           {"seconds", num(s.seconds)},
           {"monitor_seconds", num(s.monitor_seconds)}};
 }
@@ -199,6 +216,8 @@ EpochStats epoch_stats_from_json(const nlohmann::json& j) {
   s.tap_energy = get("tap_energy");
   s.tap_onsager = get("tap_onsager");
   s.tap_sweeps = get("tap_sweeps");
+  s.tap_distinct_states = get("tap_distinct_states");
+  s.tap_reseeded = get("tap_reseeded");
   s.seconds = get("seconds");
   s.monitor_seconds = get("monitor_seconds");
   return s;

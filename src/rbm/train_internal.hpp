@@ -19,6 +19,7 @@ enum : std::uint64_t {
   kTagMonitor = 6,
   kTagPseudo = 7,
   kTagInitWeights = 8,
+  kTagTapReseed = 9,
 };
 
 /// The TAP fixed-point settings of a TAP-method configuration.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
@@ -103,10 +104,45 @@ void apply_gradient(TrainState& state, MatrixF& grad_w, const TrainConfig& confi
   finish_update(state, config, lr, momentum, ws);
 }
 
+// Persistent TAP rows after an update: those that merged with an earlier row (config.tap_reseed), and a random
+// config.tap_restart_fraction of all rows, restart from random minibatch rows (distinct ones while the minibatch
+// has enough), m_h = σ(c + W m_v). Under the damped TAP map at small weights every row is drawn to one fixed point,
+// and rows that met stay together: without this the negative phase soon covers one mode (docs/tap-training.md).
+void reseed_persistent(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig& config, std::uint64_t step,
+                       TrainWorkspace& ws) {
+  MatrixF& m_v = state.tap_m_v;
+  const auto c = static_cast<std::size_t>(m_v.rows());
+  std::vector<bool> restart = repeated_rows(m_v);
+  ws.tap_distinct = static_cast<int>(std::count(restart.begin(), restart.end(), false));
+  ws.tap_distinct_sum += ws.tap_distinct;
+  ws.tap_persistent_updates += 1;
+  if (config.tap_reseed == TapReseed::none) restart.assign(c, false);
+  Rng rng(stream_seed(config.seed, detail::kTagTapReseed, step));
+  if (config.tap_restart_fraction > 0) {
+    const auto extra = static_cast<std::size_t>(std::llround(config.tap_restart_fraction * static_cast<double>(c)));
+    const std::vector<std::size_t> order = random_permutation(c, rng());  // the first `extra` of a random order
+    for (std::size_t i = 0; i < extra; ++i) restart[order[i]] = true;
+  }
+  std::vector<Eigen::Index> rows;
+  for (std::size_t r = 0; r < c; ++r)
+    if (restart[r]) rows.push_back(static_cast<Eigen::Index>(r));
+  if (rows.empty()) return;
+  const auto b = static_cast<std::size_t>(batch.rows());
+  const std::vector<std::size_t> from = random_permutation(b, rng());
+  MatrixF v(static_cast<Eigen::Index>(rows.size()), m_v.cols());
+  for (std::size_t i = 0; i < rows.size(); ++i) v.row(static_cast<Eigen::Index>(i)) = batch.row(static_cast<Eigen::Index>(from[i % b]));
+  const MatrixF h = state.rbm.hidden_probs(v);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    m_v.row(rows[i]) = v.row(static_cast<Eigen::Index>(i));
+    state.tap_m_h.row(rows[i]) = h.row(static_cast<Eigen::Index>(i));
+  }
+  ws.tap_reseeded += static_cast<long long>(rows.size());
+}
+
 // The deterministic negative phase: magnetisations iterated towards a fixed point of the TAP equations, then
 // ∇ log-likelihood ≈ ⟨·⟩_data + ∂Γ/∂θ (DESIGN.md §5).
 void tap_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig& config, float lr, float momentum,
-              TrainWorkspace& ws) {
+              std::uint64_t step, TrainWorkspace& ws) {
   Rbm& rbm = state.rbm;
   // A diverged model is left as it is: train() sees the NaN after the epoch and rolls back. The model is checked
   // here once, so the TAP routines run without their own checks.
@@ -127,6 +163,7 @@ void tap_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig
     fp = detail::tap_iterate_unchecked(rbm, std::move(state.tap_m_v), std::move(state.tap_m_h), opts);
     state.tap_m_v = fp.m_v;
     state.tap_m_h = fp.m_h;
+    reseed_persistent(state, batch, config, step, ws);  // for the next update; this one's gradient uses fp
   } else {
     fp = detail::tap_iterate_unchecked(rbm, MatrixF(batch), MatrixF(ws.hidden), opts);
   }
@@ -144,10 +181,32 @@ void tap_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig
 
 }  // namespace
 
+std::vector<bool> repeated_rows(const ConstMatrixFRef& m, float distance) {
+  const Eigen::Index n = m.rows(), cols = m.cols();
+  constexpr Eigen::Index kBlock = 64;  // distinct rows usually differ early: compare a block at a time
+  std::vector<bool> repeat(static_cast<std::size_t>(n), false);
+  std::vector<Eigen::Index> kept;
+  for (Eigen::Index r = 0; r < n; ++r) {
+    for (Eigen::Index q : kept) {
+      bool close = true;
+      for (Eigen::Index j = 0; j < cols && close; j += kBlock) {
+        const Eigen::Index w = std::min(kBlock, cols - j);
+        close = (m.row(r).segment(j, w) - m.row(q).segment(j, w)).cwiseAbs().maxCoeff() <= distance;
+      }
+      if (close) {
+        repeat[static_cast<std::size_t>(r)] = true;
+        break;
+      }
+    }
+    if (!repeat[static_cast<std::size_t>(r)]) kept.push_back(r);
+  }
+  return repeat;
+}
+
 void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig& config, float lr, float momentum,
                 std::uint64_t step, TrainWorkspace& ws) {
   if (is_tap_method(config.method)) {
-    tap_step(state, batch, config, lr, momentum, ws);
+    tap_step(state, batch, config, lr, momentum, step, ws);
     return;
   }
   Rbm& rbm = state.rbm;

@@ -425,11 +425,20 @@ if "$bin" rbm train --data digits --hidden 16 --method tap2 --epochs 1 --batch 2
 import json, sys
 e = json.load(open(sys.argv[1]))['last_epoch']
 assert abs(e['tap_free_energy'] - (-e['tap_entropy'] + e['tap_energy'] + e['tap_onsager'])) < 1e-6 * abs(e['tap_free_energy']), e
-assert 1 <= e['tap_sweeps'] <= 3, e" "$tmp/tap-train.json" &&
+assert 1 <= e['tap_sweeps'] <= 3, e
+assert 1 <= e['tap_distinct_states'] <= 20 and e['tap_reseeded'] >= 0, e" "$tmp/tap-train.json" &&
    "$bin" rbm train --resume "$tmp/tap.safetensors" --epochs 2 --quiet --out "$tmp/tap2.safetensors" >/dev/null 2>>"$tmp/err" &&
    "$py" "$here/read_safetensors.py" "$tmp/tap2.safetensors" --check weight=16,64 train_state.tap_m_v=20,64 train_state.tap_m_h=20,16 >/dev/null
 then ok "rbm train --method tap2, resume"; else bad "rbm train --method tap2" "$(cat "$tmp/err")"; fi
 expect_error "train: bad --tap-damping" "$tmp/e14" "$bin" rbm train --data digits --method tap2 --tap-damping 1.5 --out "$tmp/e14.safetensors"
+expect_error_matching "train: bad --tap-reseed" "--tap-reseed must be merged or none" \
+  "$bin" rbm train --data digits --method tap2 --tap-reseed all --out "$tmp/e14.safetensors"
+expect_error_matching "train: bad --tap-restart-fraction" "--tap-restart-fraction must be in \[0, 1\]" \
+  "$bin" rbm train --data digits --method tap2 --tap-restart-fraction 2 --out "$tmp/e14.safetensors"
+# Re-seeding off: on digits at the initial weights the 20 persistent rows merge and the run warns.
+if "$bin" rbm train --data digits --hidden 16 --method tap2 --epochs 1 --batch 20 --tap-reseed none \
+     --out "$tmp/tapn.safetensors" >/dev/null 2>"$tmp/err" && grep -q "persistent TAP magnetisations held only" "$tmp/err"
+then ok "rbm train --tap-reseed none warns when the persistent rows collapse"; else bad "--tap-reseed none warning" "$(cat "$tmp/err")"; fi
 
 # rbm features --classify against scikit-learn's LogisticRegression on the same features (a peer's fit)
 if "$bin" rbm features "$tmp/tap2.safetensors" --split train --out "$tmp/ftr.npy" --labels-out "$tmp/ytr.npy" -q >/dev/null 2>"$tmp/err" &&

@@ -336,3 +336,19 @@ def test_a_signal_handler_calling_onsager_during_a_call_is_refused_not_deadlocke
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     assert rbm.transform(X[:2]).shape == (2, 16)  # and onsager works afterwards
+
+
+def test_tap_reseeding_settings_reach_the_trainer_and_the_file(tmp_path, digits_binary):
+    X, _ = digits_binary
+    kw = dict(n_components=12, learning_rate=0.05, batch_size=20, n_iter=3, random_state=2, method="tap2")
+    plain = onsager.BernoulliRBM(tap_reseed="none", **kw).fit(X)
+    merged = onsager.BernoulliRBM(**kw).fit(X)
+    restarted = onsager.BernoulliRBM(tap_restart_fraction=0.3, **kw).fit(X)
+    # Different negative phases, so different models: each setting reached the trainer.
+    assert not np.array_equal(plain.components_, merged.components_)
+    assert not np.array_equal(merged.components_, restarted.components_)
+    restarted.save(tmp_path / "r.safetensors")
+    back = onsager.load(tmp_path / "r.safetensors")
+    assert back.tap_reseed == "merged" and back.tap_restart_fraction == 0.3
+    with pytest.raises(ValueError):
+        onsager.BernoulliRBM(tap_reseed="all", **kw).fit(X)

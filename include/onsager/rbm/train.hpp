@@ -27,12 +27,18 @@ namespace onsager {
 
 enum class TrainMethod { cd, pcd, mf, tap2, tap3 };
 enum class LrSchedule { constant, linear, exponential };
+/// TAP methods, persistent magnetisations: what happens to a row that has merged with another (docs/tap-training.md,
+/// "Re-seeding"). merged: it restarts from a random minibatch row; none: it stays (rows that met stay together).
+enum class TapReseed { none, merged };
 
 std::string_view to_string(TrainMethod m);
 /// "constant", "linear", "exponential" (the names model files record).
 std::string_view to_string(LrSchedule s);
 /// "constant", "linear", "exp" or "exponential"; throws onsager::Error naming the allowed values.
 LrSchedule parse_lr_schedule(std::string_view s);
+std::string_view to_string(TapReseed r);
+/// "merged" or "none"; throws onsager::Error otherwise.
+TapReseed parse_tap_reseed(std::string_view s);
 /// "cd", "pcd", "mf" (also "naive"), "tap2", "tap3"; throws onsager::Error naming the allowed values.
 TrainMethod parse_train_method(std::string_view s);
 /// True for the deterministic methods mf, tap2 and tap3.
@@ -62,6 +68,10 @@ struct TrainConfig {
   double tap_tol = 1e-4;     ///< TAP methods: a row stops iterating when max |Δm| in a sweep is below this
   int tap_persist_from = 0;  ///< TAP methods: first epoch (0-based) whose magnetisations persist across
                              ///< minibatches; earlier updates start from their minibatch; -1: never persist
+  /// TAP methods, persistent magnetisations: after each update, rows within kTapMergeDistance (max-abs over m_v)
+  /// of an earlier row are restarted from random minibatch rows (merged), or left (none).
+  TapReseed tap_reseed = TapReseed::merged;
+  double tap_restart_fraction = 0.0;  ///< TAP, persistent: also restart this fraction of the rows each update
 
   /// Throws onsager::Error naming the offending field ("TrainConfig::validate: config.hidden must be ...").
   void validate() const;
@@ -95,6 +105,10 @@ struct EpochStats {
   static constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   double tap_free_energy = nan, tap_entropy = nan, tap_energy = nan, tap_onsager = nan;
   double tap_sweeps = nan;
+  /// TAP, persistent magnetisations: the distinct states among the rows (kTapMergeDistance apart) that each update's
+  /// negative phase held (before re-seeding), averaged over the epoch's updates; and the rows re-seeded (merged or
+  /// restarted) during the epoch.
+  double tap_distinct_states = nan, tap_reseeded = nan;
   double seconds = 0;                 ///< training time of the epoch (monitors excluded)
   double monitor_seconds = 0;
 };
@@ -159,6 +173,13 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
 EpochStats measure_epoch(const Rbm& rbm, const ConstMatrixFRef& train_subset, const MatrixF* valid_subset,
                          std::uint64_t seed);
 
+/// Persistent TAP rows closer than this (max-abs over m_v) are one state.
+inline constexpr float kTapMergeDistance = 1e-3f;
+
+/// The rows of `m` that repeat an earlier one: repeats[r] is true when some earlier row that is itself not a
+/// repeat lies within `distance` of row r (max-abs over its entries). The others are the distinct states.
+std::vector<bool> repeated_rows(const ConstMatrixFRef& m, float distance = kTapMergeDistance);
+
 /// The largest singular value of W (via the eigenvalues of the smaller Gram matrix, in double).
 double largest_singular_value(const ConstMatrixFRef& w);
 
@@ -170,6 +191,11 @@ struct TrainWorkspace {
   VectorF grad_visible, grad_hidden;
   MatrixF tap_m_v, tap_m_h;  ///< TAP: the last update's negative-phase magnetisations
   long long tap_sweeps = 0, tap_updates = 0;  ///< TAP: sweeps and updates since the counters were reset
+  long long tap_reseeded = 0;  ///< TAP, persistent: rows re-seeded since the counters were reset
+  /// TAP, persistent: the distinct states of the negative phase summed over the updates since the counters were
+  /// reset, and those updates; and the last update's count (-1 before the first).
+  long long tap_distinct_sum = 0, tap_persistent_updates = 0;
+  int tap_distinct = -1;
 };
 
 /// One parameter update on a minibatch (exposed for tests and benchmarks): `step` keys the random streams
