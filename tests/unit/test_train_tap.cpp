@@ -41,6 +41,20 @@ TrainConfig tap_config(TrainMethod method) {
   return c;
 }
 
+// digits' train and test splits, binarised at 0.5; the reason when the data set is not installed, else "".
+std::string binary_digits(Dataset& train_set, Dataset& test_set) {
+  try {
+    train_set = load_dataset("digits", Split::train);
+    test_set = load_dataset("digits", Split::test);
+  } catch (const Error& e) {
+    return std::string("digits is not installed: ") + e.what();
+  }
+  const Binarization bin = parse_binarization("threshold:0.5");
+  binarize(train_set.x, bin);
+  binarize(test_set.x, bin);
+  return {};
+}
+
 // The weight change of one update with lr = 1 and no momentum or decay: the method's gradient estimate.
 Eigen::MatrixXd update_direction(const Rbm& rbm, const MatrixF& batch, TrainMethod method) {
   TrainConfig cfg = tap_config(method);
@@ -86,15 +100,7 @@ TEST(TrainTap, UpdateApproachesTheExactGradientAsTheOrderGrows) {
 // data mode; persistent ones drift onto fewer fixed points and train more slowly (docs/tap-training.md).
 TEST(TrainTap, Tap2RaisesTheExactTestLikelihoodOfDigitsCloseToPcd) {
   Dataset train_set, test_set;
-  try {
-    train_set = load_dataset("digits", Split::train);
-    test_set = load_dataset("digits", Split::test);
-  } catch (const Error& e) {
-    ONSAGER_MISSING("digits is not installed: " << e.what());
-  }
-  const Binarization bin = parse_binarization("threshold:0.5");
-  binarize(train_set.x, bin);
-  binarize(test_set.x, bin);
+  if (const std::string why = binary_digits(train_set, test_set); !why.empty()) ONSAGER_MISSING(why);
   const auto test_ll = [&](const Rbm& rbm) { return average_log_likelihood(rbm, test_set.x, log_partition_exact(rbm)); };
   const auto trained = [&](TrainConfig cfg) {
     TrainState s = init_training(train_set.x, cfg);
@@ -128,15 +134,7 @@ TEST(TrainTap, Tap2RaisesTheExactTestLikelihoodOfDigitsCloseToPcd) {
 // minibatch -18.98 (docs/tap-training.md, "Re-seeding").
 TEST(TrainTap, ReseedingBringsPersistentTap2WithinHalfANatOfPcdOnDigits) {
   Dataset train_set, test_set;
-  try {
-    train_set = load_dataset("digits", Split::train);
-    test_set = load_dataset("digits", Split::test);
-  } catch (const Error& e) {
-    ONSAGER_MISSING("digits is not installed: " << e.what());
-  }
-  const Binarization bin = parse_binarization("threshold:0.5");
-  binarize(train_set.x, bin);
-  binarize(test_set.x, bin);
+  if (const std::string why = binary_digits(train_set, test_set); !why.empty()) ONSAGER_MISSING(why);
   const auto mean_test_ll = [&](TrainConfig cfg) {
     double sum = 0;
     for (std::uint64_t seed = 1; seed <= 3; ++seed) {
