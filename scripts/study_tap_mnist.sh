@@ -116,6 +116,6 @@ set ylabel "average test log-likelihood (nats)"
 set logscale x
 set key bottom right
 set grid
-plot for [i=0:9] "$out/curves.dat" index i using 1:2 with linespoints lw 2 pt 7 ps 0.8 title columnheader(1)
+plot for [i=0:9] "$out/curves.dat" index i using 1:2 with linespoints lw 2 lc (i + 1) dt 1+i/8 pt 7 ps 0.8 title columnheader(1)
 GP
 echo "figure: $out/curves.png" >&2

@@ -130,7 +130,8 @@ void reseed_persistent(TrainState& state, const ConstMatrixFRef& batch, const Tr
   const auto b = static_cast<std::size_t>(batch.rows());
   const std::vector<std::size_t> from = random_permutation(b, rng());
   MatrixF v(static_cast<Eigen::Index>(rows.size()), m_v.cols());
-  for (std::size_t i = 0; i < rows.size(); ++i) v.row(static_cast<Eigen::Index>(i)) = batch.row(static_cast<Eigen::Index>(from[i % b]));
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    v.row(static_cast<Eigen::Index>(i)) = batch.row(static_cast<Eigen::Index>(from[i % b]));
   const MatrixF h = state.rbm.hidden_probs(v);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     m_v.row(rows[i]) = v.row(static_cast<Eigen::Index>(i));
