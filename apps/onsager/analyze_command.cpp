@@ -226,6 +226,7 @@ void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
   AnalyzeOptions o;
   std::vector<OutputLock> locks;
   std::unique_ptr<TensorSource> source;
+  LayerPlan plan;
   std::string error = attempt([&] {
     ONSAGER_CHECK(a.resume.empty(),
                   "analyze: --resume works in one process, not across {} MPI ranks; run it without mpirun, or "
@@ -235,18 +236,17 @@ void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
     o = analyze_options(a);
     if (root) locks = claim_outputs(a);
     source = open_tensor_source(a.model);
+    plan = plan_layers(source->tensors(), o.selection);
   });
   if (mpi.any(!error.empty())) {
     // Some rank could not start: each hands its error (or "") to rank 0, which reports the first.
-    std::vector<std::string> errors;
-    for (const std::string& record : mpi.gather(error)) errors.push_back(record);
+    const std::vector<std::string> errors = mpi.gather(error);
     if (!root) return;
     fail_shared(mpi, errors);
   }
   std::string record;
   error = attempt([&] {
     std::map<std::string, double> cost;
-    const LayerPlan plan = plan_layers(source->tensors(), o.selection);
     const std::vector<std::size_t> owner = share_layers(plan, static_cast<std::size_t>(mpi.size()));
     std::vector<LayerSpec> mine;
     for (std::size_t k = 0; k < plan.layers.size(); ++k)
@@ -275,7 +275,6 @@ void run_analyze_shared(const AnalyzeArgs& a, const MpiSession& mpi) {
   for (const std::string& r : records) errors.push_back(nlohmann::json::parse(r).value("error", ""));
   if (std::any_of(errors.begin(), errors.end(), [](const std::string& e) { return !e.empty(); }))
     fail_shared(mpi, errors);
-  const LayerPlan plan = plan_layers(source->tensors(), o.selection);
   std::vector<std::optional<LayerResult>> results(plan.layers.size());
   std::vector<bool> delivered(plan.layers.size(), false);
   for (std::size_t r = 0; r < records.size(); ++r) {

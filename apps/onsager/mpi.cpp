@@ -5,6 +5,7 @@
 #include <climits>
 #include <algorithm>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "onsager/core/error.hpp"
@@ -35,27 +36,29 @@ std::string mpi_library() {
 #endif
 }
 
-int launched_processes() {
-  // OpenMPI's mpirun, then PMIx (srun --mpi=pmix, prterun) and PMI/PMI-2 (srun --mpi=pmi2, MPICH's hydra).
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"})
+namespace {
+
+// The first of `names` set in the environment to an integer in [least, INT_MAX]; -1 when none is.
+int environment_number(std::initializer_list<const char*> names, long least) {
+  for (const char* name : names)
     if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
       char* end = nullptr;
       const long n = std::strtol(v, &end, 10);
-      if (*end == '\0' && n >= 1 && n <= INT_MAX) return static_cast<int>(n);
+      if (*end == '\0' && n >= least && n <= INT_MAX) return static_cast<int>(n);
     }
+  return -1;
+}
+
+}  // namespace
+
+int launched_processes() {
+  // OpenMPI's mpirun, then PMIx (srun --mpi=pmix, prterun) and PMI/PMI-2 (srun --mpi=pmi2, MPICH's hydra).
+  if (const int n = environment_number({"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"}, 1); n > 0) return n;
   if (std::getenv("PMIX_RANK") != nullptr || std::getenv("PMI_RANK") != nullptr) return 1;  // size unknown here
   return 0;
 }
 
-int launched_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
-    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
-      char* end = nullptr;
-      const long r = std::strtol(v, &end, 10);
-      if (*end == '\0' && r >= 0 && r <= INT_MAX) return static_cast<int>(r);
-    }
-  return 0;
-}
+int launched_rank() { return std::max(0, environment_number({"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"}, 0)); }
 
 int MpiSession::cores_bound() const {
   cpu_set_t set;
