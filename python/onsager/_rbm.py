@@ -391,13 +391,17 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return (rng.uniform(size=(n, self.components_.shape[1])) < 0.5).astype(np.float32)
 
     def log_partition(self, method="ais", *, X=None, runs=100, betas=0, check=True, max_log2_states=30,
-                      starts=500, tap_iters=1000, tap_tol=1e-4, tap_damping=0.5, seed=0, progress=False):
+                      starts=500, tap_iters=1000, tap_tol=1e-4, tap_damping=0.5, seed=0, progress=False,
+                      layer="automatic", base="data", ladders=10, temperatures=100, sweeps=1000, burn_in=200):
         """log Z of the model, as an Estimate with its error bar.
 
         method: "exact" (enumerates the smaller layer; refused beyond 2**max_log2_states states), "ais"
         (annealed importance sampling: ``runs`` chains through ``betas`` temperatures, 0 for the default
-        14,501; the base model's visible biases from the marginals of X, else of the data fit saw, else
-        uniform; ``check`` adds an independent run on half the temperatures, reported in details), or the
+        14,501, on ``layer`` ("automatic": the smaller; the other is summed out exactly); the base model from
+        the marginals of X, else of the data fit saw, else uniform, or ``base="uniform"`` / ``"mean-field"``;
+        ``check`` adds the independent BAR estimate and a verdict, reported in details), "bar" (Bennett's
+        acceptance ratio over ``ladders`` parallel-tempering ladders of ``temperatures`` levels, ``sweeps``
+        sweeps of which ``burn_in`` are discarded; error = 3 jackknife standard errors), or the
         extended-mean-field free energies "mf", "tap2", "tap3" (fixed points from ``starts`` rows of X or of
         random binary rows; approximations, not bounds: error is NaN).
         """
@@ -406,14 +410,23 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             if method == "exact":
                 v = _onsager.log_partition_exact(W, b, c, int(max_log2_states))
                 return Estimate(v, 0.0, v, v, "exact")
-            if method == "ais":
+            if method in ("ais", "bar"):
                 if X is not None:
                     marg = _marginals(X).astype(np.float32)
+                    Xf = _f32(_validate(self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32)))
+                    hmarg = np.asarray(self._mean_hiddens(Xf), np.float64).mean(axis=0).astype(np.float32)
                 else:
                     marg = getattr(self, "_marginals", None)
                     marg = np.zeros(0, np.float32) if marg is None else np.asarray(marg, np.float32)
+                    hmarg = np.zeros(0, np.float32)
+            if method == "bar":
+                r = _onsager.log_partition_bar(W, b, c, marg, int(ladders), int(temperatures), int(sweeps),
+                                               int(burn_in), int(seed), bool(progress), str(layer), str(base), hmarg)
+                err = r["log_z_err"]
+                return Estimate(r["log_z"], err / 3.0, r["log_z"] - err, r["log_z"] + err, "bar", dict(r))
+            if method == "ais":
                 r = _onsager.log_partition_ais(W, b, c, marg, int(runs), int(betas), int(seed), bool(check),
-                                               bool(progress))
+                                               bool(progress), str(layer), str(base), hmarg)
                 main = r["main"]
                 lw = np.asarray(main["log_weights"], dtype=np.float64)
                 # Standard error of log mean(w) by the delta method: std(w) / (sqrt(R) mean(w)).
@@ -424,10 +437,12 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     err = math.nan
                 details = {"ess": main["ess"], "runs": main["runs"], "temperatures": main["temperatures"],
                            "log_z_base": main["log_z_base"], "log_weights": lw, "seconds": main["seconds"],
+                           "layer": main["layer"], "base": main["base"], "verdict": r["verdict"],
                            "warnings": list(r["warnings"])}
                 if r["check"] is not None:
-                    details["check_log_z"] = r["check"]["log_z"]
-                    details["schedule_gap"] = r["schedule_gap"]
+                    details["bar_log_z"] = r["check"]["log_z"]
+                    details["bar_err"] = r["check"]["log_z_err"]
+                    details["gap"] = r["gap"]
                 return Estimate(main["log_z"], err, main["log_z_lo"], main["log_z_hi"], "ais", details)
             if method in ("mf", "naive", "tap2", "tap3"):
                 order = "naive" if method in ("mf", "naive") else method
@@ -435,7 +450,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 s = self._starts(X, int(starts), rng)
                 r = _onsager.log_partition_tap(W, b, c, s, order, int(tap_iters), float(tap_tol), float(tap_damping))
                 return Estimate(r["log_z"], math.nan, math.nan, math.nan, method, dict(r))
-        raise ValueError(f"log_partition: method must be one of 'exact', 'ais', 'mf', 'tap2', 'tap3' (got {method!r})")
+        raise ValueError(f"log_partition: method must be one of 'exact', 'ais', 'bar', 'mf', 'tap2', 'tap3' "
+                         f"(got {method!r})")
 
     def log_likelihood(self, X, method="ais", **kwargs):
         """The average log-likelihood of the rows of X, -mean F(X) - log Z, as an Estimate: log Z by `method`

@@ -355,6 +355,34 @@ py::dict ais_dict(const AisResult& r) {
   d["runs"] = r.runs;
   d["temperatures"] = r.temperatures;
   d["log_weights"] = r.log_weights;
+  d["layer"] = std::string(to_string(r.layer));
+  d["base"] = std::string(to_string(r.base));
+  d["seconds"] = r.seconds;
+  return d;
+}
+
+// The annealed layer and base model that AisOptions and BarOptions share.
+template <class Options>
+void set_base_options(Options& o, const std::string& layer, const std::string& base, const ConstVectorRef& hidden) {
+  o.layer = parse_ais_layer(layer);
+  o.base = parse_ais_base(base);
+  o.hidden_marginals = hidden;
+}
+
+py::dict bar_dict(const BarResult& r) {
+  py::dict d;
+  d["log_z"] = r.log_z;
+  d["log_z_err"] = r.log_z_err;
+  d["log_z_base"] = r.log_z_base;
+  d["ladders"] = r.ladders;
+  d["temperatures"] = r.temperatures;
+  d["sweeps"] = r.sweeps;
+  d["burn_in"] = r.burn_in;
+  d["layer"] = std::string(to_string(r.layer));
+  d["base"] = std::string(to_string(r.base));
+  d["swap_rate_min"] = r.swap_rate_min;
+  d["swap_rate_mean"] = r.swap_rate_mean;
+  d["jackknife_log_z"] = r.ladder_log_z;
   d["seconds"] = r.seconds;
   return d;
 }
@@ -472,13 +500,15 @@ PYBIND11_MODULE(_onsager, m) {
   m.def(
       "log_partition_ais",
       [](const ConstMatrixRef& w, const ConstVectorRef& b, const ConstVectorRef& c, const ConstVectorRef& marginals,
-         int runs, int betas, std::uint64_t seed, bool check, bool progress) {
+         int runs, int betas, std::uint64_t seed, bool check, bool progress, const std::string& layer,
+         const std::string& base, const ConstVectorRef& hidden_marg) {
         const Rbm rbm = make_rbm(w, b, c);
         AisOptions o;
         o.runs = runs;
         o.betas = betas;
         o.seed = seed;
         o.progress = progress;
+        set_base_options(o, layer, base, hidden_marg);
         AisReport r;
         {
           Compute compute;
@@ -490,13 +520,39 @@ PYBIND11_MODULE(_onsager, m) {
         }
         py::dict d;
         d["main"] = ais_dict(r.main);
-        d["check"] = check ? py::object(ais_dict(r.check)) : py::object(py::none());
-        d["schedule_gap"] = check ? py::object(py::float_(r.schedule_gap)) : py::object(py::none());
+        d["check"] = check ? py::object(bar_dict(r.check)) : py::object(py::none());
+        d["gap"] = check ? py::object(py::float_(r.gap)) : py::object(py::none());
+        d["verdict"] = ais_bar_verdict(r);
         d["warnings"] = ais_warnings(r);
         return d;
       },
       py::arg("weight"), py::arg("visible_bias"), py::arg("hidden_bias"), py::arg("marginals"), py::arg("runs"),
-      py::arg("betas"), py::arg("seed"), py::arg("check"), py::arg("progress"));
+      py::arg("betas"), py::arg("seed"), py::arg("check"), py::arg("progress"), py::arg("layer") = "automatic",
+      py::arg("base") = "data", py::arg("hidden_marginals") = VectorF());
+  m.def(
+      "log_partition_bar",
+      [](const ConstMatrixRef& w, const ConstVectorRef& b, const ConstVectorRef& c, const ConstVectorRef& marginals,
+         int ladders, int temperatures, int sweeps, int burn_in, std::uint64_t seed, bool progress,
+         const std::string& layer, const std::string& base, const ConstVectorRef& hidden_marg) {
+        const Rbm rbm = make_rbm(w, b, c);
+        BarOptions o;
+        o.ladders = ladders;
+        o.temperatures = temperatures;
+        o.sweeps = sweeps;
+        o.burn_in = burn_in;
+        o.seed = seed;
+        o.progress = progress;
+        set_base_options(o, layer, base, hidden_marg);
+        BarResult r;
+        {
+          Compute compute;
+          r = log_partition_bar(rbm, marginals, o);
+        }
+        return bar_dict(r);
+      },
+      py::arg("weight"), py::arg("visible_bias"), py::arg("hidden_bias"), py::arg("marginals"), py::arg("ladders"),
+      py::arg("temperatures"), py::arg("sweeps"), py::arg("burn_in"), py::arg("seed"), py::arg("progress"),
+      py::arg("layer") = "automatic", py::arg("base") = "data", py::arg("hidden_marginals") = VectorF());
   m.def(
       "log_partition_tap",
       [](const ConstMatrixRef& w, const ConstVectorRef& b, const ConstVectorRef& c, const ConstMatrixRef& starts,

@@ -15,10 +15,30 @@ nlohmann::json num_or_null(double x) { return std::isfinite(x) ? nlohmann::json(
 nlohmann::json ais_json(const AisResult& r) {
   return {{"runs", r.runs},
           {"temperatures", r.temperatures},
+          {"layer", std::string(to_string(r.layer))},
+          {"base", std::string(to_string(r.base))},
+          {"exact_states", r.exact_states},
+          {"runs_in_exact_states", r.runs_in_exact_states},
+          {"exact_states_used", r.exact_states_used},
+          {"log_z_exact_states", num_or_null(r.log_z_exact_states)},
           {"ess", r.ess},
           {"log_z_base", r.log_z_base},
           {"log_z_lo", num_or_null(r.log_z_lo)},
           {"log_z_hi", num_or_null(r.log_z_hi)},
+          {"seconds", r.seconds}};
+}
+
+nlohmann::json bar_json(const BarResult& r) {
+  return {{"ladders", r.ladders},
+          {"temperatures", r.temperatures},
+          {"sweeps", r.sweeps},
+          {"burn_in", r.burn_in},
+          {"layer", std::string(to_string(r.layer))},
+          {"base", std::string(to_string(r.base))},
+          {"log_z_base", r.log_z_base},
+          {"swap_rate_min", r.swap_rate_min},
+          {"swap_rate_mean", r.swap_rate_mean},
+          {"jackknife_log_z", r.ladder_log_z},
           {"seconds", r.seconds}};
 }
 
@@ -43,12 +63,40 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
 
   if (options.exact) r.log_z_exact = log_partition_exact(rbm, options.exact_options);
   if (options.ais) {
+    // The bound first: its states are summed exactly by AIS when AIS anneals the layer it searched.
+    const Eigen::Index smaller = std::min(rbm.num_visible(), rbm.num_hidden());
+    AisOptions ao = options.ais_options;
+    if (options.mode_bound && smaller <= options.mode_bound_max_units) {
+      r.mode_bound = log_partition_mode_bound(rbm, data, options.mode_bound_starts, options.ais_options.seed);
+      if (options.ais_exact_states && resolve_ais_layer(rbm, ao.layer) == r.mode_bound->layer)
+        ao.exact_states = r.mode_bound->states;
+    }
     AisReport report;
     if (options.ais_check)
-      report = log_partition_ais_checked(rbm, base_pixel_marginals, options.ais_options);
+      report = log_partition_ais_checked(rbm, base_pixel_marginals, ao, options.bar_options);
     else
-      report.main = log_partition_ais(rbm, base_pixel_marginals, options.ais_options);
+      report.main = log_partition_ais(rbm, base_pixel_marginals, ao);
     r.warnings = ais_warnings(report);
+    r.verdict = ais_bar_verdict(report);
+    if (r.mode_bound) {
+      const double lower = r.mode_bound->log_z_lower;
+      const auto below = [&](const char* name, double hi, double value) {
+        if (!(hi < lower - 1e-9)) return false;
+        r.warnings.push_back(fmt::format(
+            "{} ({:.3f}, upper error bar {:.3f}) is below a rigorous lower bound on log Z, {:.3f} (the {} {} states "
+            "found): it has missed at least {:.3f} nats of the distribution",
+            name, value, hi, lower, r.mode_bound->distinct, to_string(r.mode_bound->layer), lower - hi));
+        return true;
+      };
+      const AisResult& m = report.main;
+      bool violated = below("AIS", std::isfinite(m.log_z_hi) ? m.log_z_hi : m.log_z, m.log_z);
+      if (report.check.ladders > 0) {
+        const double bhi = std::isfinite(report.check.log_z_err) ? report.check.log_z + report.check.log_z_err
+                                                                 : report.check.log_z;
+        violated = below("BAR", bhi, report.check.log_z) || violated;
+      }
+      if (violated) r.verdict = "disagree";
+    }
     r.ais = std::move(report);
   }
   if (options.tap) {
@@ -69,10 +117,11 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
 }
 
 nlohmann::json to_json(const EvalReport& r) {
-  nlohmann::json log_z = {{"exact", nullptr},  {"ais", nullptr},       {"ais_err", nullptr},
-                          {"ais_lo", nullptr}, {"ais_hi", nullptr},    {"ais_check", nullptr},
-                          {"ais_schedule_gap", nullptr}, {"naive", nullptr}, {"tap2", nullptr}, {"tap3", nullptr}};
-  nlohmann::json ll = {{"exact", nullptr}, {"ais", nullptr}, {"naive", nullptr}, {"tap2", nullptr}, {"tap3", nullptr}};
+  nlohmann::json log_z = {{"exact", nullptr},   {"ais", nullptr},     {"ais_err", nullptr}, {"ais_lo", nullptr},
+                          {"ais_hi", nullptr},  {"bar", nullptr},     {"bar_err", nullptr}, {"ais_bar_gap", nullptr},
+                          {"verdict", nullptr}, {"naive", nullptr},   {"tap2", nullptr},    {"tap3", nullptr}};
+  nlohmann::json ll = {{"exact", nullptr}, {"ais", nullptr}, {"bar", nullptr},
+                       {"naive", nullptr}, {"tap2", nullptr}, {"tap3", nullptr}};
   nlohmann::json details = nlohmann::json::object();
   if (r.log_z_exact) {
     log_z["exact"] = *r.log_z_exact;
@@ -86,11 +135,24 @@ nlohmann::json to_json(const EvalReport& r) {
     log_z["ais_err"] = num_or_null(std::max(m.log_z_hi - m.log_z, m.log_z - m.log_z_lo));
     ll["ais"] = r.avg_log_likelihood(m.log_z);
     details["ais"] = ais_json(m);
-    if (r.ais->check.runs > 0) {
-      log_z["ais_check"] = r.ais->check.log_z;
-      log_z["ais_schedule_gap"] = r.ais->schedule_gap;
-      details["ais_check"] = ais_json(r.ais->check);
+    if (r.ais->check.ladders > 0) {
+      const BarResult& b = r.ais->check;
+      log_z["bar"] = b.log_z;
+      log_z["bar_err"] = num_or_null(b.log_z_err);
+      log_z["ais_bar_gap"] = r.ais->gap;
+
+      ll["bar"] = r.avg_log_likelihood(b.log_z);
+      details["bar"] = bar_json(b);
     }
+    log_z["verdict"] = r.verdict;
+  }
+  log_z["lower_bound"] = nullptr;
+  if (r.mode_bound) {
+    log_z["lower_bound"] = r.mode_bound->log_z_lower;
+    details["lower_bound"] = {{"layer", std::string(to_string(r.mode_bound->layer))},
+                              {"starts", r.mode_bound->starts},
+                              {"states", r.mode_bound->distinct},
+                              {"seconds", r.mode_bound->seconds}};
   }
   if (!r.tap.empty()) {
     details["tap"] = nlohmann::json::object();

@@ -1,6 +1,8 @@
-// Annealed importance sampling for log Z (Salakhutdinov & Murray, ICML 2008; DESIGN.md §5).
+// Annealed importance sampling for log Z (Salakhutdinov & Murray, ICML 2008; DESIGN.md §5), on either layer.
 //
-// R runs move together as the rows of an R x V batch. At step k = 1 .. K-1, with v drawn by the transition at
+// The code below is written for the visible layer as the annealed ("state") layer; annealing the hidden layer
+// (marginalised AIS, Yasuda & Takahashi) runs the same code on the transposed model, detail::annealed_model, so the
+// visible layer is then the one summed out. R runs move together as the rows of an R x V batch. At step k = 1 .. K-1, with v drawn by the transition at
 // β_{k-1} (by the base model itself for k = 1) and x = c + W v (one float GEMM):
 //   log w += log p_k*(v) - log p_{k-1}*(v) = Δβ (b - b_A)·v + Σ_j [softplus(β_k x_j) - softplus(β_{k-1} x_j)],
 // then, unless k = K-1, h ~ σ(β_k x) and v ~ σ((1-β_k) b_A + β_k (b + Wᵀh)) (a second GEMM).
@@ -14,6 +16,8 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <set>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -24,9 +28,44 @@
 #include "onsager/core/progress.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/rbm/partition.hpp"
+#include "onsager/rbm/tap.hpp"
+#include "partition_internal.hpp"
 
 namespace onsager {
+namespace detail {
+
+double AnnealedModel::log_z_base() const {
+  double z = 0;
+  for (Eigen::Index i = 0; i < a.size(); ++i) z += softplus(static_cast<double>(a(i)));
+  for (Eigen::Index j = 0; j < d.size(); ++j) z += softplus(static_cast<double>(d(j)));
+  return z;
+}
+
+double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta) {
+  const float wmax = w.size() > 0 ? w.cwiseAbs().maxCoeff() : 0.0f;
+  if (std::abs(delta) * wmax < 80.0f) {
+    const auto wa = w.array();
+    const auto dl = delta * wa;
+    const auto z = d.array() + lo * wa;
+    const auto zref = (dl >= 0.0f).select(z, z + dl);
+    const auto mag = ((1.0f + (-zref).exp()).inverse() * dl.abs().expm1()).log1p();
+    return static_cast<double>((dl >= 0.0f).select(mag, -mag).sum());
+  }
+  double sum = 0;
+  for (Eigen::Index j = 0; j < w.size(); ++j) {
+    const double wj = w(j), dj = d(j), dl = static_cast<double>(delta) * wj;
+    const double z = dj + static_cast<double>(lo) * wj, zref = dl >= 0 ? z : z + dl;
+    const double p = -softplus(zref), q = std::abs(dl) - softplus(-zref);
+    const double m = std::max(p, q), mag = m + std::log1p(std::exp(std::min(p, q) - m));
+    sum += dl >= 0 ? mag : -mag;
+  }
+  return sum;
+}
+
+}  // namespace detail
 namespace {
+
+using detail::sample_row;
 
 // Salakhutdinov & Murray's schedule in units of its steps: 500 of 1e-3, 4,000 of 1e-4, 10,000 of 1e-5.
 constexpr int kDefaultSteps = 14500;
@@ -40,27 +79,70 @@ double default_curve(double t) {  // t in [0, 14500] steps of the default schedu
   return 0.9 + (t - 4500) * 1e-5;
 }
 
-// One row of Bernoulli draws in place, keyed like sample_bernoulli(probs, seed, tag, step) row r.
-void sample_row(float* p, Eigen::Index n, std::uint64_t seed, std::uint64_t tag, std::uint64_t step, Eigen::Index r) {
-  const std::uint64_t key = stream_seed(seed, tag, step, static_cast<std::uint64_t>(r));
-  for (Eigen::Index j = 0; j < n; ++j) p[j] = counter_uniform(key, static_cast<std::uint32_t>(j)) < p[j] ? 1.0f : 0.0f;
+
+// `am` is the model seen from the annealed layer with the base's biases (detail::annealed_model); below "v" is the
+// annealed layer and "h" the one summed out.
+// S must hold more than this share of the result for its exact sum to be used (AisOptions::exact_states).
+constexpr double kExactShare = 0.5;
+
+// log Z and its ±3σ band from the runs' log weights, Z = Z_S + Z_A mean(w) (log Z_S = -inf: no exact part).
+void set_estimate(AisResult& res, const std::vector<double>& lw, double log_z_exact) {
+  res.log_weights = lw;
+  const double log_z_base = res.log_z_base;
+  const auto plus_exact = [&](double log_rest) {
+    const double hi = std::max(log_rest, log_z_exact), lo = std::min(log_rest, log_z_exact);
+    return std::isfinite(lo) ? hi + std::log1p(std::exp(lo - hi)) : hi;
+  };
+  double m = *std::max_element(lw.begin(), lw.end());
+  if (!std::isfinite(m)) {
+    // Every run ended on a state summed exactly: the rest of Z went unmeasured, and the estimate is the exact sum.
+    res.log_z = res.log_z_lo = res.log_z_hi = log_z_exact;
+    res.ess = 0;
+    return;
+  }
+  // Weights scaled by exp(-m): the largest is 1, so sums neither overflow nor underflow.
+  double s1 = 0, s2 = 0;
+  for (double l : lw) {
+    const double w = std::exp(l - m);
+    s1 += w;
+    s2 += w * w;
+  }
+  const double n = static_cast<double>(lw.size());
+  const double mean = s1 / n;
+  const double var = lw.size() > 1 ? std::max(0.0, (s2 - n * mean * mean) / (n - 1)) : 0.0;
+  const double half = 3.0 * std::sqrt(var / n);
+  res.log_z = plus_exact(log_z_base + m + std::log(mean));
+  if (lw.size() < 2) {
+    // One weight has no spread: an interval of zero width would claim an exact answer.
+    res.log_z_hi = res.log_z_lo = std::numeric_limits<double>::quiet_NaN();
+  } else {
+    res.log_z_hi = plus_exact(log_z_base + m + std::log(mean + half));
+    // The rest of Z is not negative: the lower end is at least the exact part (-inf without one).
+    res.log_z_lo = mean - half > 0 ? plus_exact(log_z_base + m + std::log(mean - half)) : log_z_exact;
+  }
+  res.ess = s1 * s1 / s2;
 }
 
-double log_sum_exp_mean(const std::vector<double>& lw, double& max_out) {
-  const double m = *std::max_element(lw.begin(), lw.end());
-  double s = 0;
-  for (double x : lw) s += std::exp(x - m);
-  max_out = m;
-  return m + std::log(s / static_cast<double>(lw.size()));
+// The packed bits of a binary row, the key of the exactly summed states.
+std::string state_key(const float* x, Eigen::Index n) {
+  std::string k(static_cast<std::size_t>((n + 7) / 8), '\0');
+  for (Eigen::Index i = 0; i < n; ++i)
+    if (x[i] > 0.5f) k[static_cast<std::size_t>(i / 8)] = static_cast<char>(k[static_cast<std::size_t>(i / 8)] | (1 << (i % 8)));
+  return k;
 }
 
-AisResult run_ais(const Rbm& rbm, const VectorF& base_bias, int runs, const std::vector<double>& betas,
-                  std::uint64_t seed, bool progress, const char* label) {
+// `exact` (rows: distinct states of the annealed layer, may be empty) are summed exactly; a run whose final state is
+// one of them gets weight 0, so the runs estimate only the rest of Z (see AisOptions::exact_states).
+AisResult run_ais(const detail::AnnealedModel& am, int runs, const std::vector<double>& betas, std::uint64_t seed,
+                  bool progress, const char* label, const MatrixF& exact) {
   const auto start = std::chrono::steady_clock::now();
+  const Rbm& rbm = am.rbm;
+  const VectorF& base_bias = am.a;
+  const RowVectorF d = am.d.transpose();
   const Eigen::Index nr = runs, nv = rbm.num_visible(), nh = rbm.num_hidden();
   const int temps = static_cast<int>(betas.size());
   const VectorF& b = rbm.visible_bias;
-  const VectorF& c = rbm.hidden_bias;
+  const RowVectorF c_minus_d = (rbm.hidden_bias - am.d).transpose();
   const VectorF bdiff = b - base_bias;
   // Parallel row loops only where the work outweighs a parallel region's start and barrier.
   const bool par_h = nr > 1 && nr * nh >= 32768, par_v = nr > 1 && nr * nv >= 32768;
@@ -84,18 +166,15 @@ AisResult run_ais(const Rbm& rbm, const VectorF& base_bias, int runs, const std:
     const double dbeta = betas[k] - betas[k - 1];
     const float fd = static_cast<float>(dbeta), fprev = static_cast<float>(betas[k - 1]),
                 fbeta = static_cast<float>(betas[k]);
-    x.rowwise() = c.transpose();
+    x.rowwise() = c_minus_d;  // x = c + W v - d: the summed layer's field relative to its base
     gemm(1.0f, v, Trans::no, rbm.weight, Trans::yes, 1.0f, x);
 
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (par_h)
     for (Eigen::Index r = 0; r < nr; ++r) {
-      const auto xr = x.row(r).array();
-      const auto t = xr.abs();
-      const float hidden_sum =
-          (fd * xr.max(0.0f) + ((1.0f + (fprev * t).exp()).inverse() * (-fd * t).expm1()).log1p()).sum();
-      lw[static_cast<std::size_t>(r)] += dbeta * vd[static_cast<std::size_t>(r)] + static_cast<double>(hidden_sum);
+      const double hidden_sum = detail::softplus_gap_sum(x.row(r), d, fprev, fd);
+      lw[static_cast<std::size_t>(r)] += dbeta * vd[static_cast<std::size_t>(r)] + hidden_sum;
       if (!last) {
-        h.row(r).array() = (1.0f + (-fbeta * xr).exp()).inverse();
+        h.row(r).array() = (1.0f + (-(d.array() + fbeta * x.row(r).array())).exp()).inverse();
         sample_row(&h(r, 0), nh, seed, kTagHidden, static_cast<std::uint64_t>(k), r);
       }
     }
@@ -117,33 +196,46 @@ AisResult run_ais(const Rbm& rbm, const VectorF& base_bias, int runs, const std:
   AisResult res;
   res.runs = runs;
   res.temperatures = temps;
-  res.log_weights = lw;
-  double log_z_base = static_cast<double>(nh) * std::log(2.0);
-  for (Eigen::Index i = 0; i < nv; ++i) log_z_base += softplus(static_cast<double>(base_bias(i)));
-  res.log_z_base = log_z_base;
-
-  double m = 0;
-  const double log_mean = log_sum_exp_mean(lw, m);
-  // Weights scaled by exp(-m): the largest is 1, so sums neither overflow nor underflow.
-  double s1 = 0, s2 = 0;
-  for (double l : lw) {
-    const double w = std::exp(l - m);
-    s1 += w;
-    s2 += w * w;
+  res.log_z_base = am.log_z_base();
+  res.exact_states = static_cast<int>(exact.rows());
+  set_estimate(res, lw, -std::numeric_limits<double>::infinity());
+  if (exact.rows() > 0) {
+    // The exactly summed states: their log p* in double, and the runs that ended on one of them (weight 0).
+    std::set<std::string> keys;
+    std::vector<double> lp;
+    const VectorD bd = b.cast<double>(), cd = rbm.hidden_bias.cast<double>();
+    const MatrixD wd = rbm.weight.cast<double>();
+    for (Eigen::Index s = 0; s < exact.rows(); ++s) {
+      const RowVectorF row = exact.row(s);
+      if (!keys.insert(state_key(row.data(), nv)).second) continue;  // counted once
+      const VectorD x = row.transpose().cast<double>();
+      const VectorD y = cd + wd * x;
+      double l = bd.dot(x);
+      for (Eigen::Index j = 0; j < nh; ++j) l += softplus(y(j));
+      lp.push_back(l);
+    }
+    const double top = *std::max_element(lp.begin(), lp.end());
+    double sum = 0;
+    for (double l : lp) sum += std::exp(l - top);
+    res.log_z_exact_states = top + std::log(sum);
+    std::vector<double> rest = lw;
+    for (Eigen::Index r = 0; r < nr; ++r) {
+      const RowVectorF row = v.row(r);
+      if (keys.count(state_key(row.data(), nv)) > 0) {
+        rest[static_cast<std::size_t>(r)] = -std::numeric_limits<double>::infinity();
+        ++res.runs_in_exact_states;
+      }
+    }
+    // Used only when S holds most of the result (Z_S > the runs' estimate of the rest): a set with a small share that
+    // no run happened to reach would be counted twice (in Z_S and, through the runs, in the rest), beyond an error bar
+    // that cannot see it.
+    AisResult strat = res;
+    set_estimate(strat, rest, res.log_z_exact_states);
+    if (res.log_z_exact_states > strat.log_z + std::log(kExactShare)) {
+      strat.exact_states_used = true;
+      res = std::move(strat);
+    }
   }
-  const double n = static_cast<double>(runs);
-  const double mean = s1 / n;
-  const double var = runs > 1 ? std::max(0.0, (s2 - n * mean * mean) / (n - 1)) : 0.0;
-  const double half = 3.0 * std::sqrt(var / n);
-  res.log_z = log_z_base + log_mean;
-  if (runs < 2) {
-    // One weight has no spread: an interval of zero width would claim an exact answer.
-    res.log_z_hi = res.log_z_lo = std::numeric_limits<double>::quiet_NaN();
-  } else {
-    res.log_z_hi = log_z_base + m + std::log(mean + half);
-    res.log_z_lo = mean - half > 0 ? log_z_base + m + std::log(mean - half) : -std::numeric_limits<double>::infinity();
-  }
-  res.ess = s1 * s1 / s2;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return res;
 }
@@ -152,6 +244,20 @@ void validate_ais(const Rbm& rbm, const AisOptions& options) {
   rbm.validate("log_partition_ais");
   ONSAGER_CHECK(options.runs >= 1, "log_partition_ais: options.runs must be at least 1 (got {})", options.runs);
 }
+
+// logit((p + pseudo) / (1 + 2 pseudo)) of each entry.
+VectorF smoothed_logit(const ConstVectorFRef& p, const char* what) {
+  VectorF out(p.size());
+  for (Eigen::Index i = 0; i < p.size(); ++i) {
+    const double x = p(i);
+    ONSAGER_CHECK(x >= 0.0 && x <= 1.0, "ais_base_bias: {} {} is {}, not in [0, 1]", what, i, x);
+    const double q = (x + ais_pseudo_count) / (1.0 + 2.0 * ais_pseudo_count);
+    out(i) = static_cast<float>(std::log(q / (1.0 - q)));
+  }
+  return out;
+}
+
+VectorF sigmoid_of(const VectorF& x) { return (1.0f + (-x.array()).exp()).inverse().matrix(); }
 
 }  // namespace
 
@@ -173,21 +279,121 @@ VectorF ais_base_bias(const ConstVectorFRef& pixel_marginals, Eigen::Index num_v
   ONSAGER_CHECK(pixel_marginals.size() == num_visible,
                 "ais_base_bias: the AIS base model needs {} pixel marginals, one per visible unit (got {})", num_visible,
                 pixel_marginals.size());
-  VectorF out(num_visible);
-  for (Eigen::Index i = 0; i < num_visible; ++i) {
-    const double p = pixel_marginals(i);
-    ONSAGER_CHECK(p >= 0.0 && p <= 1.0, "ais_base_bias: pixel marginal {} is {}, not in [0, 1]", i, p);
-    const double q = (p + ais_pseudo_count) / (1.0 + 2.0 * ais_pseudo_count);
-    out(i) = static_cast<float>(std::log(q / (1.0 - q)));
+  return smoothed_logit(pixel_marginals, "pixel marginal");
+}
+
+std::string_view to_string(AisLayer layer) {
+  switch (layer) {
+    case AisLayer::visible: return "visible";
+    case AisLayer::hidden: return "hidden";
+    default: return "automatic";
   }
-  return out;
+}
+
+std::string_view to_string(AisBase base) {
+  switch (base) {
+    case AisBase::uniform: return "uniform";
+    case AisBase::mean_field: return "mean-field";
+    default: return "data";
+  }
+}
+
+AisLayer parse_ais_layer(std::string_view s) {
+  if (s == "automatic" || s == "auto") return AisLayer::automatic;
+  if (s == "visible") return AisLayer::visible;
+  if (s == "hidden") return AisLayer::hidden;
+  throw Error(fmt::format("AIS layer must be automatic, visible or hidden (got '{}')", s));
+}
+
+AisBase parse_ais_base(std::string_view s) {
+  if (s == "data") return AisBase::data;
+  if (s == "uniform") return AisBase::uniform;
+  if (s == "mean-field" || s == "mean_field" || s == "mf") return AisBase::mean_field;
+  throw Error(fmt::format("AIS base must be data, uniform or mean-field (got '{}')", s));
+}
+
+AisLayer resolve_ais_layer(const Rbm& rbm, AisLayer layer) {
+  if (layer != AisLayer::automatic) return layer;
+  return rbm.num_hidden() < rbm.num_visible() ? AisLayer::hidden : AisLayer::visible;
+}
+
+VectorF hidden_marginals(const Rbm& rbm, const ConstMatrixFRef& data) {
+  ONSAGER_CHECK(data.rows() > 0, "hidden_marginals: the data is empty");
+  ONSAGER_CHECK(data.cols() == rbm.num_visible(), "hidden_marginals: the data has {} features, the model {} visible units",
+                data.cols(), rbm.num_visible());
+  VectorD sum = VectorD::Zero(rbm.num_hidden());
+  constexpr Eigen::Index kBlock = 1024;
+  for (Eigen::Index lo = 0; lo < data.rows(); lo += kBlock) {
+    const Eigen::Index len = std::min(kBlock, data.rows() - lo);
+    const MatrixF p = rbm.hidden_probs(data.middleRows(lo, len));
+    sum += p.colwise().sum().transpose().cast<double>();
+  }
+  return (sum / static_cast<double>(data.rows())).cast<float>();
+}
+
+namespace detail {
+
+AnnealedModel annealed_model(const Rbm& rbm, const ConstVectorFRef& pixel_marginals, AisLayer resolved, AisBase base,
+                             const VectorF& hidden_marg) {
+  const Eigen::Index nv = rbm.num_visible(), nh = rbm.num_hidden();
+  VectorF av = VectorF::Zero(nv), ah = VectorF::Zero(nh);
+  const bool have_pixels = pixel_marginals.size() > 0;
+  const VectorF pixel_bias = ais_base_bias(pixel_marginals, nv);  // checks the size and range
+  if (base == AisBase::data) {
+    av = pixel_bias;
+    if (hidden_marg.size() > 0) {
+      ONSAGER_CHECK(hidden_marg.size() == nh,
+                    "ais_base_bias: options.hidden_marginals has {} entries, the model {} hidden units",
+                    hidden_marg.size(), nh);
+      ah = smoothed_logit(hidden_marg, "hidden marginal");
+    } else if (have_pixels) {
+      ah = smoothed_logit(sigmoid_of(rbm.hidden_bias + rbm.weight * sigmoid_of(pixel_bias)), "hidden marginal");
+    }
+  } else if (base == AisBase::mean_field) {
+    // The naive fixed point from the smoothed pixel marginals (½ without them).
+    TapOptions t;
+    t.order = TapOrder::naive;
+    const MatrixF start = sigmoid_of(pixel_bias).transpose();
+    const TapFixedPoint fp = tap_fixed_point(rbm, start, t);
+    av = smoothed_logit(fp.m_v.row(0).transpose(), "mean-field magnetisation");
+    ah = smoothed_logit(fp.m_h.row(0).transpose(), "mean-field magnetisation");
+  }
+  AnnealedModel am;
+  if (resolved == AisLayer::hidden) {
+    am.rbm.weight = rbm.weight.transpose();
+    am.rbm.visible_bias = rbm.hidden_bias;
+    am.rbm.hidden_bias = rbm.visible_bias;
+    am.a = std::move(ah);
+    am.d = std::move(av);
+  } else {
+    am.rbm = rbm;
+    am.a = std::move(av);
+    am.d = std::move(ah);
+  }
+  return am;
+}
+
+}  // namespace detail
+
+VectorF ais_base_bias(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals, AisLayer layer,
+                      const AisOptions& options) {
+  const AisLayer resolved = resolve_ais_layer(rbm, layer);
+  return detail::annealed_model(rbm, base_pixel_marginals, resolved, options.base, options.hidden_marginals).a;
 }
 
 AisResult log_partition_ais(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals, const AisOptions& options) {
   validate_ais(rbm, options);
   const std::vector<double> betas = ais_schedule(options.betas);
-  const VectorF base = ais_base_bias(base_pixel_marginals, rbm.num_visible());
-  return run_ais(rbm, base, options.runs, betas, options.seed, options.progress, "AIS");
+  const AisLayer layer = resolve_ais_layer(rbm, options.layer);
+  const detail::AnnealedModel am =
+      detail::annealed_model(rbm, base_pixel_marginals, layer, options.base, options.hidden_marginals);
+  ONSAGER_CHECK(options.exact_states.rows() == 0 || options.exact_states.cols() == am.rbm.num_visible(),
+                "log_partition_ais: options.exact_states has {} columns, the annealed ({}) layer {} units",
+                options.exact_states.cols(), to_string(layer), am.rbm.num_visible());
+  AisResult r = run_ais(am, options.runs, betas, options.seed, options.progress, "AIS", options.exact_states);
+  r.layer = layer;
+  r.base = options.base;
+  return r;
 }
 
 AisResult log_partition_ais(const Rbm& rbm, const AisOptions& options) {
@@ -195,44 +401,68 @@ AisResult log_partition_ais(const Rbm& rbm, const AisOptions& options) {
 }
 
 AisReport log_partition_ais_checked(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals,
-                                    const AisOptions& options) {
+                                    const AisOptions& options, const BarOptions& bar_options) {
   validate_ais(rbm, options);
-  const std::vector<double> betas = ais_schedule(options.betas);
-  const VectorF base = ais_base_bias(base_pixel_marginals, rbm.num_visible());
-  const int check_betas = std::max(2, (static_cast<int>(betas.size()) + 1) / 2);
+  bar_options.validate("log_partition_bar");
   AisReport report;
-  report.main = run_ais(rbm, base, options.runs, betas, options.seed, options.progress, "AIS");
-  report.check = run_ais(rbm, base, options.runs, ais_schedule(check_betas), stream_seed(options.seed, kCheckStream),
-                         options.progress, "AIS check");
-  report.schedule_gap = report.main.log_z - report.check.log_z;
+  report.main = log_partition_ais(rbm, base_pixel_marginals, options);
+  BarOptions b = bar_options;
+  b.layer = options.layer;
+  b.base = options.base;
+  b.hidden_marginals = options.hidden_marginals;
+  b.seed = stream_seed(options.seed, kCheckStream);
+  b.progress = options.progress;
+  report.check = log_partition_bar(rbm, base_pixel_marginals, b);
+  report.gap = report.main.log_z - report.check.log_z;
   return report;
+}
+
+namespace {
+// AIS's interval [lo, hi] and BAR's [log_z - err, log_z + err]; false when either is not finite.
+bool intervals(const AisReport& r, double& alo, double& ahi, double& blo, double& bhi) {
+  alo = r.main.log_z_lo;
+  ahi = r.main.log_z_hi;
+  blo = r.check.log_z - r.check.log_z_err;
+  bhi = r.check.log_z + r.check.log_z_err;
+  return std::isfinite(alo) && std::isfinite(ahi) && std::isfinite(blo) && std::isfinite(bhi);
+}
+}  // namespace
+
+std::string ais_bar_verdict(const AisReport& report) {
+  double alo = 0, ahi = 0, blo = 0, bhi = 0;
+  if (report.check.ladders == 0 || !intervals(report, alo, ahi, blo, bhi)) return "unchecked";
+  return (alo <= bhi && blo <= ahi) ? "agree" : "disagree";
 }
 
 std::vector<std::string> ais_warnings(const AisReport& report) {
   std::vector<std::string> out;
-  for (const AisResult* r : {&report.main, &report.check}) {
-    if (r->runs == 0) continue;  // no check run
-    const char* which = r == &report.main ? "main" : "check";
-    if (r->ess < 0.1 * r->runs)
-      out.push_back(fmt::format("AIS ({} run): effective sample size {:.1f} of {} runs: a few runs dominate, so the "
-                                "estimate and its error bar are unreliable; use more temperatures or runs",
-                                which, r->ess, r->runs));
-    if (r->runs < 2)
-      out.push_back(fmt::format("AIS ({} run): a single run has no spread to measure, so the estimate has no error "
-                                "bar; use 2 or more runs (100 is the usual choice)",
-                                which));
-    else if (!std::isfinite(r->log_z_lo))
-      out.push_back(fmt::format("AIS ({} run): the weights' spread exceeds their mean, so the lower error bar is "
-                                "unbounded; use more temperatures or runs",
-                                which));
-  }
-  if (report.check.runs == 0) return out;
-  const double bar = std::max({report.main.log_z_hi - report.main.log_z, report.main.log_z - report.main.log_z_lo,
-                               report.check.log_z_hi - report.check.log_z, report.check.log_z - report.check.log_z_lo});
-  if (std::isfinite(bar) && std::abs(report.schedule_gap) > bar)
-    out.push_back(fmt::format("AIS: the two schedules ({} and {} temperatures) disagree by {:.3f} nats, more than "
-                              "the error bar ({:.3f}); the annealing is too fast for this model",
-                              report.main.temperatures, report.check.temperatures, report.schedule_gap, bar));
+  const AisResult& m = report.main;
+  if (m.exact_states_used && m.runs_in_exact_states == m.runs)
+    out.push_back(fmt::format("AIS: every run ended on one of the {} states summed exactly, so the rest of Z was not "
+                              "measured: the estimate is their exact sum, a rigorous lower bound",
+                              m.exact_states));
+  else if (m.ess < 0.1 * m.runs && !(m.exact_states_used && m.log_z_hi - m.log_z_exact_states < 0.01))
+    // (With states summed exactly, the runs' weights matter only when the rest they estimate is visible in Z.)
+    out.push_back(fmt::format("AIS: effective sample size {:.1f} of {} runs: a few runs dominate, so the estimate "
+                              "and its error bar are unreliable; use more temperatures or runs",
+                              m.ess, m.runs));
+  if (m.runs < 2)
+    out.push_back("AIS: a single run has no spread to measure, so the estimate has no error bar; use 2 or more runs "
+                  "(100 is the usual choice)");
+  else if (!std::isfinite(m.log_z_lo))
+    out.push_back("AIS: the weights' spread exceeds their mean, so the lower error bar is unbounded; use more "
+                  "temperatures or runs");
+  const BarResult& b = report.check;
+  if (b.ladders == 0) return out;
+  if (b.swap_rate_min < 0.05)
+    out.push_back(fmt::format("BAR: a neighbouring swap of the parallel-tempering ladder was accepted in only "
+                              "{:.1f}% of proposals, so the ladder barely mixes there; use more BAR temperatures",
+                              100.0 * b.swap_rate_min));
+  if (ais_bar_verdict(report) == "disagree")
+    out.push_back(fmt::format("AIS ({:.3f}) and BAR ({:.3f} ± {:.3f}) disagree by {:.3f} nats, beyond both error "
+                              "bars: at least one of them has missed part of the distribution; AIS tends to "
+                              "under-estimate log Z, so the larger estimate is usually the closer",
+                              m.log_z, b.log_z, b.log_z_err, report.gap));
   return out;
 }
 

@@ -399,12 +399,12 @@ d = json.load(open(sys.argv[1])); z = d['log_z']
 assert z['ais_lo'] is None or z['ais_lo'] <= z['exact'] + 1e-6, z
 assert z['ais_hi'] >= z['exact'] - 1e-6, z
 assert abs(d['avg_log_likelihood']['exact'] - d['avg_log_likelihood']['ais']) < 0.5, d
-assert abs(z['ais_schedule_gap'] - (z['ais'] - z['ais_check'])) < 1e-9, z
-lo, hi = d['details']['ais_check']['log_z_lo'], d['details']['ais_check']['log_z_hi']
-assert (lo is None or lo <= z['exact'] + 1e-6) and hi >= z['exact'] - 1e-6, d['details']
-assert d['details']['ais_check']['temperatures'] == 1000, d['details']
-assert d['n_samples'] == 360 and d['log_z']['tap2'] is None and d['warnings'] == []" "$tmp/ev.json"
-then ok "rbm eval: AIS and its check run within their error bars of exact"; else bad "rbm eval" "$(cat "$tmp/err")"; fi
+assert abs(z['ais_bar_gap'] - (z['ais'] - z['bar'])) < 1e-9, z
+assert abs(z['bar'] - z['exact']) <= z['bar_err'], z
+assert z['verdict'] == 'agree' and z['lower_bound'] <= z['exact'] + 1e-9, z
+assert d['details']['bar']['temperatures'] == 100 and d['details']['ais']['layer'] == 'hidden', d['details']
+assert d['n_samples'] == 360 and d['log_z']['tap2'] is None and d['warnings'] == [], d" "$tmp/ev.json"
+then ok "rbm eval: AIS and the BAR check within their error bars of exact"; else bad "rbm eval" "$(cat "$tmp/err")"; fi
 # TAP estimates on a weakly coupled model: naive mean field is a lower bound, TAP2 closer to exact than naive
 if "$bin" rbm eval "$tmp/d.safetensors" --exact --tap --quiet --json >"$tmp/tap.json" 2>"$tmp/err" &&
    "$py" -c "

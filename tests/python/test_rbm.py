@@ -88,6 +88,13 @@ def test_exact_and_ais_log_partition_against_enumeration(digits_binary):
     assert ais.error > 0 and np.isfinite(ais.error)
     # Within 4 standard errors (plus a small bias allowance: AIS underestimates log Z in expectation).
     assert abs(ais.value - truth) < 4 * ais.error + 0.05, (ais, truth)
+    assert ais.details["layer"] == "hidden" and ais.details["verdict"] == "agree", ais.details
+    assert abs(ais.details["bar_log_z"] - truth) <= ais.details["bar_err"], (ais.details, truth)
+    # Either layer, and BAR on its own with the data's marginals on both layers, within their bars of the truth.
+    vis = rbm.log_partition("ais", runs=200, betas=2000, seed=3, layer="visible", check=False, X=X)
+    assert vis.details["layer"] == "visible" and abs(vis.value - truth) < 4 * vis.error + 0.05, (vis, truth)
+    bar = rbm.log_partition("bar", X=X, ladders=8, temperatures=30, sweeps=500, burn_in=100, seed=2)
+    assert bar.method == "bar" and bar.lower <= truth <= bar.upper, (bar, truth)
     ll = rbm.log_likelihood(X, method="exact")
     assert ll.value == pytest.approx(-rbm._free_energy(X).mean() - truth, abs=1e-6)
     tap = rbm.log_partition("tap2", X=X)

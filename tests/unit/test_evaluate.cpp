@@ -43,9 +43,13 @@ TEST(EvaluateRbm, ExactAndAisAgreeWithBruteForce) {
   ll /= static_cast<double>(x.rows());
   EXPECT_NEAR(r.avg_log_likelihood(*r.log_z_exact), ll, 1e-6);
   ASSERT_TRUE(r.ais.has_value());
-  EXPECT_GT(r.ais->check.runs, 0);  // the independent check ran
+  EXPECT_GT(r.ais->check.ladders, 0);  // the independent check ran
   EXPECT_LE(r.ais->main.log_z_lo, truth + 1e-6);
   EXPECT_GE(r.ais->main.log_z_hi, truth - 1e-6);
+  EXPECT_LE(std::abs(r.ais->check.log_z - truth), r.ais->check.log_z_err);
+  EXPECT_EQ(r.verdict, "agree");
+  ASSERT_TRUE(r.mode_bound.has_value());
+  EXPECT_LE(r.mode_bound->log_z_lower, truth + 1e-9);
   EXPECT_NEAR(r.pseudo_likelihood, r.pseudo_likelihood_per_feature * 8, 1e-12);
   EXPECT_EQ(r.pseudo_likelihood_per_feature, rbm.pseudo_likelihood(x, 0));
   EXPECT_EQ(r.n_samples, 40);
@@ -55,19 +59,64 @@ TEST(EvaluateRbm, ExactAndAisAgreeWithBruteForce) {
   EXPECT_NEAR(j["avg_log_likelihood"]["exact"].get<double>(), ll, 1e-6);
   EXPECT_TRUE(j["log_z"]["tap2"].is_null());  // not asked for
   EXPECT_TRUE(j["log_z"]["ais_err"].is_number());
+  EXPECT_EQ(j["log_z"]["bar"].get<double>(), r.ais->check.log_z);
+  EXPECT_EQ(j["log_z"]["verdict"], "agree");
+  EXPECT_EQ(j["log_z"]["lower_bound"].get<double>(), r.mode_bound->log_z_lower);
+  EXPECT_EQ(j["details"]["bar"]["ladders"], 10);
+}
+
+TEST(EvaluateRbm, TheBoundCatchesAnEstimateThatMissedTheMass) {
+  // Cold models (weights of std 6): plain importance sampling from the base (2 temperatures) misses their few heavy
+  // states, and the rigorous bound says so whatever AIS's own error bar claims.
+  const MatrixF x = some_rows().leftCols(8).replicate(1, 2);
+  int caught = 0;
+  for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+    const Rbm rbm = testing::random_rbm(16, 6, 6.0f, 1.0f, seed);
+    const double truth = log_partition_exact(rbm);
+    EvalOptions o;
+    o.ais_check = false;
+    o.ais_exact_states = false;
+    o.ais_options = {.runs = 5, .betas = 2, .seed = 1};
+    const EvalReport r = evaluate_rbm(rbm, x, VectorF(), o);
+    ASSERT_TRUE(r.mode_bound.has_value());
+    EXPECT_LE(r.mode_bound->log_z_lower, truth + 1e-9);
+    EXPECT_NEAR(r.mode_bound->log_z_lower, truth, 0.05);  // 6 hidden units: the flips cover nearly every state
+    bool said = false;
+    for (const auto& w : r.warnings) said = said || w.find("below a rigorous lower bound") != std::string::npos;
+    const bool below = r.ais->main.log_z_hi < r.mode_bound->log_z_lower - 1e-9;
+    EXPECT_EQ(said, below) << "seed " << seed;
+    if (below) {
+      EXPECT_EQ(r.verdict, "disagree");
+      ++caught;
+    }
+    // Summing the bound's states exactly (a short schedule), AIS gives log Z to within what the states miss.
+    o.ais_exact_states = true;
+    o.ais_options = {.runs = 20, .betas = 200, .seed = 1};
+    const EvalReport s = evaluate_rbm(rbm, x, VectorF(), o);
+    EXPECT_GE(s.ais->main.log_z, r.mode_bound->log_z_lower - 1e-9);
+    EXPECT_NEAR(s.ais->main.log_z, truth, 0.05) << "seed " << seed;
+    EXPECT_GT(s.ais->main.exact_states, 6);
+  }
+  EXPECT_GT(caught, 0);
+  EvalOptions o;
+  o.mode_bound = false;
+  o.ais_check = false;
+  EXPECT_FALSE(evaluate_rbm(testing::random_rbm(16, 6, 6.0f, 1.0f, 1), x, VectorF(), o).mode_bound.has_value());
 }
 
 TEST(EvaluateRbm, OneAisRunHasNoErrorBar) {
   const Rbm rbm = tiny_rbm();
   EvalOptions o;
   o.ais_check = false;
+  o.mode_bound = false;  // (5 hidden units: the bound would hold all 32 states, and AIS would be exact)
   o.ais_options = {.runs = 1, .betas = 500, .seed = 2};
   const EvalReport r = evaluate_rbm(rbm, some_rows(), VectorF(), o);
   const nlohmann::json j = to_json(r);
   EXPECT_TRUE(j["log_z"]["ais"].is_number());
   EXPECT_TRUE(j["log_z"]["ais_err"].is_null());
   EXPECT_TRUE(j["log_z"]["ais_lo"].is_null());
-  EXPECT_TRUE(j["log_z"]["ais_check"].is_null());
+  EXPECT_TRUE(j["log_z"]["bar"].is_null());
+  EXPECT_EQ(j["log_z"]["verdict"], "unchecked");
   ASSERT_FALSE(r.warnings.empty());
   EXPECT_NE(r.warnings[0].find("no error bar"), std::string::npos) << r.warnings[0];
 }

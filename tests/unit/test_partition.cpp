@@ -5,6 +5,9 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
+#include <utility>
+#include <algorithm>
 #include <vector>
 
 #include "brute_force.hpp"
@@ -15,6 +18,7 @@
 #include "onsager/data/transforms.hpp"
 #include "onsager/rbm/partition.hpp"
 #include "onsager/rbm/train.hpp"
+#include "rbm/partition_internal.hpp"
 #include "test_files.hpp"
 
 namespace onsager {
@@ -253,40 +257,269 @@ TEST(PartitionAis, SameResultForOneAndTwoThreads) {
   EXPECT_NE(log_partition_ais(rbm, o).log_weights, one.log_weights);
 }
 
-TEST(PartitionAis, CheckedRunReportsTheScheduleGap) {
+// Marginals of some fictitious data: a base need not match the model, only cover it.
+VectorF fake_marginals(int v) {
+  VectorF marg(v);
+  for (int i = 0; i < v; ++i) marg(i) = static_cast<float>(i % 5) / 4.0f;
+  return marg;
+}
+
+TEST(PartitionAis, EitherLayerAndEveryBaseAgreeWithExact) {
+  for (const auto& [v, h] : {std::pair{20, 10}, std::pair{10, 20}}) {
+    const Rbm rbm = random_rbm(v, h, 1.0f, 1.0f, 31 + static_cast<std::uint64_t>(v));
+    const double truth = log_partition_exact(rbm);
+    MatrixF data(50, v);
+    for (int r = 0; r < 50; ++r)
+      for (int i = 0; i < v; ++i) data(r, i) = static_cast<float>((r * 7 + i * 3) % 5 < 2);
+    for (AisLayer layer : {AisLayer::visible, AisLayer::hidden})
+      for (AisBase base : {AisBase::data, AisBase::uniform, AisBase::mean_field}) {
+        AisOptions o;
+        o.runs = 200;
+        o.betas = 3000;
+        o.seed = 4;
+        o.layer = layer;
+        o.base = base;
+        o.hidden_marginals = hidden_marginals(rbm, data);
+        const AisResult a = log_partition_ais(rbm, pixel_marginals(data), o);
+        SCOPED_TRACE(::testing::Message() << v << "x" << h << " " << to_string(layer) << " " << to_string(base));
+        EXPECT_EQ(a.layer, layer);
+        EXPECT_EQ(a.base, base);
+        expect_within_error_bar(a, truth, 0.1);
+      }
+    // automatic anneals the smaller layer.
+    EXPECT_EQ(resolve_ais_layer(rbm, AisLayer::automatic), v < h ? AisLayer::visible : AisLayer::hidden);
+  }
+  EXPECT_EQ(parse_ais_layer("hidden"), AisLayer::hidden);
+  EXPECT_EQ(parse_ais_base("mean-field"), AisBase::mean_field);
+  expect_error([] { parse_ais_base("gaussian"); }, {"data, uniform or mean-field", "gaussian"});
+}
+
+TEST(PartitionAis, BaseOnBothLayersFromTheMarginals) {
+  const Rbm rbm = random_rbm(6, 3, 1.0f, 1.0f, 3);
+  MatrixF data(4, 6);
+  data << 0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1;
+  const VectorF hm = hidden_marginals(rbm, data);
+  EXPECT_NEAR(hm(1), rbm.hidden_probs(data).col(1).mean(), 1e-6);
+  AisOptions o;
+  o.hidden_marginals = hm;
+  const VectorF a = ais_base_bias(rbm, pixel_marginals(data), AisLayer::hidden, o);
+  const double q = (hm(2) + ais_pseudo_count) / (1 + 2 * ais_pseudo_count);
+  EXPECT_NEAR(a(2), std::log(q / (1 - q)), 1e-5);
+  EXPECT_EQ(ais_base_bias(rbm, pixel_marginals(data), AisLayer::visible, o), ais_base_bias(pixel_marginals(data), 6));
+  o.hidden_marginals = VectorF::Constant(4, 0.5f);
+  expect_error([&] { ais_base_bias(rbm, pixel_marginals(data), AisLayer::hidden, o); }, {"hidden_marginals", "4"});
+}
+
+TEST(PartitionAis, SoftplusGapMatchesDoubleReference) {
+  // Both branches of the fast form (δ of either sign) and the exact form for |δ| >= 80.
+  for (float delta : {1e-5f, 1e-3f, 0.05f, 0.5f})
+    for (float scale : {0.1f, 10.0f, 300.0f}) {
+      RowVectorF w(40), d(40);
+      for (int j = 0; j < 40; ++j) {
+        w(j) = scale * std::sin(1.7f * static_cast<float>(j) + 0.3f);
+        d(j) = 3.0f * std::cos(0.9f * static_cast<float>(j));
+      }
+      for (float lo : {0.0f, 0.3f, 0.999f}) {
+        double ref = 0;
+        for (int j = 0; j < 40; ++j)
+          ref += softplus(static_cast<double>(d(j)) + (static_cast<double>(lo) + delta) * w(j)) -
+                 softplus(static_cast<double>(d(j)) + static_cast<double>(lo) * w(j));
+        const double got = detail::softplus_gap_sum(w, d, lo, delta);
+        EXPECT_NEAR(got, ref, 1e-5 * (1 + std::abs(ref))) << "delta " << delta << " scale " << scale << " lo " << lo;
+      }
+    }
+}
+
+TEST(PartitionAis, StatesSummedExactlyLeaveTheEstimateUnbiased) {
+  // A set holding most of the mass is summed exactly; the runs estimate the rest, and the total stays within its bars.
+  const Rbm rbm = random_rbm(20, 10, 1.5f, 1.0f, 9);
+  const double truth = log_partition_exact(rbm);
+  std::vector<std::pair<double, int>> lp;  // log p*(h) of every hidden state, by brute force
+  for (int s = 0; s < 1024; ++s) {
+    VectorD h(10);
+    for (int j = 0; j < 10; ++j) h(j) = (s >> j) & 1;
+    const VectorD y = rbm.visible_bias.cast<double>() + rbm.weight.cast<double>().transpose() * h;
+    double l = rbm.hidden_bias.cast<double>().dot(h);
+    for (int i = 0; i < 20; ++i) l += softplus(y(i));
+    lp.emplace_back(l, s);
+  }
+  std::sort(lp.rbegin(), lp.rend());
+  AisOptions o;
+  o.runs = 200;
+  o.betas = 2000;
+  o.seed = 2;
+  o.layer = AisLayer::hidden;
+  o.exact_states = MatrixF::Zero(60, 10);
+  double top = 0;
+  for (int k = 0; k < 60; ++k) {
+    for (int j = 0; j < 10; ++j) o.exact_states(k, j) = static_cast<float>((lp[k].second >> j) & 1);
+    top += std::exp(lp[k].first - truth);
+  }
+  ASSERT_GT(top, 0.6);  // the 60 heaviest of 1,024 states hold most of Z
+  const AisResult a = log_partition_ais(rbm, o);
+  EXPECT_TRUE(a.exact_states_used);
+  expect_within_error_bar(a, truth, 0.05);
+  EXPECT_EQ(a.exact_states, 60);
+  EXPECT_GT(a.runs_in_exact_states, 100);
+  EXPECT_NEAR(a.log_z_exact_states, truth + std::log(top), 1e-9);
+  EXPECT_GE(a.log_z_lo, a.log_z_exact_states);
+  // A set with a small share is not used: the plain estimate is kept.
+  o.exact_states = o.exact_states.bottomRows(3).eval();
+  for (int k = 0; k < 3; ++k)
+    for (int j = 0; j < 10; ++j) o.exact_states(k, j) = static_cast<float>((lp[1000 + k].second >> j) & 1);
+  const AisResult plain = log_partition_ais(rbm, o);
+  EXPECT_FALSE(plain.exact_states_used);
+  expect_within_error_bar(plain, truth, 0.05);
+  // A cold model: its bound's states hold nearly all the mass, and the estimate is within 0.01 of exact.
+  const Rbm cold = random_rbm(30, 12, 5.0f, 1.0f, 4);
+  const double cold_truth = log_partition_exact(cold);
+  MatrixF data = MatrixF::Zero(5, 30);
+  const ModeBound mb = log_partition_mode_bound(cold, data, 50, 3);
+  EXPECT_EQ(mb.neighbour_flips, 2);
+  o.exact_states = mb.states;
+  o.betas = 100;
+  const AisResult c = log_partition_ais(cold, o);
+  EXPECT_TRUE(c.exact_states_used);
+  EXPECT_NEAR(c.log_z, cold_truth, 0.01);
+  EXPECT_LE(c.log_z_lo, cold_truth + 1e-6);
+  o.exact_states = MatrixF::Zero(3, 7);
+  expect_error([&] { log_partition_ais(cold, o); }, {"exact_states has 7 columns", "12 units"});
+}
+
+TEST(PartitionBar, AgreesWithExactOnRandomModels) {
+  for (const auto& [v, h, std] : {std::tuple{20, 10, 0.5f}, std::tuple{12, 16, 1.0f}, std::tuple{20, 8, 2.0f}}) {
+    const Rbm rbm = random_rbm(v, h, std, 1.0f, 51 + static_cast<std::uint64_t>(v * h));
+    const double truth = log_partition_exact(rbm);
+    BarOptions o;
+    o.seed = 5;
+    o.ladders = 10;
+    o.temperatures = 30;
+    o.sweeps = 600;
+    o.burn_in = 100;
+    const BarResult b = log_partition_bar(rbm, fake_marginals(v), o);
+    SCOPED_TRACE(::testing::Message() << v << "x" << h << " std " << std << ": BAR " << b.log_z << " ± "
+                                      << b.log_z_err << ", exact " << truth);
+    EXPECT_LE(std::abs(b.log_z - truth), b.log_z_err);
+    EXPECT_LT(b.log_z_err, 0.3);
+    EXPECT_GT(b.log_z_err, 0.0);
+    EXPECT_GT(b.swap_rate_min, 0.1);
+    EXPECT_EQ(b.ladder_log_z.size(), 10u);
+    EXPECT_EQ(b.layer, resolve_ais_layer(rbm, AisLayer::automatic));
+  }
+  const Rbm rbm = random_rbm(20, 10, 1.0f, 1.0f, 2);
+  BarOptions bad;
+  bad.burn_in = bad.sweeps;
+  expect_error([&] { log_partition_bar(rbm, VectorF(), bad); }, {"log_partition_bar: options.burn_in", "[0, 1000)"});
+  bad = BarOptions{};
+  bad.ladders = 1;
+  expect_error([&] { log_partition_bar(rbm, VectorF(), bad); }, {"options.ladders must be at least 2", "got 1"});
+}
+
+TEST(PartitionBar, SameResultForOneAndTwoThreads) {
+  const Rbm rbm = random_rbm(300, 120, 0.1f, 0.5f, 8);
+  BarOptions o;
+  o.ladders = 4;
+  o.temperatures = 20;
+  o.sweeps = 30;
+  o.burn_in = 10;
+  o.seed = 3;
+  set_num_threads(1);
+  const BarResult one = log_partition_bar(rbm, VectorF(), o);
+  set_num_threads(2);
+  const BarResult two = log_partition_bar(rbm, VectorF(), o);
+  set_num_threads(0);
+  EXPECT_EQ(one.log_z, two.log_z);
+  EXPECT_EQ(one.ladder_log_z, two.ladder_log_z);
+}
+
+TEST(PartitionAis, CheckedReportHasBarAndAVerdict) {
   const Rbm rbm = random_rbm(20, 10, 1.0f, 0.5f, 6);
   const double truth = log_partition_exact(rbm);
   AisOptions o;
   o.runs = 100;
   o.betas = 2001;
-  const AisReport r = log_partition_ais_checked(rbm, VectorF(), o);
+  BarOptions bo;
+  bo.temperatures = 30;
+  bo.sweeps = 500;
+  bo.burn_in = 100;
+  const AisReport r = log_partition_ais_checked(rbm, VectorF(), o, bo);
   EXPECT_EQ(r.main.temperatures, 2001);
-  EXPECT_EQ(r.check.temperatures, 1001);
-  EXPECT_DOUBLE_EQ(r.schedule_gap, r.main.log_z - r.check.log_z);
-  EXPECT_NE(r.main.log_weights, r.check.log_weights);
+  EXPECT_EQ(r.check.temperatures, 30);
+  EXPECT_DOUBLE_EQ(r.gap, r.main.log_z - r.check.log_z);
   expect_within_error_bar(r.main, truth, 0.1);
-  expect_within_error_bar(r.check, truth, 0.1);
+  EXPECT_LE(std::abs(r.check.log_z - truth), r.check.log_z_err);
+  EXPECT_EQ(ais_bar_verdict(r), "agree");
   EXPECT_TRUE(ais_warnings(r).empty()) << ais_warnings(r).front();
+  // Two estimates whose bars do not overlap disagree, and say so.
+  AisReport apart = r;
+  apart.check.log_z = r.main.log_z_hi + 3 * r.check.log_z_err + 1.0;
+  apart.gap = apart.main.log_z - apart.check.log_z;
+  EXPECT_EQ(ais_bar_verdict(apart), "disagree");
+  const std::vector<std::string> w = ais_warnings(apart);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("disagree"), std::string::npos) << w[0];
+  // Without the check, or with an unbounded AIS bar: nothing to compare.
+  AisReport alone;
+  alone.main = r.main;
+  EXPECT_EQ(ais_bar_verdict(alone), "unchecked");
   // Two temperatures on a strongly coupled model: plain importance sampling from the base, which fails visibly.
   const Rbm hard = random_rbm(20, 10, 3.0f, 1.0f, 7);
   o.betas = 3;
-  const std::vector<std::string> w = ais_warnings(log_partition_ais_checked(hard, VectorF(), o));
-  ASSERT_FALSE(w.empty());
-  EXPECT_NE(w.front().find("effective sample size"), std::string::npos) << w.front();
+  const std::vector<std::string> hw = ais_warnings(log_partition_ais_checked(hard, VectorF(), o, bo));
+  ASSERT_FALSE(hw.empty());
+  EXPECT_NE(hw.front().find("effective sample size"), std::string::npos) << hw.front();
 }
 
-TEST(PartitionAis, WarningsForASingleRunCheckOnlyThatRun) {
+TEST(PartitionAis, WarningsWithoutTheCheckAreAboutAisAlone) {
   AisReport single;
   single.main = log_partition_ais(random_rbm(20, 10, 3.0f, 1.0f, 7), {.runs = 100, .betas = 3, .seed = 1});
   ASSERT_LT(single.main.ess, 10.0);  // plain importance sampling from the base on a strongly coupled model
   const std::vector<std::string> w = ais_warnings(single);
   ASSERT_FALSE(w.empty());
   for (const auto& s : w) {
-    EXPECT_NE(s.find("main run"), std::string::npos) << s;
-    EXPECT_EQ(s.find("schedules"), std::string::npos) << s;
+    EXPECT_EQ(s.rfind("AIS:", 0), 0u) << s;
+    EXPECT_EQ(s.find("BAR"), std::string::npos) << s;
   }
   single.main = log_partition_ais(random_rbm(20, 10, 0.1f, 0.5f, 7), {.runs = 100, .betas = 500, .seed = 1});
   EXPECT_TRUE(ais_warnings(single).empty());
+}
+
+TEST(PartitionBound, IsALowerBoundThatFindsTheBestState) {
+  for (float std : {0.5f, 2.0f, 6.0f})
+    for (const auto& [v, h] : {std::pair{14, 6}, std::pair{5, 12}}) {
+      const Rbm rbm = random_rbm(v, h, std, 1.0f, 61 + static_cast<std::uint64_t>(v));
+      const double truth = log_partition_exact(rbm);
+      // The best single state of the smaller layer, by brute force.
+      const bool hidden = h < v;
+      double best = -1e300;
+      const int n = hidden ? h : v;
+      for (int s = 0; s < (1 << n); ++s) {
+        VectorD x(n);
+        for (int i = 0; i < n; ++i) x(i) = (s >> i) & 1;
+        double lp = 0;
+        if (hidden) {
+          const VectorD y = rbm.visible_bias.cast<double>() + rbm.weight.cast<double>().transpose() * x;
+          lp = rbm.hidden_bias.cast<double>().dot(x);
+          for (int i = 0; i < y.size(); ++i) lp += softplus(y(i));
+        } else {
+          lp = -rbm.free_energy(x.cast<float>().transpose())(0);
+        }
+        best = std::max(best, lp);
+      }
+      MatrixF data(10, v);
+      for (int r = 0; r < 10; ++r)
+        for (int i = 0; i < v; ++i) data(r, i) = static_cast<float>((r + i) % 3 == 0);
+      const ModeBound m = log_partition_mode_bound(rbm, data, 50, 1);
+      SCOPED_TRACE(::testing::Message() << v << "x" << h << " std " << std);
+      EXPECT_LE(m.log_z_lower, truth + 1e-9);
+      EXPECT_GE(m.log_z_lower, best - 1e-6);  // found the best state (and maybe more)
+      EXPECT_EQ(m.layer, hidden ? AisLayer::hidden : AisLayer::visible);
+      EXPECT_EQ(m.starts, 60);
+      EXPECT_GE(m.distinct, 1);
+      if (std == 6.0f) {
+        EXPECT_NEAR(m.log_z_lower, truth, 0.5);  // a cold model: a few states hold the mass
+      }
+    }
 }
 
 TEST(PartitionAis, AgreesWithExactOnAnRbmTrainedOnDigits) {

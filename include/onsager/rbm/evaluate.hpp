@@ -1,6 +1,6 @@
 #pragma once
 // Everything `onsager rbm eval` measures about a model on a data set, as one library call: log Z by exact
-// enumeration, by AIS with an independent check run, and by the naive / TAP2 / TAP3 free energies; the
+// enumeration, by AIS with an independent check (BAR over parallel tempering) and a verdict on the two, and by the naive / TAP2 / TAP3 free energies; the
 // average log-likelihood each gives; pseudo-likelihood, reconstruction error and mean free energy; and the
 // warnings that say when a number should not be trusted (docs/rbm-eval.md).
 
@@ -23,7 +23,13 @@ struct EvalOptions {
   ExactOptions exact_options;
   bool ais = true;               ///< AIS estimate of log Z
   AisOptions ais_options;
-  bool ais_check = true;         ///< and its independent check run on about half the temperatures
+  bool ais_check = true;         ///< and the independent check by BAR over parallel tempering
+  BarOptions bar_options;        ///< its ladder (layer, base and seed follow ais_options)
+  bool mode_bound = true;        ///< with AIS: the rigorous lower bound of log_partition_mode_bound, when the
+  int mode_bound_max_units = 64; ///< smaller layer has at most this many units (cost grows as its size x the other's)
+  int mode_bound_starts = 100;   ///< data rows and as many random states it starts from
+  bool ais_exact_states = true;  ///< AIS sums the bound's states exactly (AisOptions::exact_states) when it anneals
+                                 ///< the layer the bound searched
   bool tap = false;              ///< naive mean-field, TAP2 and TAP3 estimates
   TapOptions tap_options;        ///< the fixed-point iteration (TapOptions' defaults: 1000 sweeps, tol 1e-4)
   int tap_starts = 500;          ///< rows of the data used as the fixed points' starting points
@@ -43,7 +49,9 @@ struct EvalReport {
   double pseudo_likelihood = 0;             ///< scikit-learn's scale (per feature x V)
   double recon_error = 0;                   ///< per pixel
   std::optional<double> log_z_exact;
-  std::optional<AisReport> ais;             ///< ais->check.runs == 0 without the check run
+  std::optional<AisReport> ais;             ///< ais->check.ladders == 0 without the check
+  std::optional<ModeBound> mode_bound;      ///< log Z >= mode_bound->log_z_lower
+  std::string verdict;                      ///< "agree", "disagree" or "unchecked" (empty without AIS)
   std::vector<TapEstimate> tap;             ///< naive, TAP2, TAP3 when asked for
   std::vector<std::string> warnings;
   /// The average log-likelihood -mean F - log Z that `log_z` gives.
@@ -56,8 +64,8 @@ struct EvalReport {
 EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const ConstVectorFRef& base_pixel_marginals,
                         const EvalOptions& options);
 
-/// {"n_samples", "log_z": {exact, ais, ais_err, ais_lo, ais_hi, ais_check, ais_schedule_gap, naive, tap2, tap3},
-///  "avg_log_likelihood": {exact, ais, naive, tap2, tap3}, "mean_free_energy", "pseudo_likelihood",
+/// {"n_samples", "log_z": {exact, ais, ais_err, ais_lo, ais_hi, bar, bar_err, ais_bar_gap, verdict, naive, tap2,
+///  tap3}, "avg_log_likelihood": {exact, ais, bar, naive, tap2, tap3}, "mean_free_energy", "pseudo_likelihood",
 ///  "pseudo_likelihood_per_feature", "recon_error", "warnings", "details"}; what was not computed is null.
 nlohmann::json to_json(const EvalReport& report);
 

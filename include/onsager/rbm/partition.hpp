@@ -13,7 +13,9 @@
 // expectation.
 
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "onsager/core/matrix.hpp"
@@ -59,47 +61,160 @@ VectorF ais_base_bias(const ConstVectorFRef& pixel_marginals, Eigen::Index num_v
 /// K = 1 or K < 0.
 std::vector<double> ais_schedule(int betas = 0);
 
+/// Which layer AIS (and BAR) anneals; the other layer is summed out analytically at every temperature.
+/// `automatic` anneals the smaller layer (the visible one on a tie): marginalised AIS (Yasuda & Takahashi),
+/// whose weights then carry no variance from the larger layer.
+enum class AisLayer { automatic, visible, hidden };
+/// The base distribution over the annealed layer: independent units with probabilities
+///   data:       the data's marginals on that layer (pixel marginals; for the hidden layer the mean of p(h|v) over
+///               the data, AisOptions::hidden_marginals, or σ(c + W p̃) without them), smoothed by ais_pseudo_count;
+///   uniform:    ½ per unit;
+///   mean_field: the model's own naive mean-field magnetisations, iterated from the smoothed pixel marginals
+///               (½ without them), smoothed the same way.
+enum class AisBase { data, uniform, mean_field };
+
+/// "automatic", "visible", "hidden" / "data", "uniform", "mean-field".
+std::string_view to_string(AisLayer layer);
+std::string_view to_string(AisBase base);
+/// Parse the names above; throw onsager::Error naming the allowed values.
+AisLayer parse_ais_layer(std::string_view s);
+AisBase parse_ais_base(std::string_view s);
+
+/// The layer `layer` resolves to for this model: visible or hidden.
+AisLayer resolve_ais_layer(const Rbm& rbm, AisLayer layer);
+
+/// Mean over the rows of `data` (N x V) of p(h = 1 | v): the hidden layer's data marginals (H entries).
+/// Throws onsager::Error on empty data or a column-count mismatch.
+VectorF hidden_marginals(const Rbm& rbm, const ConstMatrixFRef& data);
+
 struct AisOptions {
   int runs = 100;           ///< independent AIS chains (the batch dimension of every GEMM)
   int betas = 0;            ///< number of temperatures β, see ais_schedule (0: the default 14,501)
   std::uint64_t seed = 0;
   bool progress = false;    ///< progress bar over temperatures on stderr (terminal only)
+  AisLayer layer = AisLayer::automatic;
+  AisBase base = AisBase::data;
+  VectorF hidden_marginals; ///< for AisBase::data on the hidden layer (H entries; see hidden_marginals()); may be empty
+  /// States of the annealed layer (rows, binary) whose share of Z is summed exactly: Z = Σ_{x in S} p*(x) + Z_rest,
+  /// where the runs estimate only Z_rest (a run whose final state is in S gets weight 0; unbiased, and the lower
+  /// error bar is then at least log Σ_S p*). Used only when Σ_S p* is more than half of that result, i.e. more than
+  /// the runs' estimate of the rest (else the plain estimate is kept): ModeBound::states of a cold model hold most of its mass. May be empty.
+  MatrixF exact_states;
 };
 
 struct AisResult {
   double log_z = 0;       ///< log Z_A + log mean(w)
   double log_z_lo = 0;    ///< log Z_A + log(mean w - 3 std(w)/√R); -inf when that is <= 0; NaN for one run
   double log_z_hi = 0;    ///< log Z_A + log(mean w + 3 std(w)/√R); NaN for one run (no spread, no error bar)
-  double log_z_base = 0;  ///< log Z_A = Σ softplus(b_A) + H log 2
+  double log_z_base = 0;  ///< log Z_A = Σ softplus(a) over the annealed layer + (units summed out) log 2
   double ess = 0;         ///< effective sample size (Σw)² / Σw², between 1 and runs
   int runs = 0, temperatures = 0;
-  std::vector<double> log_weights;  ///< log w of each run (runs entries)
+  AisLayer layer = AisLayer::visible;  ///< the layer annealed (resolved)
+  AisBase base = AisBase::data;
+  int exact_states = 0;             ///< states summed exactly (AisOptions::exact_states)
+  int runs_in_exact_states = 0;     ///< runs that ended on one of them (weight 0 when used)
+  bool exact_states_used = false;   ///< whether log_z is Σ_S p* + the runs' estimate of the rest
+  double log_z_exact_states = -std::numeric_limits<double>::infinity();  ///< log Σ_S p*(x)
+  std::vector<double> log_weights;  ///< log w of each run (runs entries; -inf for a run ended in S)
   double seconds = 0;
 };
 
 /// AIS estimate of log Z. `base_pixel_marginals` (V entries in [0, 1], usually pixel_marginals of the
-/// training data; empty for the uniform base) defines the base model via ais_base_bias. Run r draws its
+/// training data; empty for none) and options.base define the base model (see AisBase). Run r draws its
 /// numbers from streams keyed by (seed, r), so the result does not depend on the thread count.
 /// Throws onsager::Error on an invalid model, marginals or options.
 AisResult log_partition_ais(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals, const AisOptions& options);
 
-/// The same with the uniform base model (b_A = 0).
+/// The same without data marginals (AisBase::data then means the uniform base).
 AisResult log_partition_ais(const Rbm& rbm, const AisOptions& options);
 
-/// AIS and an independent check: a second AIS run with about half the temperatures and its own random streams.
-struct AisReport {
-  AisResult main;          ///< options.betas temperatures (default 14,501)
-  AisResult check;         ///< (K + 1) / 2 temperatures, independent seed
-  double schedule_gap = 0; ///< main.log_z - check.log_z
+/// The base model's bias on the annealed layer (`layer` resolved: visible or hidden): logit of the smoothed
+/// probabilities AisBase describes. Throws onsager::Error on bad marginals.
+VectorF ais_base_bias(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals, AisLayer layer,
+                      const AisOptions& options);
+
+/// Bennett's acceptance ratio over a parallel-tempering ladder (Krause, Fischer & Igel 2020): `ladders`
+/// independent ladders of `temperatures` inverse temperatures β_0 = 0 < ... < β_{K-1} = 1 (ais_schedule's curve)
+/// over the annealed layer, each level one chain; every sweep moves every chain by one Gibbs step at its own β and
+/// then proposes swaps between neighbouring levels (even pairs on even sweeps, odd pairs on odd ones). After
+/// `burn_in` sweeps every sweep's work values log p_{k±1}*(x) - log p_k*(x) are kept, and log Z_{k+1}/Z_k is
+/// Bennett's self-consistent estimate from the samples on both sides. The base model is AIS's (same layer and
+/// base options), so the estimator shares no random numbers and no annealing path with AIS.
+struct BarOptions {
+  int ladders = 10;         ///< independent PT ladders: the jackknife blocks of the error bar (>= 2)
+  int temperatures = 100;   ///< levels per ladder (>= 2)
+  int sweeps = 1000;        ///< sweeps per ladder, burn-in included
+  int burn_in = 200;        ///< sweeps discarded (0 <= burn_in < sweeps)
+  std::uint64_t seed = 0;
+  bool progress = false;
+  AisLayer layer = AisLayer::automatic;
+  AisBase base = AisBase::data;
+  VectorF hidden_marginals;
+
+  /// Throws onsager::Error naming the bad field and its value.
+  void validate(const char* where) const;
 };
 
-/// Runs log_partition_ais twice (see AisReport); costs about 1.5 times a single run.
+struct BarResult {
+  double log_z = 0;       ///< log Z_A + Σ_k BAR(k, k+1) on all ladders' samples
+  double log_z_err = 0;   ///< jackknife standard error over the ladders x Student's t at ±3σ coverage (4.09 at 10)
+  double log_z_base = 0;  ///< log Z_A
+  int ladders = 0, temperatures = 0, sweeps = 0, burn_in = 0;
+  AisLayer layer = AisLayer::visible;
+  AisBase base = AisBase::data;
+  double swap_rate_min = 0;         ///< the lowest acceptance rate of a neighbouring swap over the ladder
+  double swap_rate_mean = 0;        ///< mean over the K-1 pairs
+  std::vector<double> ladder_log_z; ///< the estimate with each ladder left out (the jackknife replicates)
+  double seconds = 0;
+};
+
+/// BAR + parallel tempering estimate of log Z (see BarOptions). Parallel over chains; nothing depends on the
+/// thread count. Throws onsager::Error on an invalid model, marginals or options.
+BarResult log_partition_bar(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals, const BarOptions& options);
+
+/// A rigorous lower bound on log Z from states of the smaller layer: log Z >= log Σ_{x in S} p*(x) for any set S of
+/// distinct states, with the other layer summed out exactly (log p*(h) = c·h + Σ_i softplus(b_i + Wᵀ_i h);
+/// log p*(v) = -F(v)). S is the set of local maxima of log p* reached by greedy single-unit flips (each kept when it
+/// raises log p*, in double, until no flip helps) from the states of `starts` rows of data (p(h|v) rounded, or the
+/// rows themselves) and as many uniformly random states, together with every state one flip away from them (and two
+/// flips, while that costs at most 5e7 multiply-adds). Cheap for a small layer; an estimate below it has certainly
+/// missed mass, whatever its error bar. On a cold model, whose mass sits on a few states, it is close to log Z.
+struct ModeBound {
+  double log_z_lower = -std::numeric_limits<double>::infinity();
+  AisLayer layer = AisLayer::visible;  ///< the layer searched (the smaller; visible on a tie)
+  int starts = 0;                      ///< starting states tried
+  int distinct = 0;                    ///< distinct local maxima reached
+  int neighbour_flips = 0;             ///< their neighbours added: within 2, 1 or 0 flips
+  int best_start = -1;                 ///< the one that reached the bound
+  MatrixF states;                      ///< the set S: the local maxima and their neighbours (rows, distinct)
+  double seconds = 0;
+};
+
+/// ModeBound from up to `starts` rows of `data` (N x V, values in [0, 1]; evenly spaced) plus `starts` random states.
+/// Seeded; nothing depends on the thread count. Throws onsager::Error on an invalid model, data of the wrong width,
+/// or starts < 1.
+ModeBound log_partition_mode_bound(const Rbm& rbm, const ConstMatrixFRef& data, int starts = 100,
+                                   std::uint64_t seed = 0);
+
+/// AIS and an independent check by BAR over parallel tempering.
+struct AisReport {
+  AisResult main;   ///< AIS (options.betas temperatures, default 14,501)
+  BarResult check;  ///< BAR + PT; check.ladders == 0 when it was not run
+  double gap = 0;   ///< main.log_z - check.log_z (0 without the check)
+};
+
+/// Runs log_partition_ais and log_partition_bar (bar_options' layer, base and hidden marginals are taken from
+/// `options`, its seed derived from options.seed).
 AisReport log_partition_ais_checked(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals,
-                                    const AisOptions& options);
+                                    const AisOptions& options, const BarOptions& bar_options = {});
+
+/// Whether two estimates' error bars overlap: "agree", "disagree", or "unchecked" when either has no finite bar.
+std::string ais_bar_verdict(const AisReport& report);
 
 /// Reasons to distrust an AIS report, one sentence each (empty when none applies): an ESS below a tenth of
-/// the runs, a single run (no error bar), an unbounded lower error bar, or a schedule gap larger than the error bars. A report whose `check`
-/// has no runs (a single AIS run placed in `main`) gets the checks on `main` alone.
+/// the runs, a single run (no error bar), an unbounded lower error bar, a BAR ladder whose neighbouring swaps
+/// are rarely accepted, or AIS and BAR disagreeing beyond their error bars. Without the check (check.ladders ==
+/// 0) the checks on `main` alone.
 std::vector<std::string> ais_warnings(const AisReport& report);
 
 }  // namespace onsager

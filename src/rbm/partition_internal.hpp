@@ -1,0 +1,45 @@
+#pragma once
+// Pieces shared by AIS (partition_ais.cpp) and BAR over parallel tempering (partition_bar.cpp): both anneal one
+// layer of the RBM (the "state" layer) and sum the other out analytically, through
+//   log p_β*(x) = ((1-β) a + β b)·x + Σ_j softplus(β (c_j + W_j·x)),
+// where (W, b, c) is the model seen from the state layer (transposed when the hidden layer is annealed) and a is
+// the base model's bias on that layer.
+
+#include <cstdint>
+
+#include "onsager/core/matrix.hpp"
+#include "onsager/core/random.hpp"
+#include "onsager/rbm/partition.hpp"
+#include "onsager/rbm/rbm.hpp"
+
+namespace onsager::detail {
+
+/// The model seen from the annealed layer: itself for `visible`, the transposed model (W ↦ Wᵀ, b ↔ c) for `hidden`,
+/// with the base model's biases a (annealed layer) and d (summed layer). Along the path
+///   p_β*(x) = exp(((1-β) a + β b)·x) Π_j (1 + exp((1-β) d_j + β (c_j + W_j·x))),
+/// and log Z_A = Σ softplus(a) + Σ softplus(d).
+struct AnnealedModel {
+  Rbm rbm;
+  VectorF a, d;
+  double log_z_base() const;
+};
+
+/// The base model on both layers (see AisBase), seen from the annealed layer `resolved`.
+AnnealedModel annealed_model(const Rbm& rbm, const ConstVectorFRef& pixel_marginals, AisLayer resolved, AisBase base,
+                             const VectorF& hidden_marginals);
+
+/// One row of Bernoulli draws in place, keyed like sample_bernoulli(probs, seed, tag, step) row r.
+inline void sample_row(float* p, Eigen::Index n, std::uint64_t seed, std::uint64_t tag, std::uint64_t step,
+                       Eigen::Index r) {
+  const std::uint64_t key = stream_seed(seed, tag, step, static_cast<std::uint64_t>(r));
+  for (Eigen::Index j = 0; j < n; ++j) p[j] = counter_uniform(key, static_cast<std::uint32_t>(j)) < p[j] ? 1.0f : 0.0f;
+}
+
+/// Σ_j softplus(d_j + hi w_j) - softplus(d_j + lo w_j), hi = lo + delta, for one row w = c + W x - d. With
+/// δ_j = delta·w_j and z_j = d_j + lo w_j each term is sign(δ) log1p(σ(z') expm1(|δ|)), z' = z for δ >= 0 and z + δ
+/// for δ < 0: the log1p argument is never negative, so float keeps its relative precision (no cancellation).
+/// Rows with |δ| >= 80 somewhere (large BAR steps; expm1 would overflow) take the exact double form
+/// sign(δ) logaddexp(-softplus(z'), |δ| - softplus(-z')).
+double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta);
+
+}  // namespace onsager::detail
