@@ -125,10 +125,23 @@ void run_eval(EvalArgs& a) {
                  extra["lower_bound"]["starts"].get<int>(), extra["lower_bound"]["layer"].get<std::string>());
     {
       const std::string v = log_z["verdict"].get<std::string>();
-      fmt::print("{:<16} {}\n", "verdict",
-                 v == "agree"      ? std::string("AIS and BAR agree within their error bars")
-                 : v == "disagree" ? std::string("the estimates DISAGREE beyond their error bars (see the warnings)")
-                                   : std::string("unchecked (no independent estimate with a finite error bar)"));
+      // Which side a rigorous bound rules out, when it does.
+      const auto below_bound = [&](const char* key, double upper) {
+        return log_z["lower_bound"].is_number() && log_z[key].is_number() &&
+               upper < log_z["lower_bound"].get<double>() - 1e-9;
+      };
+      const double ais_hi = log_z["ais_hi"].is_number() ? log_z["ais_hi"].get<double>() : log_z["ais"].get<double>();
+      const double bar_hi = log_z["bar"].is_number() ? log_z["bar"].get<double>() +
+                                                           (log_z["bar_err"].is_number() ? log_z["bar_err"].get<double>() : 0)
+                                                     : 0;
+      const bool ais_out = below_bound("ais", ais_hi), bar_out = below_bound("bar", bar_hi);
+      std::string text = v == "agree"      ? "AIS and BAR agree within their error bars"
+                         : v == "disagree" ? "the estimates DISAGREE beyond their error bars (see the warnings)"
+                                           : "unchecked (no independent estimate with a finite error bar)";
+      if (bar_out && !ais_out) text = "BAR missed mass (it is below the rigorous lower bound); AIS is consistent with the bound";
+      if (ais_out && !bar_out && log_z["bar"].is_number())
+        text = "AIS missed mass (it is below the rigorous lower bound); BAR is consistent with the bound";
+      fmt::print("{:<16} {}\n", "verdict", text);
     }
     fmt::print("{:<16} {} layer annealed, {} base; the other layer summed out exactly\n", "",
                extra["ais"]["layer"].get<std::string>(), extra["ais"]["base"].get<std::string>());

@@ -357,6 +357,9 @@ py::dict ais_dict(const AisResult& r) {
   d["log_weights"] = r.log_weights;
   d["layer"] = std::string(to_string(r.layer));
   d["base"] = std::string(to_string(r.base));
+  d["exact_states"] = r.exact_states;
+  d["exact_states_used"] = r.exact_states_used;
+  d["runs_in_exact_states"] = r.runs_in_exact_states;
   d["seconds"] = r.seconds;
   return d;
 }
@@ -501,7 +504,7 @@ PYBIND11_MODULE(_onsager, m) {
       "log_partition_ais",
       [](const ConstMatrixRef& w, const ConstVectorRef& b, const ConstVectorRef& c, const ConstVectorRef& marginals,
          int runs, int betas, std::uint64_t seed, bool check, bool progress, const std::string& layer,
-         const std::string& base, const ConstVectorRef& hidden_marg) {
+         const std::string& base, const ConstVectorRef& hidden_marg, const ConstMatrixRef& exact_states) {
         const Rbm rbm = make_rbm(w, b, c);
         AisOptions o;
         o.runs = runs;
@@ -509,6 +512,7 @@ PYBIND11_MODULE(_onsager, m) {
         o.seed = seed;
         o.progress = progress;
         set_base_options(o, layer, base, hidden_marg);
+        o.exact_states = exact_states;
         AisReport r;
         {
           Compute compute;
@@ -528,7 +532,30 @@ PYBIND11_MODULE(_onsager, m) {
       },
       py::arg("weight"), py::arg("visible_bias"), py::arg("hidden_bias"), py::arg("marginals"), py::arg("runs"),
       py::arg("betas"), py::arg("seed"), py::arg("check"), py::arg("progress"), py::arg("layer") = "automatic",
-      py::arg("base") = "data", py::arg("hidden_marginals") = VectorF());
+      py::arg("base") = "data", py::arg("hidden_marginals") = VectorF(), py::arg("exact_states") = MatrixF());
+  m.def(
+      "log_partition_mode_bound",
+      [](const ConstMatrixRef& w, const ConstVectorRef& b, const ConstVectorRef& c, const ConstMatrixRef& data,
+         int starts, std::uint64_t seed) {
+        const Rbm rbm = make_rbm(w, b, c);
+        ModeBound r;
+        {
+          Compute compute;
+          r = log_partition_mode_bound(rbm, data, starts, seed);
+        }
+        py::dict d;
+        d["log_z_lower"] = r.log_z_lower;
+        d["layer"] = std::string(to_string(r.layer));
+        d["starts"] = r.starts;
+        d["local_maxima"] = r.distinct;
+        d["neighbour_flips"] = r.neighbour_flips;
+        d["states"] = r.states.rows();
+        d["state_matrix"] = MatrixF(r.states);
+        d["seconds"] = r.seconds;
+        return d;
+      },
+      py::arg("weight"), py::arg("visible_bias"), py::arg("hidden_bias"), py::arg("data"), py::arg("starts") = 100,
+      py::arg("seed") = 0);
   m.def(
       "log_partition_bar",
       [](const ConstMatrixRef& w, const ConstVectorRef& b, const ConstVectorRef& c, const ConstVectorRef& marginals,

@@ -43,7 +43,20 @@ double AnnealedModel::log_z_base() const {
 
 double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta) {
   const float wmax = w.size() > 0 ? w.cwiseAbs().maxCoeff() : 0.0f;
-  if (std::abs(delta) * wmax < 80.0f) {
+  const float tmax = std::abs(delta) * wmax;
+  if (tmax < 0.003f) {
+    // AIS's small steps: expm1 and log1p by their series, u = σ(z')(t + t²/2 + t³/6), log1p(u) = u - u²/2 + u³/3,
+    // whose truncation error (u³/4 < 7e-9 relative for t < 0.003) is below float's rounding.
+    const auto wa = w.array();
+    const auto dl = delta * wa;
+    const auto z = d.array() + lo * wa;
+    const auto zref = (dl >= 0.0f).select(z, z + dl);
+    const auto t = dl.abs();
+    const auto u = (1.0f + (-zref).exp()).inverse() * (t * (1.0f + t * (0.5f + t * (1.0f / 6.0f))));
+    const auto mag = u * (1.0f - u * (0.5f - u * (1.0f / 3.0f)));
+    return static_cast<double>((dl >= 0.0f).select(mag, -mag).sum());
+  }
+  if (tmax < 80.0f) {
     const auto wa = w.array();
     const auto dl = delta * wa;
     const auto z = d.array() + lo * wa;
@@ -95,8 +108,10 @@ void set_estimate(AisResult& res, const std::vector<double>& lw, double log_z_ex
   };
   double m = *std::max_element(lw.begin(), lw.end());
   if (!std::isfinite(m)) {
-    // Every run ended on a state summed exactly: the rest of Z went unmeasured, and the estimate is the exact sum.
-    res.log_z = res.log_z_lo = res.log_z_hi = log_z_exact;
+    // Every run ended on a state summed exactly: the rest of Z went unmeasured. The estimate is the exact sum, a
+    // rigorous lower end; nothing bounds the upper one.
+    res.log_z = res.log_z_lo = log_z_exact;
+    res.log_z_hi = std::numeric_limits<double>::infinity();
     res.ess = 0;
     return;
   }
@@ -121,6 +136,12 @@ void set_estimate(AisResult& res, const std::vector<double>& lw, double log_z_ex
     res.log_z_lo = mean - half > 0 ? plus_exact(log_z_base + m + std::log(mean - half)) : log_z_exact;
   }
   res.ess = s1 * s1 / s2;
+  if (std::isfinite(log_z_exact) && res.ess < 0.1 * n) {
+    // Few runs measure the rest of Z beyond the states summed exactly: their spread says little, so the interval
+    // keeps only what is certain, the exact sum below and nothing above.
+    res.log_z_lo = log_z_exact;
+    res.log_z_hi = std::numeric_limits<double>::infinity();
+  }
 }
 
 // The packed bits of a binary row, the key of the exactly summed states.
@@ -226,12 +247,16 @@ AisResult run_ais(const detail::AnnealedModel& am, int runs, const std::vector<d
         ++res.runs_in_exact_states;
       }
     }
-    // Used only when S holds most of the result (Z_S > the runs' estimate of the rest): a set with a small share that
-    // no run happened to reach would be counted twice (in Z_S and, through the runs, in the rest), beyond an error bar
-    // that cannot see it.
+    // Used only when the plain estimate cannot be trusted (its ESS below a tenth of the runs, no error bar, or the
+    // estimate below Σ_S p*, a rigorous lower bound) and S holds most of the result (Z_S > the runs' estimate of
+    // the rest): a set with a small share that no run happened to reach would be counted twice (in Z_S and, through
+    // the runs, in the rest), and where the plain runs are sound they measure the rest better than the few runs
+    // that end outside S.
     AisResult strat = res;
     set_estimate(strat, rest, res.log_z_exact_states);
-    if (res.log_z_exact_states > strat.log_z + std::log(kExactShare)) {
+    const bool plain_unreliable =
+        res.ess < 0.1 * runs || std::isnan(res.log_z_hi) || !(res.log_z >= res.log_z_exact_states);
+    if (plain_unreliable && res.log_z_exact_states > strat.log_z + std::log(kExactShare)) {
       strat.exact_states_used = true;
       res = std::move(strat);
     }
@@ -437,12 +462,13 @@ std::string ais_bar_verdict(const AisReport& report) {
 std::vector<std::string> ais_warnings(const AisReport& report) {
   std::vector<std::string> out;
   const AisResult& m = report.main;
-  if (m.exact_states_used && m.runs_in_exact_states == m.runs)
-    out.push_back(fmt::format("AIS: every run ended on one of the {} states summed exactly, so the rest of Z was not "
-                              "measured: the estimate is their exact sum, a rigorous lower bound",
-                              m.exact_states));
-  else if (m.ess < 0.1 * m.runs && !(m.exact_states_used && m.log_z_hi - m.log_z_exact_states < 0.01))
-    // (With states summed exactly, the runs' weights matter only when the rest they estimate is visible in Z.)
+  if (m.exact_states_used && m.ess < 0.1 * m.runs)
+    out.push_back(fmt::format("AIS: {} of {} runs ended on the {} states summed exactly and the others have an "
+                              "effective sample size of {:.1f}, so the rest of Z beyond those states is poorly "
+                              "measured: the lower end of the interval is their exact sum (rigorous), the upper end "
+                              "is unknown",
+                              m.runs_in_exact_states, m.runs, m.exact_states, m.ess));
+  else if (m.ess < 0.1 * m.runs)
     out.push_back(fmt::format("AIS: effective sample size {:.1f} of {} runs: a few runs dominate, so the estimate "
                               "and its error bar are unreliable; use more temperatures or runs",
                               m.ess, m.runs));

@@ -38,7 +38,8 @@ inline void sample_row(float* p, Eigen::Index n, std::uint64_t seed, std::uint64
 /// Σ_j softplus(d_j + hi w_j) - softplus(d_j + lo w_j), hi = lo + delta, for one row w = c + W x - d. With
 /// δ_j = delta·w_j and z_j = d_j + lo w_j each term is sign(δ) log1p(σ(z') expm1(|δ|)), z' = z for δ >= 0 and z + δ
 /// for δ < 0: the log1p argument is never negative, so float keeps its relative precision (no cancellation).
-/// Rows with |δ| >= 80 somewhere (large BAR steps; expm1 would overflow) take the exact double form
+/// Rows whose |δ| are all below 0.003 (most of AIS's steps) take expm1 and log1p by their series (error below float's
+/// rounding); rows with |δ| >= 80 somewhere (large BAR steps; expm1 would overflow) take the exact double form
 /// sign(δ) logaddexp(-softplus(z'), |δ| - softplus(-z')).
 double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta);
 

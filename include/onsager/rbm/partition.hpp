@@ -7,10 +7,16 @@
 // in double, visiting the states in Gray-code order so that each step adds one row or column of W.
 //
 // AIS: annealed importance sampling (Salakhutdinov & Murray, ICML 2008, §4.1 and eq. 13-15) from a base
-// RBM with W = 0, hidden bias 0 and visible bias b_A (logit of the smoothed data marginals) to the model,
-// through p_k*(v) = exp((1-β_k) b_A·v + β_k b·v) Π_j (1 + exp(β_k (c_j + W_j·v))). The estimate of log Z
-// is a stochastic lower bound in expectation (Jensen), so log-likelihoods from it are upper bounds in
-// expectation.
+// model of independent units to the model, annealing one layer (by default the smaller: marginalised AIS) with the
+// other summed out at every temperature,
+//   p_k*(x) = exp(((1-β_k) a + β_k b)·x) Π_j (1 + exp((1-β_k) d_j + β_k (c_j + W_j·x)))
+// in the model seen from the annealed layer x (a, d: the base's biases on the annealed and the summed layer). The
+// estimate of log Z is a stochastic lower bound in expectation (Jensen), so log-likelihoods from it are upper
+// bounds in expectation.
+//
+// BAR: Bennett's acceptance ratio between the neighbouring levels of parallel-tempering ladders on the same path,
+// the independent check. ModeBound: a rigorous lower bound from the heaviest states of the smaller layer, which AIS
+// sums exactly when they hold most of Z (docs/likelihood.md).
 
 #include <cstdint>
 #include <limits>
@@ -97,15 +103,18 @@ struct AisOptions {
   VectorF hidden_marginals; ///< for AisBase::data on the hidden layer (H entries; see hidden_marginals()); may be empty
   /// States of the annealed layer (rows, binary) whose share of Z is summed exactly: Z = Σ_{x in S} p*(x) + Z_rest,
   /// where the runs estimate only Z_rest (a run whose final state is in S gets weight 0; unbiased, and the lower
-  /// error bar is then at least log Σ_S p*). Used only when Σ_S p* is more than half of that result, i.e. more than
-  /// the runs' estimate of the rest (else the plain estimate is kept): ModeBound::states of a cold model hold most of its mass. May be empty.
+  /// error bar is then at least log Σ_S p*). Used only when the plain estimate from the same runs cannot be trusted
+  /// (ESS below runs/10, no error bar, or the estimate below Σ_S p*) and Σ_S p* is more than half of the result
+  /// (else the plain estimate is kept): ModeBound::states of a cold model hold most of its mass. May be empty.
   MatrixF exact_states;
 };
 
 struct AisResult {
   double log_z = 0;       ///< log Z_A + log mean(w)
   double log_z_lo = 0;    ///< log Z_A + log(mean w - 3 std(w)/√R); -inf when that is <= 0; NaN for one run
-  double log_z_hi = 0;    ///< log Z_A + log(mean w + 3 std(w)/√R); NaN for one run (no spread, no error bar)
+  double log_z_hi = 0;    ///< log Z_A + log(mean w + 3 std(w)/√R); NaN for one run (no spread, no error bar); +inf
+                          ///< when states summed exactly were used and the other runs' ESS is below runs/10 (the
+                          ///< rest of Z poorly measured; log_z_lo is then the exact sum)
   double log_z_base = 0;  ///< log Z_A = Σ softplus(a) over the annealed layer + (units summed out) log 2
   double ess = 0;         ///< effective sample size (Σw)² / Σw², between 1 and runs
   int runs = 0, temperatures = 0;
