@@ -125,16 +125,13 @@ void run_eval(EvalArgs& a) {
                  extra["lower_bound"]["starts"].get<int>(), extra["lower_bound"]["layer"].get<std::string>());
     {
       const std::string v = log_z["verdict"].get<std::string>();
-      // Which side a rigorous bound rules out, when it does.
-      const auto below_bound = [&](const char* key, double upper) {
-        return log_z["lower_bound"].is_number() && log_z[key].is_number() &&
-               upper < log_z["lower_bound"].get<double>() - 1e-9;
-      };
-      const double ais_hi = log_z["ais_hi"].is_number() ? log_z["ais_hi"].get<double>() : log_z["ais"].get<double>();
-      const double bar_hi = log_z["bar"].is_number() ? log_z["bar"].get<double>() +
-                                                           (log_z["bar_err"].is_number() ? log_z["bar_err"].get<double>() : 0)
-                                                     : 0;
-      const bool ais_out = below_bound("ais", ais_hi), bar_out = below_bound("bar", bar_hi);
+      // Which estimate a rigorous bound rules out, when it does (evaluate_rbm decides).
+      bool ais_out = false, bar_out = false;
+      if (extra.contains("lower_bound"))
+        for (const auto& name : extra["lower_bound"]["below"]) {
+          ais_out = ais_out || name == "AIS";
+          bar_out = bar_out || name == "BAR";
+        }
       std::string text = v == "agree"      ? "AIS and BAR agree within their error bars"
                          : v == "disagree" ? "the estimates DISAGREE beyond their error bars (see the warnings)"
                                            : "unchecked (no independent estimate with a finite error bar)";

@@ -81,21 +81,21 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
     if (r.mode_bound) {
       const double lower = r.mode_bound->log_z_lower;
       const auto below = [&](const char* name, double hi, double value) {
-        if (!(hi < lower - 1e-9)) return false;
+        if (!(hi < lower - 1e-9)) return;
         r.warnings.push_back(fmt::format(
             "{} ({:.3f}, upper error bar {:.3f}) is below a rigorous lower bound on log Z, {:.3f} (the {} {} states "
             "found): it has missed at least {:.3f} nats of the distribution",
-            name, value, hi, lower, r.mode_bound->distinct, to_string(r.mode_bound->layer), lower - hi));
-        return true;
+            name, value, hi, lower, r.mode_bound->states.rows(), to_string(r.mode_bound->layer), lower - hi));
+        r.below_bound.emplace_back(name);
       };
       const AisResult& m = report.main;
-      bool violated = below("AIS", std::isfinite(m.log_z_hi) ? m.log_z_hi : m.log_z, m.log_z);
+      below("AIS", std::isfinite(m.log_z_hi) ? m.log_z_hi : m.log_z, m.log_z);
       if (report.check.ladders > 0) {
         const double bhi = std::isfinite(report.check.log_z_err) ? report.check.log_z + report.check.log_z_err
                                                                  : report.check.log_z;
-        violated = below("BAR", bhi, report.check.log_z) || violated;
+        below("BAR", bhi, report.check.log_z);
       }
-      if (violated) r.verdict = "disagree";
+      if (!r.below_bound.empty()) r.verdict = "disagree";
     }
     r.ais = std::move(report);
   }
@@ -152,6 +152,7 @@ nlohmann::json to_json(const EvalReport& r) {
     details["lower_bound"] = {{"layer", std::string(to_string(r.mode_bound->layer))},
                               {"starts", r.mode_bound->starts},
                               {"states", r.mode_bound->distinct},
+                              {"below", r.below_bound},
                               {"seconds", r.mode_bound->seconds}};
   }
   if (!r.tap.empty()) {

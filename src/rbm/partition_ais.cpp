@@ -2,14 +2,13 @@
 //
 // The code below is written for the visible layer as the annealed ("state") layer; annealing the hidden layer
 // (marginalised AIS, Yasuda & Takahashi) runs the same code on the transposed model, detail::annealed_model, so the
-// visible layer is then the one summed out. R runs move together as the rows of an R x V batch. At step k = 1 .. K-1, with v drawn by the transition at
-// β_{k-1} (by the base model itself for k = 1) and x = c + W v (one float GEMM):
-//   log w += log p_k*(v) - log p_{k-1}*(v) = Δβ (b - b_A)·v + Σ_j [softplus(β_k x_j) - softplus(β_{k-1} x_j)],
-// then, unless k = K-1, h ~ σ(β_k x) and v ~ σ((1-β_k) b_A + β_k (b + Wᵀh)) (a second GEMM).
-// The softplus difference is evaluated without cancellation: with t = |x|, Δβ = β_k - β_{k-1},
-//   softplus(β_k x) - softplus(β_{k-1} x) = Δβ max(x, 0) + log1p(σ(-β_{k-1} t) · expm1(-Δβ t)),
-// where the log1p argument lies in (-1/2, 0], so float is accurate to a few ulps of a small number; each row's
-// sum is added to a double log weight. Run r draws from streams keyed by (seed, tag, k, r) exactly as
+// visible layer is then the one summed out. R runs move together as the rows of an R x V batch. At step
+// k = 1 .. K-1, with v drawn by the transition at β_{k-1} (by the base model itself for k = 1) and x = c + W v - d (one float GEMM; b_A and d the base's biases on
+// the annealed and the summed layer):
+//   log w += log p_k*(v) - log p_{k-1}*(v) = Δβ (b - b_A)·v + Σ_j [softplus(d_j + β_k x_j) - softplus(d_j + β_{k-1} x_j)],
+// then, unless k = K-1, h ~ σ(d + β_k x) and v ~ σ((1-β_k) b_A + β_k (b + Wᵀh)) (a second GEMM).
+// The softplus difference is evaluated without cancellation (detail::softplus_gap_sum: a log1p of a non-negative
+// argument, or its series for small steps); each row's sum is added to a double log weight. Run r draws from streams keyed by (seed, tag, k, r) exactly as
 // sample_bernoulli does, so nothing depends on the thread count.
 
 #include <algorithm>
@@ -44,24 +43,20 @@ double AnnealedModel::log_z_base() const {
 double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta) {
   const float wmax = w.size() > 0 ? w.cwiseAbs().maxCoeff() : 0.0f;
   const float tmax = std::abs(delta) * wmax;
-  if (tmax < 0.003f) {
-    // AIS's small steps: expm1 and log1p by their series, u = σ(z')(t + t²/2 + t³/6), log1p(u) = u - u²/2 + u³/3,
-    // whose truncation error (u³/4 < 7e-9 relative for t < 0.003) is below float's rounding.
-    const auto wa = w.array();
-    const auto dl = delta * wa;
-    const auto z = d.array() + lo * wa;
-    const auto zref = (dl >= 0.0f).select(z, z + dl);
-    const auto t = dl.abs();
-    const auto u = (1.0f + (-zref).exp()).inverse() * (t * (1.0f + t * (0.5f + t * (1.0f / 6.0f))));
-    const auto mag = u * (1.0f - u * (0.5f - u * (1.0f / 3.0f)));
-    return static_cast<double>((dl >= 0.0f).select(mag, -mag).sum());
-  }
   if (tmax < 80.0f) {
     const auto wa = w.array();
     const auto dl = delta * wa;
     const auto z = d.array() + lo * wa;
-    const auto zref = (dl >= 0.0f).select(z, z + dl);
-    const auto mag = ((1.0f + (-zref).exp()).inverse() * dl.abs().expm1()).log1p();
+    const auto sig = (1.0f + (-(dl >= 0.0f).select(z, z + dl)).exp()).inverse();  // σ(z')
+    const auto t = dl.abs();
+    if (tmax < 0.003f) {
+      // AIS's small steps: expm1 and log1p by their series, u = σ(z')(t + t²/2 + t³/6), log1p(u) = u - u²/2 + u³/3,
+      // whose truncation error (u³/4 < 7e-9 relative for t < 0.003) is below float's rounding.
+      const auto u = sig * (t * (1.0f + t * (0.5f + t * (1.0f / 6.0f))));
+      const auto mag = u * (1.0f - u * (0.5f - u * (1.0f / 3.0f)));
+      return static_cast<double>((dl >= 0.0f).select(mag, -mag).sum());
+    }
+    const auto mag = (sig * t.expm1()).log1p();
     return static_cast<double>((dl >= 0.0f).select(mag, -mag).sum());
   }
   double sum = 0;
@@ -73,6 +68,19 @@ double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF&
     sum += dl >= 0 ? mag : -mag;
   }
   return sum;
+}
+
+double log_sum_exp(const std::vector<double>& l) {
+  const double top = *std::max_element(l.begin(), l.end());
+  double sum = 0;
+  for (double x : l) sum += std::exp(x - top);
+  return top + std::log(sum);
+}
+
+double log_p_star(const VectorD& b, const VectorD& x, const VectorD& y) {
+  double l = b.dot(x);
+  for (Eigen::Index j = 0; j < y.size(); ++j) l += softplus(y(j));
+  return l;
 }
 
 }  // namespace detail
@@ -93,8 +101,6 @@ double default_curve(double t) {  // t in [0, 14500] steps of the default schedu
 }
 
 
-// `am` is the model seen from the annealed layer with the base's biases (detail::annealed_model); below "v" is the
-// annealed layer and "h" the one summed out.
 // S must hold more than this share of the result for its exact sum to be used (AisOptions::exact_states).
 constexpr double kExactShare = 0.5;
 
@@ -152,7 +158,9 @@ std::string state_key(const float* x, Eigen::Index n) {
   return k;
 }
 
-// `exact` (rows: distinct states of the annealed layer, may be empty) are summed exactly; a run whose final state is
+// `am` is the model seen from the annealed layer with the base's biases (detail::annealed_model); below "v" is the
+// annealed layer and "h" the one summed out. `exact` (rows: distinct states of the annealed layer, may be empty) are
+// summed exactly; a run whose final state is
 // one of them gets weight 0, so the runs estimate only the rest of Z (see AisOptions::exact_states).
 AisResult run_ais(const detail::AnnealedModel& am, int runs, const std::vector<double>& betas, std::uint64_t seed,
                   bool progress, const char* label, const MatrixF& exact) {
@@ -230,15 +238,9 @@ AisResult run_ais(const detail::AnnealedModel& am, int runs, const std::vector<d
       const RowVectorF row = exact.row(s);
       if (!keys.insert(state_key(row.data(), nv)).second) continue;  // counted once
       const VectorD x = row.transpose().cast<double>();
-      const VectorD y = cd + wd * x;
-      double l = bd.dot(x);
-      for (Eigen::Index j = 0; j < nh; ++j) l += softplus(y(j));
-      lp.push_back(l);
+      lp.push_back(detail::log_p_star(bd, x, cd + wd * x));
     }
-    const double top = *std::max_element(lp.begin(), lp.end());
-    double sum = 0;
-    for (double l : lp) sum += std::exp(l - top);
-    res.log_z_exact_states = top + std::log(sum);
+    res.log_z_exact_states = detail::log_sum_exp(lp);
     std::vector<double> rest = lw;
     for (Eigen::Index r = 0; r < nr; ++r) {
       const RowVectorF row = v.row(r);

@@ -166,7 +166,11 @@ BarResult log_partition_bar(const Rbm& model, const ConstVectorFRef& base_pixel_
   std::vector<double> kf(static_cast<std::size_t>(nk - 1) * pair_block), kg(kf.size());
   std::vector<double> sum_f(static_cast<std::size_t>(nk), 0.0), sq_f(sum_f), sum_g(sum_f), sq_g(sum_f);
   std::vector<long> accepted(static_cast<std::size_t>(nk - 1), 0), proposed(accepted);
+  // Each row's β in float, for the Gibbs steps; set again when the levels move.
   std::vector<float> fb(static_cast<std::size_t>(rows));
+  const auto set_row_betas = [&] {
+  };
+  set_row_betas();
 
   Progress bar("BAR", static_cast<std::size_t>(options.sweeps), options.progress);
   for (int t = 0; t < options.sweeps; ++t) {
@@ -223,6 +227,7 @@ BarResult log_partition_bar(const Rbm& model, const ConstVectorFRef& base_pixel_
         gap[static_cast<std::size_t>(k)] = 0.5 * (std::sqrt(vf) + std::sqrt(vg));
       }
       betas = respace(betas, gap);
+      set_row_betas();
     }
     if (t >= options.burn_in) {
       const std::size_t tt = static_cast<std::size_t>(t - options.burn_in);

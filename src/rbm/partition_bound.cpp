@@ -17,6 +17,8 @@
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/rbm/partition.hpp"
+#include "onsager/rbm/rbm.hpp"
+#include "partition_internal.hpp"
 
 namespace onsager {
 namespace {
@@ -25,8 +27,6 @@ constexpr std::uint64_t kTagModeStart = 30;
 constexpr int kMaxSweeps = 1000;
 // Work allowed for the neighbours of the local maxima: states x (size of the other layer) multiply-adds.
 constexpr double kBudget = 5.0e7;
-
-double softplus_d(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 
 }  // namespace
 
@@ -37,7 +37,7 @@ ModeBound log_partition_mode_bound(const Rbm& model, const ConstMatrixFRef& data
   ONSAGER_CHECK(data.rows() == 0 || data.cols() == model.num_visible(),
                 "log_partition_mode_bound: the data has {} features, the model {} visible units", data.cols(),
                 model.num_visible());
-  const bool hidden = model.num_hidden() < model.num_visible();
+  const bool hidden = resolve_ais_layer(model, AisLayer::automatic) == AisLayer::hidden;
   // The searched layer's view: w (n x m, row i = unit i's weights to the other layer), own bias b, other bias c.
   const MatrixD w = hidden ? MatrixD(model.weight.cast<double>()) : MatrixD(model.weight.transpose().cast<double>());
   const VectorD b = (hidden ? model.hidden_bias : model.visible_bias).cast<double>();
@@ -68,28 +68,22 @@ ModeBound log_partition_mode_bound(const Rbm& model, const ConstMatrixFRef& data
   for (Eigen::Index s = 0; s < total; ++s) {
     VectorD x = x0.row(s).transpose();
     VectorD y = c + w.transpose() * x;
-    double lp = b.dot(x);
-    for (Eigen::Index j = 0; j < m; ++j) lp += softplus_d(y(j));
     for (int sweep = 0; sweep < kMaxSweeps; ++sweep) {
       bool changed = false;
       for (Eigen::Index i = 0; i < n; ++i) {
         const double sign = x(i) > 0.5 ? -1.0 : 1.0;
         double delta = sign * b(i);
-        for (Eigen::Index j = 0; j < m; ++j) delta += softplus_d(y(j) + sign * w(i, j)) - softplus_d(y(j));
+        for (Eigen::Index j = 0; j < m; ++j) delta += softplus(y(j) + sign * w(i, j)) - softplus(y(j));
         if (delta > 1e-12) {
           x(i) = 1.0 - x(i);
           y += sign * w.row(i).transpose();
-          lp += delta;
           changed = true;
         }
       }
       if (!changed) break;
     }
-    // Recomputed from scratch: no drift from the running sum.
-    y = c + w.transpose() * x;
-    double exact = b.dot(x);
-    for (Eigen::Index j = 0; j < m; ++j) exact += softplus_d(y(j));
-    best[static_cast<std::size_t>(s)] = exact;
+    // From a fresh field: no drift from the running updates.
+    best[static_cast<std::size_t>(s)] = detail::log_p_star(b, x, c + w.transpose() * x);
     found.row(s) = x.transpose();
   }
   throw_if_interrupted("log_partition_mode_bound");
@@ -99,19 +93,16 @@ ModeBound log_partition_mode_bound(const Rbm& model, const ConstMatrixFRef& data
   r.starts = static_cast<int>(total);
   const auto it = std::max_element(best.begin(), best.end());
   r.best_start = static_cast<int>(it - best.begin());
-  // The distinct states reached, each counted once: log Z >= log Σ p*(x) over them.
-  std::vector<Eigen::Index> order(static_cast<std::size_t>(total));
-  for (Eigen::Index s = 0; s < total; ++s) order[static_cast<std::size_t>(s)] = s;
-  std::sort(order.begin(), order.end(), [&](Eigen::Index p, Eigen::Index q) {
-    for (Eigen::Index i = 0; i < n; ++i)
-      if (found(p, i) != found(q, i)) return found(p, i) < found(q, i);
-    return p < q;
-  });
+  // The distinct states reached, each counted once, and their neighbours: log Z >= log Σ p*(x) over them.
+  std::set<std::vector<bool>> maxima, seen;
+  const auto key_of = [&](const VectorD& x) {
+    std::vector<bool> key(static_cast<std::size_t>(n));
+    for (Eigen::Index i = 0; i < n; ++i) key[static_cast<std::size_t>(i)] = x(i) > 0.5;
+    return key;
+  };
   std::vector<Eigen::Index> keep;
-  for (std::size_t k = 0; k < order.size(); ++k) {
-    if (k > 0 && found.row(order[k]) == found.row(order[k - 1])) continue;
-    keep.push_back(order[k]);
-  }
+  for (Eigen::Index s = 0; s < total; ++s)
+    if (maxima.insert(key_of(found.row(s).transpose())).second) keep.push_back(s);
   r.distinct = static_cast<int>(keep.size());
 
   // The local maxima and their neighbours one flip away (two flips too while the count stays within the budget):
@@ -119,20 +110,12 @@ ModeBound log_partition_mode_bound(const Rbm& model, const ConstMatrixFRef& data
   const double per_mode_2 = static_cast<double>(n) * static_cast<double>(n - 1) / 2.0;
   const bool two_flips = static_cast<double>(keep.size()) * (1.0 + n + per_mode_2) * static_cast<double>(m) <= kBudget;
   const bool one_flip = static_cast<double>(keep.size()) * (1.0 + n) * static_cast<double>(m) <= kBudget;
-  std::set<std::vector<bool>> seen;
   std::vector<VectorD> states;
   std::vector<double> logp;
-  const auto log_p = [&](const VectorD& y, const VectorD& x) {
-    double l = b.dot(x);
-    for (Eigen::Index j = 0; j < m; ++j) l += softplus_d(y(j));
-    return l;
-  };
   const auto add = [&](const VectorD& x, const VectorD& y) {
-    std::vector<bool> key(static_cast<std::size_t>(n));
-    for (Eigen::Index i = 0; i < n; ++i) key[static_cast<std::size_t>(i)] = x(i) > 0.5;
-    if (!seen.insert(std::move(key)).second) return;
+    if (!seen.insert(key_of(x)).second) return;
     states.push_back(x);
-    logp.push_back(log_p(y, x));
+    logp.push_back(detail::log_p_star(b, x, y));
   };
   for (const Eigen::Index s : keep) {
     const VectorD x = found.row(s).transpose();
@@ -153,10 +136,7 @@ ModeBound log_partition_mode_bound(const Rbm& model, const ConstMatrixFRef& data
     }
     throw_if_interrupted("log_partition_mode_bound");
   }
-  const double top = *std::max_element(logp.begin(), logp.end());
-  double sum = 0;
-  for (double l : logp) sum += std::exp(l - top);
-  r.log_z_lower = top + std::log(sum);
+  r.log_z_lower = detail::log_sum_exp(logp);
   r.neighbour_flips = two_flips ? 2 : one_flip ? 1 : 0;
   r.states.resize(static_cast<Eigen::Index>(states.size()), n);
   for (std::size_t k = 0; k < states.size(); ++k)

@@ -6,6 +6,7 @@
 // the base model's bias on that layer.
 
 #include <cstdint>
+#include <vector>
 
 #include "onsager/core/matrix.hpp"
 #include "onsager/core/random.hpp"
@@ -42,5 +43,12 @@ inline void sample_row(float* p, Eigen::Index n, std::uint64_t seed, std::uint64
 /// rounding); rows with |δ| >= 80 somewhere (large BAR steps; expm1 would overflow) take the exact double form
 /// sign(δ) logaddexp(-softplus(z'), |δ| - softplus(-z')).
 double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta);
+
+/// log Σ exp(l) over the entries (at least one), by the largest one.
+double log_sum_exp(const std::vector<double>& l);
+
+/// log p*(x) = b·x + Σ_j softplus(y_j) of a state x of one layer, with y = c + (weights to the other layer)·x the
+/// other layer's field, which is summed out: in double, as both the bound and AIS's exactly summed states need it.
+double log_p_star(const VectorD& b, const VectorD& x, const VectorD& y);
 
 }  // namespace onsager::detail

@@ -52,6 +52,7 @@ struct EvalReport {
   std::optional<AisReport> ais;             ///< ais->check.ladders == 0 without the check
   std::optional<ModeBound> mode_bound;      ///< log Z >= mode_bound->log_z_lower
   std::string verdict;                      ///< "agree", "disagree" or "unchecked" (empty without AIS)
+  std::vector<std::string> below_bound;     ///< the estimates ("AIS", "BAR") whose upper end is below the bound
   std::vector<TapEstimate> tap;             ///< naive, TAP2, TAP3 when asked for
   std::vector<std::string> warnings;
   /// The average log-likelihood -mean F - log Z that `log_z` gives.
