@@ -9,24 +9,12 @@
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/nn/softmax_regression.hpp"
+#include "blobs.hpp"
 
 namespace onsager {
 namespace {
 
-// Gaussian blobs: class k centred at a random point with spread `noise`.
-void blobs(Eigen::Index n, Eigen::Index d, int classes, double noise, std::uint64_t seed, MatrixF& x,
-           std::vector<int>& y) {
-  Rng rng(seed);
-  MatrixF centres(classes, d);
-  for (Eigen::Index i = 0; i < centres.size(); ++i) centres.data()[i] = static_cast<float>(2.0 * rng.normal());
-  x.resize(n, d);
-  y.resize(static_cast<std::size_t>(n));
-  for (Eigen::Index r = 0; r < n; ++r) {
-    const int k = static_cast<int>(rng.below(static_cast<std::uint64_t>(classes)));
-    y[static_cast<std::size_t>(r)] = k;
-    for (Eigen::Index i = 0; i < d; ++i) x(r, i) = centres(k, i) + static_cast<float>(noise * rng.normal());
-  }
-}
+using testing::blobs;
 
 TEST(SoftmaxRegression, GradientMatchesFiniteDifferences) {
   MatrixF x;
