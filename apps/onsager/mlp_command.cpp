@@ -173,10 +173,42 @@ void run_mlp_train(MlpTrainArgs& a) {
   emit_json(a.json, report);
 }
 
+struct MlpEvalArgs {
+  std::string model, data, split = "test", data_dir;
+  bool quiet = false;
+  JsonOutput json;
+};
+
+void run_mlp_eval(const MlpEvalArgs& a) {
+  ONSAGER_CHECK(!a.model.empty(), "mlp eval: --model MODEL.safetensors is required");
+  const MlpModelFile f = load_mlp_model(a.model);
+  MlpDataSpec spec;
+  spec.source = a.data.empty() && f.data ? f.data->source : a.data;
+  ONSAGER_CHECK(!spec.source.empty(), "mlp eval: --data NAME|PATH is required (the model does not record its data)");
+  spec.split = a.split;
+  spec.test_split = "none";
+  spec.data_dir = a.data_dir;
+  const MlpData data = load_mlp_data(spec, f.config.arch.front(), f.config.arch.back(), f.config.seed);
+  const MlpScore score = score_mlp(f.state.model, f.config.loss, data.train.x, data.train.labels);
+  const nlohmann::json j = {{"model", a.model},       {"data", spec.source},
+                            {"split", spec.split},    {"rows", data.train.x.rows()},
+                            {"loss_function", to_string(f.config.loss)},
+                            {"loss", score.loss},     {"accuracy", score.accuracy}};
+  if (a.json.to_stdout()) {
+    emit_json(a.json, j);
+    return;
+  }
+  fmt::print("model      {} (MLP {}, {} epochs)\n", a.model, arch_string(f.config.arch), f.state.epochs_done);
+  fmt::print("data       {} {} ({} rows)\n", spec.source, spec.split, data.train.x.rows());
+  fmt::print("loss       {} ({})\n", num(score.loss), to_string(f.config.loss));
+  fmt::print("accuracy   {}\n", num(score.accuracy));
+  emit_json(a.json, j);
+}
+
 }  // namespace
 
 void register_mlp_commands(CLI::App& app) {
-  auto* mlp = app.add_subcommand("mlp", "Multilayer perceptrons: train one, with per-epoch spectra of its layers");
+  auto* mlp = app.add_subcommand("mlp", "Multilayer perceptrons: train one (with per-epoch spectra of its layers), score one");
   mlp->require_subcommand(1);
   auto a = std::make_shared<MlpTrainArgs>();
   auto* cmd = mlp->add_subcommand(
@@ -190,7 +222,7 @@ void register_mlp_commands(CLI::App& app) {
       "atomically after every epoch and a run continues exactly with --resume.");
   a->cmd = cmd;
   MlpConfig& c = a->config;
-  cmd->add_option("--data", a->data.source, "digits, mnist, fashion-mnist, or a labelled file (IDX, CSV, .npy)")
+  cmd->add_option("--data", a->data.source, "digits, mnist, fashion-mnist, or an IDX image file with its labels-idx1 file beside it")
       ->type_name("NAME|PATH");
   cmd->add_option("--split", a->data.split, "Split to train on: train, trainval, all, ...")->capture_default_str();
   cmd->add_option("--test-split", a->data.test_split, "Split scored after every epoch, or none")->capture_default_str();
@@ -231,6 +263,19 @@ void register_mlp_commands(CLI::App& app) {
   add_quiet_flag(cmd, a->quiet);
   add_json_option(cmd, a->json);
   cmd->callback([a] { run_mlp_train(*a); });
+
+  auto e = std::make_shared<MlpEvalArgs>();
+  auto* ev = mlp->add_subcommand("eval",
+                                 "Score an MLP model file on labelled rows: mean loss and accuracy.\n"
+                                 "Example: onsager mlp eval --model mlp.safetensors --data fashion-mnist --split test");
+  ev->add_option("--model", e->model, "MLP model file (from mlp train)")->type_name("MODEL");
+  ev->add_option("--data", e->data, "Data set or labelled file (default: the model's training data)")
+      ->type_name("NAME|PATH");
+  ev->add_option("--split", e->split, "Split to score")->capture_default_str();
+  add_data_dir_option(ev, e->data_dir);
+  add_quiet_flag(ev, e->quiet);
+  add_json_option(ev, e->json);
+  ev->callback([e] { run_mlp_eval(*e); });
 }
 
 }  // namespace onsager::cli

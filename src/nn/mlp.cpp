@@ -280,7 +280,7 @@ std::string_view to_string(Activation a) {
 Activation parse_activation(std::string_view s) {
   for (Activation a : {Activation::relu, Activation::tanh, Activation::sigmoid, Activation::linear})
     if (s == to_string(a)) return a;
-  ONSAGER_FAIL("mlp: activation must be relu, tanh, sigmoid or linear (got '{}')", s);
+  ONSAGER_FAIL("parse_activation: activation must be relu, tanh, sigmoid or linear (got '{}')", s);
 }
 
 std::string_view to_string(MlpLoss l) { return l == MlpLoss::cross_entropy ? "ce" : "mse"; }
@@ -288,7 +288,7 @@ std::string_view to_string(MlpLoss l) { return l == MlpLoss::cross_entropy ? "ce
 MlpLoss parse_mlp_loss(std::string_view s) {
   if (s == "ce" || s == "cross-entropy" || s == "cross_entropy") return MlpLoss::cross_entropy;
   if (s == "mse") return MlpLoss::mse;
-  ONSAGER_FAIL("mlp: loss must be ce (softmax cross-entropy) or mse (got '{}')", s);
+  ONSAGER_FAIL("parse_mlp_loss: loss must be ce (softmax cross-entropy) or mse (got '{}')", s);
 }
 
 std::string_view to_string(MlpOptimizer o) { return o == MlpOptimizer::sgd ? "sgd" : "adam"; }
@@ -296,7 +296,7 @@ std::string_view to_string(MlpOptimizer o) { return o == MlpOptimizer::sgd ? "sg
 MlpOptimizer parse_mlp_optimizer(std::string_view s) {
   if (s == "sgd") return MlpOptimizer::sgd;
   if (s == "adam") return MlpOptimizer::adam;
-  ONSAGER_FAIL("mlp: optimizer must be sgd or adam (got '{}')", s);
+  ONSAGER_FAIL("parse_mlp_optimizer: optimizer must be sgd or adam (got '{}')", s);
 }
 
 std::string_view to_string(MlpOutcome o) {
@@ -323,12 +323,12 @@ std::vector<int> parse_arch(std::string_view s) {
       v = v * 10 + (ch - '0');
     }
     ONSAGER_CHECK(ok && v >= 1 && v <= 1000000,
-                  "mlp: architecture '{}': width '{}' is not a whole number in 1..1000000 (write e.g. 784-300-100-10)",
+                  "parse_arch: arch '{}': width '{}' is not a whole number in 1..1000000 (write e.g. 784-300-100-10)",
                   s, part);
     arch.push_back(static_cast<int>(v));
     pos = end + 1;
   }
-  ONSAGER_CHECK(arch.size() >= 2, "mlp: architecture '{}' needs at least two widths, inputs and outputs (e.g. 784-10)", s);
+  ONSAGER_CHECK(arch.size() >= 2, "parse_arch: arch '{}' needs at least two widths, inputs and outputs (e.g. 784-10)", s);
   return arch;
 }
 
@@ -501,7 +501,7 @@ MlpConfig mlp_config_from_json(const nlohmann::json& j) {
   return c;
 }
 
-LayerSpectrum layer_spectrum(const Mlp& model, int index) {
+LayerSpectrum layer_spectrum(const Mlp& model, int index, LayerResult* layer) {
   ONSAGER_CHECK(index >= 0 && index < model.num_layers(), "layer_spectrum: layer {} is outside 0..{}", index,
                 model.num_layers() - 1);
   const MatrixF& w = model.weights[index];
@@ -515,7 +515,8 @@ LayerSpectrum layer_spectrum(const Mlp& model, int index) {
   spec.slices = {0};
   AnalyzeOptions options;
   options.precision = EsdPrecision::f64;
-  const LayerResult r = analyze_matrices(spec, {std::vector<double>(w.data(), w.data() + w.size())}, options);
+  options.keep_evals = layer != nullptr;
+  LayerResult r = analyze_matrices(spec, {std::vector<double>(w.data(), w.data() + w.size())}, options);
   LayerSpectrum s;
   s.name = spec.name;
   if (r.powerlaw.valid) s.alpha = r.powerlaw.alpha;
@@ -525,6 +526,7 @@ LayerSpectrum layer_spectrum(const Mlp& model, int index) {
   s.stable_rank = r.metrics.stable_rank;
   s.lambda_max = r.metrics.lambda_max;
   s.spectral_norm = std::sqrt(r.metrics.lambda_max);
+  if (layer != nullptr) *layer = std::move(r);
   return s;
 }
 

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 # command : its page
 pages=("data info:data" "rbm train:rbm-train" "rbm info:rbm-train" "rbm eval:rbm-eval" "rbm features:rbm-features"
        "rbm sample:rbm-pictures" "rbm filters:rbm-pictures" "analyze:analyze" "inspect:model-formats"
-       "convert:model-formats")
+       "convert:model-formats" "mlp train:mlp-train" "mlp eval:mlp-train")
 all_flags="$tmp/all_flags"
 : >"$all_flags"
 for entry in "${pages[@]}"; do
@@ -32,7 +32,7 @@ for b in "$(dirname "$bin")"/bench/bench_*; do
 done
 # scripts/install_python.sh's and the Python benchmarks' own flags (bench/python_*.py), read from their help.
 grep -o -- '--[a-z][a-z0-9-]*' "$root"/scripts/install_python.sh >>"$all_flags"
-for py in "$root"/bench/python_*.py; do
+for py in "$root"/bench/python_*.py "$root"/bench/bench_*.py; do
   /usr/bin/python3 "$py" --help 2>/dev/null | grep -o -- '--[a-z][a-z0-9-]*' >>"$all_flags"
 done
 stale=""

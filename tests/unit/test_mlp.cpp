@@ -255,7 +255,7 @@ TEST(Mlp, ResumeEqualsUninterruptedRun) {
   }
 }
 
-// The spectra in the log are what `onsager analyze --esd-precision double` reports for the saved file.
+// The spectra in the log are what `onsager analyze --precision double` reports for the saved file.
 TEST(Mlp, EpochSpectraEqualAnalyzeOfTheSavedFile) {
   const std::string dir = testing::test_dir("mlp");
   MatrixF x;

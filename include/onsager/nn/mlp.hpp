@@ -26,7 +26,10 @@
 
 #include "onsager/core/matrix.hpp"
 
+
 namespace onsager {
+
+struct LayerResult;  // spectral/analyze.hpp
 
 enum class Activation { relu, tanh, sigmoid, linear };
 enum class MlpLoss { cross_entropy, mse };
@@ -121,8 +124,9 @@ struct LayerSpectrum {
   double lambda_max = 0;      ///< the largest eigenvalue of WᵀW (the spectral norm squared)
   double spectral_norm = 0;   ///< σ_max(W) = √λ_max
 };
-/// The spectral metrics of layer `index` of `model`, as `onsager analyze` reports them for the saved file.
-LayerSpectrum layer_spectrum(const Mlp& model, int index);
+/// The spectral metrics of layer `index` of `model`, as `onsager analyze --precision double` reports them for
+/// the saved file; with `layer`, also the whole analysis (its eigenvalues kept, for pictures).
+LayerSpectrum layer_spectrum(const Mlp& model, int index, LayerResult* layer = nullptr);
 
 struct MlpEpochStats {
   static constexpr double nan = std::numeric_limits<double>::quiet_NaN();
