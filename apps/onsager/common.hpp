@@ -44,5 +44,6 @@ void register_analyze_command(CLI::App& app);
 void register_inspect_command(CLI::App& app);
 void register_convert_command(CLI::App& app);
 void register_mlp_commands(CLI::App& app);
+void register_lab_commands(CLI::App& app);
 
 }  // namespace onsager::cli

@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
   onsager::cli::register_data_commands(app);
   onsager::cli::register_rbm_commands(app);
   onsager::cli::register_mlp_commands(app);
+  onsager::cli::register_lab_commands(app);
   onsager::cli::register_analyze_command(app);
   onsager::cli::register_inspect_command(app);
   onsager::cli::register_convert_command(app);
