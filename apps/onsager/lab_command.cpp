@@ -106,10 +106,14 @@ void add_lab_flags(CLI::App* cmd, LabArgs& a) {
 
 std::string num(double x, int prec = 3) { return std::isfinite(x) ? fmt::format("{:.{}f}", x, prec) : "-"; }
 
-LabProgress progress_printer(const LabArgs& a, bool fractions) {
+// Prints `header` once the data are loaded (before the first run), then a line per finished run.
+LabProgress progress_printer(const LabArgs& a, bool fractions, std::string header) {
   if (a.quiet) return {};
-  return [fractions](std::size_t done, std::size_t total, const LabRun* run) {
-    if (run == nullptr) return;
+  return [fractions, header](std::size_t done, std::size_t total, const LabRun* run) {
+    if (run == nullptr) {
+      if (done == 0) fmt::print(stderr, "{}\n", header);
+      return;
+    }
     std::string alphas;
     for (const LayerSpectrum& l : run->layers) alphas += (alphas.empty() ? "" : " ") + num(l.alpha, 2);
     fmt::print(stderr, "run {:>3}/{}  {}  seed {}  {} epochs ({})  train {}  test {}  alpha {}  {}  {:.1f}s\n", done,
@@ -195,11 +199,12 @@ void run_lab_batch_size(BatchArgs& a) {
   o.seed = a.seed;
   o.validate();
   const auto locks = guard_lab_outputs(a);
-  if (!a.quiet)
-    fmt::print(stderr, "lab batch-size: MLP {} on {} ({}), batch sizes {}, {} seeds, up to {} epochs, {} threads\n",
-               arch_string(o.training.arch), o.data.source, o.data.subset ? fmt::format("{} rows", o.data.subset) : o.data.split,
-               a.batches, o.seeds, o.training.epochs, num_threads());
-  const LabReport r = run_batch_size(o, progress_printer(a, false));
+  const std::string header =
+      fmt::format("lab batch-size: MLP {} on {} ({}), batch sizes {}, {} seeds, up to {} epochs, {} threads",
+                  arch_string(o.training.arch), o.data.source,
+                  o.data.subset ? fmt::format("{} rows", o.data.subset) : o.data.split, a.batches, o.seeds,
+                  o.training.epochs, num_threads());
+  const LabReport r = run_batch_size(o, progress_printer(a, false, header));
   finish_lab(a, r, false);
 }
 
@@ -218,10 +223,11 @@ void run_lab_random_labels(LabelArgs& a) {
   o.seed = a.seed;
   o.validate();
   const auto locks = guard_lab_outputs(a);
-  if (!a.quiet)
-    fmt::print(stderr, "lab random-labels: {} on {} ({} rows), fractions {}, {} seeds, batch {}, up to {} epochs, {} threads\n",
-               a.arch, o.data.source, o.data.subset, a.fractions, o.seeds, a.batch, o.training.epochs, num_threads());
-  const LabReport r = run_random_labels(o, progress_printer(a, true));
+  const std::string header =
+      fmt::format("lab random-labels: {} on {} ({}), fractions {}, {} seeds, batch {}, up to {} epochs, {} threads", a.arch,
+                  o.data.source, o.data.subset ? fmt::format("{} rows", o.data.subset) : o.data.split, a.fractions,
+                  o.seeds, a.batch, o.training.epochs, num_threads());
+  const LabReport r = run_random_labels(o, progress_printer(a, true, header));
   finish_lab(a, r, true);
 }
 

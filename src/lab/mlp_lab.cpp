@@ -241,6 +241,10 @@ void RandomLabelsOptions::validate() const {
   ONSAGER_CHECK(seeds >= 1, "run_random_labels: options.seeds must be >= 1 (got {})", seeds);
   ONSAGER_CHECK(training.batch_size >= 1, "run_random_labels: options.training.batch_size must be >= 1 (got {})",
                 training.batch_size);
+  for (const auto& a : archs)
+    ONSAGER_CHECK(a.front() == archs.front().front() && a.back() == archs.front().back(),
+                  "run_random_labels: options.archs must share their inputs and classes ({} vs {})", arch_string(a),
+                  arch_string(archs.front()));
   validate_training(training, "run_random_labels");
 }
 
@@ -273,10 +277,6 @@ LabReport run_random_labels(const RandomLabelsOptions& o, const LabProgress& pro
   o.validate();
   const auto t0 = std::chrono::steady_clock::now();
   const int inputs = o.archs.front().front(), classes = o.archs.front().back();
-  for (const auto& a : o.archs)
-    ONSAGER_CHECK(a.front() == inputs && a.back() == classes,
-                  "run_random_labels: options.archs must share their inputs and classes ({} vs {})", arch_string(a),
-                  arch_string(o.archs.front()));
   const LabData data = load_lab_data(o.data, inputs, classes, o.seed);
   LabReport r;
   r.experiment = "random-labels";
