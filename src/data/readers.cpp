@@ -511,9 +511,13 @@ Dataset read_npy(const std::string& path) {
   return d;
 }
 
-void write_npy(const std::string& path, const MatrixF& x) {
+void write_npy(const std::string& path, const MatrixF& x, int height, int width) {
+  const bool image = height > 0 || width > 0;
+  ONSAGER_CHECK(!image || (height > 0 && width > 0 && static_cast<Eigen::Index>(height) * width == x.cols()),
+                "write_npy: image shape {} x {} does not hold the {} columns", height, width, x.cols());
   std::string header =
-      fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", x.rows(), x.cols());
+      image ? fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}, {}), }}", x.rows(), height, width)
+            : fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", x.rows(), x.cols());
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header.push_back('\n');

@@ -7,7 +7,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
 # command : its page
-pages=("data info:data" "rbm train:rbm-train" "rbm info:rbm-train" "rbm eval:rbm-eval" "rbm features:rbm-features"
+pages=("data info:data" "data ising:data" "rbm train:rbm-train" "rbm info:rbm-train" "rbm eval:rbm-eval" "rbm features:rbm-features"
        "rbm sample:rbm-pictures" "rbm filters:rbm-pictures" "analyze:analyze" "inspect:model-formats"
        "convert:model-formats" "mlp train:mlp-train" "mlp eval:mlp-train"
        "lab batch-size:lab" "lab random-labels:lab" "lab rbm-temperature:lab")

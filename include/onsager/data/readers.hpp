@@ -45,7 +45,8 @@ Dataset read_csv(const std::string& path, bool last_column_is_label = false, dou
 /// ranks, a shape that disagrees with the byte count, NaN/Inf and out-of-range values.
 Dataset read_npy(const std::string& path);
 
-/// Writes `x` (n x d) as a float32, C-order .npy v1 file, atomically (temporary name, then rename).
-void write_npy(const std::string& path, const MatrixF& x);
+/// Writes `x` (n x d) as a float32, C-order .npy v1 file, atomically (temporary name, then rename); with
+/// `height` and `width` (height * width == d) its shape is (n, height, width), so that readers see images.
+void write_npy(const std::string& path, const MatrixF& x, int height = 0, int width = 0);
 
 }  // namespace onsager
