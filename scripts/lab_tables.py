@@ -21,23 +21,26 @@ def mlp(j):
     key = "fraction" if labels else "batch"
     print(f"{j['experiment']}: {j['data']['source']}, {j['train_rows']} training rows, {j['test_rows']} test rows, "
           f"{len(j['runs'])} runs, {j['seconds']:.0f} s, {j['threads']} threads\n")
-    layers = sorted({s["layer"] for s in j["summary"]})
+    layers = sorted({s["layer"] for s in j["summary"]}, key=lambda n: int(n.split(".")[1]))
+    # The first layer in full; the others by alpha and phase.
     head = ("| arch | fraction |" if labels else "| batch |") + " epochs | train acc | test acc |"
-    for l in layers:
-        head += f" {l} α | spikes | MP soft rank | stable rank | phase |"
+    head += f" {layers[0]}: α | spikes | MP soft rank | stable rank | phase |"
+    for l in layers[1:]:
+        head += f" {l.split('.')[1]}: α, phase |"
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
     groups = {}
     for s in j["summary"]:
         groups.setdefault((s["arch"], s[key]), {})[s["layer"]] = s
     for (arch, k), by_layer in groups.items():
-        first = next(iter(by_layer.values()))
+        first = by_layer[layers[0]]
         row = (f"| {arch} | {k:g} |" if labels else f"| {k} |") + \
             f" {ms(first['epochs'], 1)} | {ms(first['train_accuracy'], 4)} | {ms(first['test_accuracy'], 4)} |"
-        for l in layers:
+        row += f" {ms(first['alpha'])} | {ms(first['num_spikes'], 1)} | {ms(first['mp_softrank'], 3)} | " \
+               f"{ms(first['stable_rank'], 1)} | {first['phase']} |"
+        for l in layers[1:]:
             s = by_layer.get(l)
-            row += " – | – | – | – | – |" if s is None else \
-                f" {ms(s['alpha'])} | {ms(s['num_spikes'], 1)} | {ms(s['mp_softrank'], 3)} | {ms(s['stable_rank'], 1)} | {s['phase']} |"
+            row += " – |" if s is None else f" {ms(s['alpha'])}, {s['phase']} |"
         print(row)
     print(f"\nSpearman's ρ with the {key} (over all runs):\n")
     print("| arch | layer | metric | ρ | runs |")

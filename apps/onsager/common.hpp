@@ -45,5 +45,6 @@ void register_inspect_command(CLI::App& app);
 void register_convert_command(CLI::App& app);
 void register_mlp_commands(CLI::App& app);
 void register_lab_commands(CLI::App& app);
+void register_dbn_commands(CLI::App& app);
 
 }  // namespace onsager::cli

@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
   onsager::install_cleanup_handlers();
   onsager::cli::register_data_commands(app);
   onsager::cli::register_rbm_commands(app);
+  onsager::cli::register_dbn_commands(app);
   onsager::cli::register_mlp_commands(app);
   onsager::cli::register_lab_commands(app);
   onsager::cli::register_analyze_command(app);

@@ -175,11 +175,13 @@ void run_mlp_train(MlpTrainArgs& a) {
 
 struct MlpEvalArgs {
   std::string model, data, split = "test", data_dir;
+  int threads = 0;
   bool quiet = false;
   JsonOutput json;
 };
 
 void run_mlp_eval(const MlpEvalArgs& a) {
+  set_num_threads(a.threads);
   ONSAGER_CHECK(!a.model.empty(), "mlp eval: --model MODEL.safetensors is required");
   const MlpModelFile f = load_mlp_model(a.model);
   MlpDataSpec spec;
@@ -273,6 +275,7 @@ void register_mlp_commands(CLI::App& app) {
       ->type_name("NAME|PATH");
   ev->add_option("--split", e->split, "Split to score")->capture_default_str();
   add_data_dir_option(ev, e->data_dir);
+  add_threads_option(ev, e->threads);
   add_quiet_flag(ev, e->quiet);
   add_json_option(ev, e->json);
   ev->callback([e] { run_mlp_eval(*e); });
