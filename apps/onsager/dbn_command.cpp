@@ -14,6 +14,7 @@
 #include "onsager/data/dataset.hpp"
 #include "onsager/data/readers.hpp"
 #include "onsager/data/transforms.hpp"
+#include "onsager/nn/mlp_file.hpp"
 #include "onsager/nn/softmax_regression.hpp"
 #include "onsager/plot/image_grid.hpp"
 #include "onsager/rbm/dbn.hpp"
@@ -353,6 +354,75 @@ void run_dbn_sample(DbnSampleArgs& a) {
   if (!a.quiet) fmt::print(stderr, "wrote {} ({} samples, {} Gibbs sweeps in the top RBM)\n", a.png, a.sample.n, a.sample.steps);
 }
 
+struct DbnFinetuneArgs {
+  std::string model, out;
+  MlpDataSpec data;
+  MlpConfig config;
+  std::string loss = "ce";
+  bool no_baseline = false, quiet = false;
+  int threads = 0;
+  JsonOutput json;
+};
+
+void run_dbn_finetune(DbnFinetuneArgs& a) {
+  set_num_threads(a.threads);
+  ONSAGER_CHECK(!a.model.empty(), "dbn finetune: --model DBN.safetensors is required");
+  const DbnModel m = load_dbn_model(a.model);
+  ONSAGER_CHECK(!m.state.dbn.layers.empty(), "dbn finetune: {} has no finished layer yet", a.model);
+  if (a.data.source.empty() && m.data_info.is_object()) a.data.source = m.data_info.value("source", "");
+  ONSAGER_CHECK(!a.data.source.empty(), "dbn finetune: --data NAME|PATH is required (the model does not record its data)");
+  const auto locks = guard_outputs({{a.out, "--out"}, {json_file(a.json), "--json"}},
+                                   {{a.model, "the model"}, {data_file(a.data.source), "--data"}});
+  a.config.loss = parse_mlp_loss(a.loss);
+  a.config.spectra = false;
+  MlpConfig c = a.config;
+  // Any label the data has sets the classes (the output layer is new).
+  const MlpData data = load_mlp_data(a.data, m.state.dbn.widths().front(), 1 << 30, c.seed);
+  int classes = 2;
+  for (int y : data.train.labels) classes = std::max(classes, y + 1);
+  MlpState pre = unroll_dbn(m.state.dbn, classes, c);
+  c.validate();
+  const LabelledRows train{data.train.x, data.train.labels}, test{data.test.x, data.test.labels};
+  const LabelledRows* t = data.test.x.rows() > 0 ? &test : nullptr;
+  auto line = [&](const char* what) {
+    return [&a, what, &c](const MlpState&, const MlpEpochStats& e) {
+      if (!a.quiet)
+        fmt::print(stderr, "{:<10} epoch {:>3}/{}  loss {:.4f}  train {:.4f}  test {:.4f}  {:.3g}s\n", what, e.epoch, c.epochs,
+                   e.train_loss, e.train_accuracy, e.test_accuracy, e.seconds);
+      return true;
+    };
+  };
+  if (!a.quiet)
+    fmt::print(stderr, "fine-tuning DBN {} as a sigmoid MLP {} on {} ({} rows), {} epochs, lr {}, batch {}\n",
+               fmt::join(m.state.dbn.widths(), "-"), arch_string(c.arch), a.data.source, data.train.x.rows(), c.epochs,
+               c.lr, c.batch_size);
+  train_mlp(pre, c, train, t, line("pretrained"));
+  if (!a.out.empty()) save_mlp_model(a.out, pre, c, a.data, "finished");
+  auto score = [](const MlpState& s) {
+    const MlpEpochStats& e = s.history.back();
+    return nlohmann::json{{"train_accuracy", e.train_accuracy}, {"test_accuracy", e.test_accuracy},
+                          {"train_loss", e.train_loss}, {"test_loss", e.test_loss}, {"epochs", s.epochs_done}};
+  };
+  nlohmann::json j = {{"model", a.model}, {"arch", c.arch}, {"data", to_json(a.data)}, {"pretrained", score(pre)},
+                      {"out", a.out.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.out)}};
+  if (!a.no_baseline) {
+    MlpState rnd = init_mlp(c);  // the same architecture, Glorot-normal weights, the same budget
+    train_mlp(rnd, c, train, t, line("random"));
+    j["random_init"] = score(rnd);
+  }
+  if (a.json.to_stdout()) {
+    emit_json(a.json, j);
+    return;
+  }
+  fmt::print("pretrained   test accuracy {:.4f}  (train {:.4f})\n", j["pretrained"]["test_accuracy"].get<double>(),
+             j["pretrained"]["train_accuracy"].get<double>());
+  if (!a.no_baseline)
+    fmt::print("random init  test accuracy {:.4f}  (train {:.4f}), same architecture and budget\n",
+               j["random_init"]["test_accuracy"].get<double>(), j["random_init"]["train_accuracy"].get<double>());
+  if (!a.out.empty()) fmt::print("model        {}\n", a.out);
+  emit_json(a.json, j);
+}
+
 }  // namespace
 
 void register_dbn_commands(CLI::App& app) {
@@ -428,6 +498,34 @@ void register_dbn_commands(CLI::App& app) {
   add_quiet_flag(fc, f->quiet);
   add_json_option(fc, f->json);
   fc->callback([f] { run_dbn_features(*f); });
+
+  auto ft = std::make_shared<DbnFinetuneArgs>();
+  ft->config.epochs = 10;
+  ft->config.lr = 0.1;
+  ft->config.batch_size = 32;
+  auto* ftc = dbn->add_subcommand(
+      "finetune",
+      "Unroll the DBN into a sigmoid MLP with a new softmax output layer and train it by backprop (the lab's MLP\n"
+      "trainer); the same architecture is also trained from random initial weights at the same budget, to show\n"
+      "what pretraining bought. Example: onsager dbn finetune --model dbn.safetensors --epochs 10 --out mlp.safetensors");
+  ftc->add_option("--model", ft->model, "DBN file")->type_name("DBN");
+  ftc->add_option("--data", ft->data.source, "Data set or labelled file (default: the model's)")->type_name("NAME|PATH");
+  ftc->add_option("--split", ft->data.split, "Split to train on")->capture_default_str();
+  ftc->add_option("--test-split", ft->data.test_split, "Split scored after every epoch, or none")->capture_default_str();
+  add_data_dir_option(ftc, ft->data.data_dir);
+  ftc->add_option("--epochs", ft->config.epochs, "Epochs")->capture_default_str();
+  ftc->add_option("--lr", ft->config.lr, "Learning rate")->capture_default_str();
+  ftc->add_option("--batch", ft->config.batch_size, "Minibatch size")->capture_default_str();
+  ftc->add_option("--momentum", ft->config.momentum, "SGD momentum")->capture_default_str();
+  ftc->add_option("--loss", ft->loss, "ce or mse")->capture_default_str();
+  ftc->add_option("--seed", ft->config.seed, "Random seed (the output layer, shuffles, the baseline's weights)")
+      ->capture_default_str();
+  ftc->add_flag("--no-baseline", ft->no_baseline, "Skip the random-initialisation run");
+  ftc->add_option("--out", ft->out, "The fine-tuned MLP (an mlp train model file)")->type_name("MLP");
+  add_threads_option(ftc, ft->threads);
+  add_quiet_flag(ftc, ft->quiet);
+  add_json_option(ftc, ft->json);
+  ftc->callback([ft] { run_dbn_finetune(*ft); });
 
   auto s = std::make_shared<DbnSampleArgs>();
   auto* sc = dbn->add_subcommand(

@@ -265,4 +265,18 @@ DbnBound dbn_lower_bound(const Dbn& dbn, const ConstMatrixFRef& v, double log_z2
   return out;
 }
 
+MlpState unroll_dbn(const Dbn& dbn, int classes, MlpConfig& config) {
+  dbn.validate("unroll_dbn");
+  ONSAGER_CHECK(classes >= 2, "unroll_dbn: classes must be >= 2 (got {})", classes);
+  config.arch = dbn.widths();
+  config.arch.push_back(classes);
+  config.activation = Activation::sigmoid;
+  MlpState s = init_mlp(config);
+  for (std::size_t l = 0; l < dbn.layers.size(); ++l) {
+    s.model.weights[l] = dbn.layers[l].weight;
+    s.model.biases[l] = dbn.layers[l].hidden_bias;
+  }
+  return s;
+}
+
 }  // namespace onsager

@@ -68,6 +68,25 @@ fi
 "$bin" dbn sample --model "$d" --n 16 --steps 50 --png "$tmp/s.png" --quiet 2>"$tmp/err" && [ -s "$tmp/s.png" ] \
   && ok "dbn sample writes a PNG" || bad "dbn sample" "$(cat "$tmp/err")"
 
+if "$bin" dbn finetune --model "$d" --epochs 3 --quiet --out "$tmp/ft.safetensors" --json >"$tmp/ft.json" 2>"$tmp/err"; then
+  check=$("$py" - "$tmp/ft.json" <<'PYEOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+p = []
+if j["arch"] != [64, 24, 12, 10]: p.append(f"arch {j['arch']}")
+for k in ("pretrained", "random_init"):
+    if not 0 <= j[k]["test_accuracy"] <= 1 or j[k]["epochs"] != 3: p.append(f"{k} {j[k]}")
+print("; ".join(p) or "ok")
+PYEOF
+)
+  [ "$check" = ok ] && ok "dbn finetune: pretrained and random-init scores" || bad "dbn finetune json" "$check"
+  acc=$("$bin" mlp eval --model "$tmp/ft.safetensors" --json 2>/dev/null | "$py" -c "import json,sys; print(json.load(sys.stdin)['accuracy'])")
+  [ "$acc" = "$(json_get "$tmp/ft.json" "['pretrained']['test_accuracy']")" ] \
+    && ok "mlp eval scores the fine-tuned file as finetune reported ($acc)" || bad "fine-tuned file" "$acc"
+else
+  bad "dbn finetune" "$(cat "$tmp/err")"
+fi
+
 o="$tmp/bad.safetensors"
 expect_error_file_matching "zero width" "$o" "--layers" "$bin" dbn train --data digits --layers 24,0 --out "$o"
 expect_error_file_matching "method list length" "$o" "--method" "$bin" dbn train --data digits --layers 24,12 --method cd,pcd,pcd --out "$o"

@@ -163,5 +163,28 @@ TEST(Dbn, GreedyTrainingIsTheRbmTrainerLayerByLayer) {
   EXPECT_THROW(wrong.validate(), Error);
 }
 
+TEST(Dbn, UnrolledMlpComputesTheUpPass) {
+  Dbn d;
+  d.layers = {random_rbm(6, 5, 1.0, 7), random_rbm(5, 4, 1.0, 8)};
+  MlpConfig c;
+  c.seed = 3;
+  MlpState s = unroll_dbn(d, 3, c);
+  EXPECT_EQ(c.arch, (std::vector<int>{6, 5, 4, 3}));
+  EXPECT_EQ(s.model.activation, Activation::sigmoid);
+  MatrixF x(9, 6);
+  Rng rng(9);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = rng.uniform() < 0.5 ? 1.0f : 0.0f;
+  // The sigmoid layers' outputs, computed here by hand, are the DBN's propagated probabilities.
+  MatrixF a = x;
+  for (int l = 0; l < 2; ++l) {
+    MatrixF z = a * s.model.weights[l].transpose();
+    z.rowwise() += s.model.biases[l].transpose();
+    a = z.unaryExpr([](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+  }
+  EXPECT_LT((a - d.up(x, 1)).cwiseAbs().maxCoeff(), 1e-6f);
+  // The output layer is init_mlp's draw for the same config.
+  EXPECT_EQ(s.model.weights[2], init_mlp(c).model.weights[2]);
+}
+
 }  // namespace
 }  // namespace onsager

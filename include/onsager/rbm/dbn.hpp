@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "onsager/nn/mlp.hpp"
 #include "onsager/rbm/rbm.hpp"
 #include "onsager/rbm/train.hpp"
 
@@ -89,5 +90,11 @@ struct DbnBound {
   std::vector<double> per_row;  ///< each row's estimate
 };
 DbnBound dbn_lower_bound(const Dbn& dbn, const ConstMatrixFRef& v, double log_z2, int samples, std::uint64_t seed);
+
+/// The DBN unrolled into a sigmoid MLP for fine-tuning (Hinton & Salakhutdinov 2006): its layers' weights and
+/// hidden biases, then a new output layer to `classes` units drawn as init_mlp draws it. `config.arch` is set to
+/// {V, H₀, ..., classes} and `config.activation` to sigmoid; the rest of `config` (loss, optimiser, seed) is the
+/// caller's. The MLP's hidden activations are then exactly the DBN's up-pass probabilities.
+MlpState unroll_dbn(const Dbn& dbn, int classes, MlpConfig& config);
 
 }  // namespace onsager
