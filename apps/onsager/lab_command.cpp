@@ -12,6 +12,7 @@
 #include "onsager/core/file.hpp"
 #include "onsager/core/output.hpp"
 #include "onsager/core/parallel.hpp"
+#include "onsager/lab/ising_rg.hpp"
 #include "onsager/lab/mlp_lab.hpp"
 #include "onsager/lab/rbm_temperature.hpp"
 
@@ -283,6 +284,108 @@ void run_lab_rbm_temperature(TemperatureArgs& a) {
   emit_json(a.json, j);
 }
 
+struct IsingRgArgs {
+  IsingRgOptions options;
+  std::string temperatures = "2.0,2.269185,3.0", layers = "400,100,25", windows = "2,4,8", method = "pcd";
+  std::string plots;
+  int threads = 0;
+  bool quiet = false;
+  JsonOutput json;
+};
+
+void run_lab_ising_rg(IsingRgArgs& a) {
+  set_num_threads(a.threads);
+  a.options.temperatures.clear();
+  for (const std::string& t : split_commas(a.temperatures, "--temperatures")) {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(t, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    ONSAGER_CHECK(used == t.size() && v > 0, "lab: --temperatures entries must be numbers > 0 (got '{}')", t);
+    a.options.temperatures.push_back(v);
+  }
+  a.options.layers = parse_ints(a.layers, "--layers");
+  a.options.windows = parse_ints(a.windows, "--windows");
+  a.options.training.method = parse_train_method(a.method);
+  a.options.training.validate();
+  a.options.validate();
+  LabArgs guard;
+  guard.json = a.json;
+  guard.plots = a.plots;
+  const auto locks = guard_lab_outputs(guard);
+  const IsingRgOptions& o = a.options;
+  if (!a.quiet)
+    fmt::print(stderr, "lab ising-rg: L = {}, T = {}, DBN {}-{}, {} configurations per temperature, {} threads\n", o.L,
+               a.temperatures, o.L * o.L, a.layers, o.samples, num_threads());
+  const IsingRgReport r = run_ising_rg(o, [&](const std::string& line) {
+    if (!a.quiet) fmt::print(stderr, "{}\n", line);
+  });
+  nlohmann::json j = to_json(r);
+  if (!a.plots.empty()) j["plots"] = write_ising_rg_figures(r, a.plots);
+  if (a.json.to_stdout()) {
+    emit_json(a.json, j);
+    return;
+  }
+  fmt::print("ising-rg: L = {}, {} training + {} held-out configurations per temperature, {:.0f} s\n", o.L, o.samples,
+             o.held_out, r.seconds);
+  for (const IsingRgTemperature& t : r.temperatures) {
+    std::string loc;
+    for (std::size_t i = 0; i < o.windows.size(); ++i)
+      loc += fmt::format("  k={}: {:.3f} (shuffled {:.3f})", o.windows[i], t.locality[i], t.locality_shuffled[i]);
+    fmt::print("T = {:.4f}  data: energy {:.4f} (exact {:.4f}), |m| {:.3f}, G(1) {:.3f}, G(L/2) {:.3f}\n", t.temperature,
+               t.data.energy, t.exact_energy, t.data.abs_magnetization, t.data.correlation.front(), t.data.correlation.back());
+    fmt::print("  first-layer weight mass in the best window:{}\n", loc);
+    for (const IsingRgLayer& l : t.layers)
+      fmt::print("  samples from layer {} ({:>4} units): energy {:.4f}, |m| {:.3f}, G(1) {:.3f}, G(L/2) {:.3f}\n", l.index,
+                 l.hidden, l.generated.energy, l.generated.abs_magnetization, l.generated.correlation.front(),
+                 l.generated.correlation.back());
+  }
+  if (!a.plots.empty()) fmt::print("plots  {}\n", a.plots);
+  emit_json(a.json, j);
+}
+
+void register_ising_rg_command(CLI::App& lab) {
+  auto a = std::make_shared<IsingRgArgs>();
+  TrainConfig& c = a->options.training;
+  a->options.samples = 5000;
+  c.epochs = 30;
+  c.lr = 0.05;
+  c.batch_size = 50;
+  c.l1 = 1e-4;
+  c.monitor_samples = 500;
+  auto* cmd = lab.add_subcommand(
+      "ising-rg",
+      "Mehta & Schwab's renormalization-group experiment: Wolff samples of the 2-D Ising model at T_c and one\n"
+      "temperature either side, a DBN of decreasing widths trained on each (L1 decay for local receptive fields),\n"
+      "and what the RG picture predicts: local first-layer filters (weight mass in the best k x k window vs\n"
+      "shuffled pixels), and samples from each layer with the data's energy and spin-spin correlations.\n"
+      "Example: onsager lab ising-rg --L 40 --layers 400,100,25 --plots rg/ --json rg.json");
+  cmd->add_option("--L", a->options.L, "Lattice side")->capture_default_str();
+  cmd->add_option("--temperatures", a->temperatures, "Temperatures, comma-separated")->type_name("LIST")->capture_default_str();
+  cmd->add_option("--samples", a->options.samples, "Training configurations per temperature")->capture_default_str();
+  cmd->add_option("--held-out", a->options.held_out, "Held-out configurations per temperature")->capture_default_str();
+  cmd->add_option("--sweeps-between", a->options.sweeps_between, "Wolff sweeps between configurations")->capture_default_str();
+  cmd->add_option("--layers", a->layers, "DBN hidden widths, bottom first")->type_name("LIST")->capture_default_str();
+  cmd->add_option("--method", a->method, "Training method of every layer")->capture_default_str();
+  cmd->add_option("--epochs", c.epochs, "Epochs per layer")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "Learning rate")->capture_default_str();
+  cmd->add_option("--batch", c.batch_size, "Minibatch size")->capture_default_str();
+  cmd->add_option("--l1", c.l1, "L1 weight decay (the locality prior)")->capture_default_str();
+  cmd->add_option("--windows", a->windows, "Window sides k for the locality measure")->type_name("LIST")->capture_default_str();
+  cmd->add_option("--generated", a->options.generated, "Samples drawn from each layer")->capture_default_str();
+  cmd->add_option("--gibbs-steps", a->options.gibbs_steps, "Gibbs sweeps in a layer's RBM before the down pass")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->options.seed, "Random seed")->capture_default_str();
+  add_threads_option(cmd, a->threads);
+  cmd->add_option("--plots", a->plots, "Write the figures (PNG) into DIR (created if missing)")->type_name("DIR");
+  add_quiet_flag(cmd, a->quiet);
+  add_json_option(cmd, a->json);
+  cmd->callback([a] { run_lab_ising_rg(*a); });
+}
+
 void register_rbm_temperature_command(CLI::App& lab) {
   auto a = std::make_shared<TemperatureArgs>();
   TrainConfig& c = a->options.training;
@@ -325,7 +428,7 @@ void register_rbm_temperature_command(CLI::App& lab) {
 }  // namespace
 
 void register_lab_commands(CLI::App& app) {
-  auto* lab = app.add_subcommand("lab", "Experiments that measure the claims: batch-size, random-labels, rbm-temperature");
+  auto* lab = app.add_subcommand("lab", "Experiments that measure the claims: batch-size, random-labels, rbm-temperature, ising-rg");
   lab->require_subcommand(1);
 
   auto b = std::make_shared<BatchArgs>();
@@ -369,6 +472,7 @@ void register_lab_commands(CLI::App& app) {
   lc->callback([l] { run_lab_random_labels(*l); });
 
   register_rbm_temperature_command(*lab);
+  register_ising_rg_command(*lab);
 }
 
 }  // namespace onsager::cli

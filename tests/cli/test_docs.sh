@@ -11,7 +11,7 @@ pages=("data info:data" "data ising:data" "rbm train:rbm-train" "rbm info:rbm-tr
        "rbm sample:rbm-pictures" "rbm filters:rbm-pictures" "analyze:analyze" "inspect:model-formats"
        "convert:model-formats" "mlp train:mlp-train" "mlp eval:mlp-train"
        "lab batch-size:lab" "lab random-labels:lab" "lab rbm-temperature:lab"
-       "dbn train:dbn" "dbn eval:dbn" "dbn features:dbn" "dbn sample:dbn" "dbn finetune:dbn")
+       "lab ising-rg:lab" "dbn train:dbn" "dbn eval:dbn" "dbn features:dbn" "dbn sample:dbn" "dbn finetune:dbn")
 all_flags="$tmp/all_flags"
 : >"$all_flags"
 for entry in "${pages[@]}"; do

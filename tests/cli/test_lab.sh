@@ -91,6 +91,29 @@ PYEOF
 else
   bad "lab rbm-temperature" "$(cat "$tmp/err")"
 fi
+if timeout 120 "$bin" lab ising-rg --L 8 --temperatures 2.0,3.5 --samples 200 --held-out 50 --layers 16,4 --epochs 3 \
+     --generated 20 --gibbs-steps 20 --windows 2,4 --quiet --json "$tmp/rg.json" --plots "$tmp/rg" >"$tmp/out" 2>"$tmp/err"; then
+  check=$("$py" - "$tmp/rg.json" <<'PYEOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+p = []
+if [round(t["temperature"], 3) for t in j["temperatures"]] != [2.0, 3.5]: p.append("temperatures")
+for t in j["temperatures"]:
+    if len(t["layers"]) != 2: p.append("layers")
+    if [l["k"] for l in t["locality"]] != [2, 4]: p.append("windows")
+    if len(t["data"]["correlation"]) != 4: p.append("G(r) length")
+    if abs(t["data"]["energy"] - t["exact_energy"]) > 0.2: p.append(f"data energy {t['data']['energy']} vs {t['exact_energy']}")
+if len(j.get("plots", [])) != 6: p.append(f"plots {j.get('plots')}")
+print("; ".join(p) or "ok")
+PYEOF
+)
+  [ "$check" = ok ] && ok "lab ising-rg writes JSON and figures" || bad "lab ising-rg output" "$check"
+  for f in correlation locality filters_T2.000 samples_T3.500; do
+    png_ok "$tmp/rg/$f.png" && ok "ising-rg figure $f.png" || bad "ising-rg figure $f.png"
+  done
+else
+  bad "lab ising-rg" "$(cat "$tmp/err")"
+fi
 elapsed=$(( $(date +%s) - start ))
 [ "$elapsed" -lt 60 ] && ok "the three small experiments ran in ${elapsed} s" || bad "small experiments took ${elapsed} s"
 
@@ -105,6 +128,8 @@ expect_error_file_matching "archs differ" "$j" "--arch" "$bin" lab random-labels
 expect_error_file_matching "unknown loss" "$j" "--loss" "$bin" lab batch-size --data digits --arch 64-10 --loss l1 --json "$j"
 expect_error_file_matching "temperature max-norm" "$j" "--max-norm" "$bin" lab rbm-temperature --data digits --max-norm 0 --json "$j"
 expect_error_file_matching "temperature no held-out" "$j" "--valid-split" "$bin" lab rbm-temperature --data digits --valid-split none --json "$j"
+expect_error_file_matching "ising-rg window" "$j" "--windows" "$bin" lab ising-rg --L 8 --windows 9 --json "$j"
+expect_error_file_matching "ising-rg temperature" "$j" "--temperatures" "$bin" lab ising-rg --temperatures 2,-1 --json "$j"
 printf 'x' >"$tmp/file"
 expect_error_matching "plots is a file" "--plots" "$bin" lab batch-size --data digits --arch 64-10 --batch 4 --epochs 1 --plots "$tmp/file"
 

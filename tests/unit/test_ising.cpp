@@ -11,6 +11,7 @@
 
 #include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
+#include "onsager/lab/ising_rg.hpp"
 #include "onsager/physics/ising.hpp"
 
 namespace onsager {
@@ -155,6 +156,54 @@ TEST(Ising, RefusesBadOptions) {
   o.L = 4096;
   o.samples = 1000;
   EXPECT_THROW(sample_ising_wolff(o), Error);
+}
+
+}  // namespace
+}  // namespace onsager
+
+namespace onsager {
+namespace {
+
+TEST(IsingRg, SpinStatsOfKnownConfigurations) {
+  const int L = 8;
+  MatrixF up = MatrixF::Ones(1, L * L);
+  SpinStats s = spin_stats(up, L);
+  EXPECT_DOUBLE_EQ(s.energy, -2.0);
+  EXPECT_DOUBLE_EQ(s.abs_magnetization, 1.0);
+  ASSERT_EQ(s.correlation.size(), 4u);
+  for (double g : s.correlation) EXPECT_DOUBLE_EQ(g, 1.0);
+  // The checkerboard: every bond antialigned, G(r) = (-1)^r, magnetisation 0.
+  MatrixF chess(1, L * L);
+  for (int y = 0; y < L; ++y)
+    for (int x = 0; x < L; ++x) chess(0, y * L + x) = (x + y) % 2 ? 1.0f : 0.0f;
+  s = spin_stats(chess, L);
+  EXPECT_DOUBLE_EQ(s.energy, 2.0);
+  EXPECT_DOUBLE_EQ(s.abs_magnetization, 0.0);
+  for (std::size_t r = 0; r < s.correlation.size(); ++r) EXPECT_DOUBLE_EQ(s.correlation[r], r % 2 == 0 ? -1.0 : 1.0);
+  // Stripes along x (rows alternate): G(r) = ((-1)^r + 1) / 2 averaged over the two axes.
+  MatrixF stripes(1, L * L);
+  for (int y = 0; y < L; ++y)
+    for (int x = 0; x < L; ++x) stripes(0, y * L + x) = y % 2 ? 1.0f : 0.0f;
+  s = spin_stats(stripes, L);
+  EXPECT_DOUBLE_EQ(s.energy, 0.0);
+  EXPECT_DOUBLE_EQ(s.correlation[0], 0.0);
+  EXPECT_DOUBLE_EQ(s.correlation[1], 1.0);
+}
+
+TEST(IsingRg, WindowMassOfLocalAndSpreadFilters) {
+  const int L = 10;
+  MatrixF w = MatrixF::Zero(3, L * L);
+  w(0, 3 * L + 4) = -2.0f;                 // one pixel: all its mass fits any window that holds it
+  for (int i = 0; i < L * L; ++i) w(1, i) = 1.0f;  // uniform: a k x k window holds k²/L²
+  w(2, 0) = 1.0f;                          // two pixels at opposite corners: neighbours across the periodic edge
+  w(2, L * L - 1) = 1.0f;
+  EXPECT_DOUBLE_EQ(window_mass_fraction(w.row(0), L, 2), 1.0);
+  EXPECT_DOUBLE_EQ(window_mass_fraction(w.row(1), L, 2), 4.0 / 100);
+  EXPECT_DOUBLE_EQ(window_mass_fraction(w.row(1), L, 5), 25.0 / 100);
+  EXPECT_DOUBLE_EQ(window_mass_fraction(w.row(2), L, 1), 0.5);
+  EXPECT_DOUBLE_EQ(window_mass_fraction(w.row(2), L, 2), 1.0);
+  EXPECT_DOUBLE_EQ(window_mass_fraction(w, L, 2), (1.0 + 0.04 + 1.0) / 3);
+  EXPECT_THROW(window_mass_fraction(w, L, 11), Error);
 }
 
 }  // namespace
