@@ -47,20 +47,27 @@ std::vector<int> parse_ints(const std::string& s, const char* flag) {
   return out;
 }
 
-std::vector<double> parse_fractions(const std::string& s, const char* flag) {
+// Numbers in (lo, hi] when lo_open, else [lo, hi]; `what` says the range in the message.
+std::vector<double> parse_numbers(const std::string& s, const char* flag, double lo, double hi, bool lo_open,
+                                  const char* what) {
   std::vector<double> out;
   for (const std::string& p : split_commas(s, flag)) {
     std::size_t used = 0;
-    double v = -1;
+    double v = NAN;
     try {
       v = std::stod(p, &used);
     } catch (const std::exception&) {
       used = 0;
     }
-    ONSAGER_CHECK(used == p.size() && v >= 0 && v <= 1, "lab: {} entries must be numbers in [0, 1] (got '{}')", flag, p);
+    const bool above = lo_open ? v > lo : v >= lo;
+    ONSAGER_CHECK(used == p.size() && above && v <= hi, "lab: {} entries must be numbers {} (got '{}')", flag, what, p);
     out.push_back(v);
   }
   return out;
+}
+
+std::vector<double> parse_fractions(const std::string& s, const char* flag) {
+  return parse_numbers(s, flag, 0, 1, false, "in [0, 1]");
 }
 
 // The flags every MLP experiment shares.
@@ -295,18 +302,7 @@ struct IsingRgArgs {
 
 void run_lab_ising_rg(IsingRgArgs& a) {
   set_num_threads(a.threads);
-  a.options.temperatures.clear();
-  for (const std::string& t : split_commas(a.temperatures, "--temperatures")) {
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(t, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    ONSAGER_CHECK(used == t.size() && v > 0, "lab: --temperatures entries must be numbers > 0 (got '{}')", t);
-    a.options.temperatures.push_back(v);
-  }
+  a.options.temperatures = parse_numbers(a.temperatures, "--temperatures", 0, INFINITY, true, "> 0");
   a.options.layers = parse_ints(a.layers, "--layers");
   a.options.windows = parse_ints(a.windows, "--windows");
   a.options.training.method = parse_train_method(a.method);
