@@ -168,7 +168,7 @@ void run_dbn_train(DbnTrainArgs& a) {
   save_dbn_model(a.out, state, config, record);
   ONSAGER_CHECK(outcome == TrainOutcome::finished,
                 "dbn train: layer {} stopped ({}); {} holds the layers done and that layer's last good epoch",
-                state.dbn.layers.size(), outcome == TrainOutcome::diverged ? "diverged" : "saturated or collapsed", a.out);
+                state.dbn.layers.size(), to_string(outcome), a.out);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json layers = nlohmann::json::array();
   for (std::size_t l = 0; l < state.dbn.layers.size(); ++l) {
@@ -375,6 +375,7 @@ void run_dbn_finetune(DbnFinetuneArgs& a) {
                                    {{a.model, "the model"}, {data_file(a.data.source), "--data"}});
   a.config.loss = parse_mlp_loss(a.loss);
   a.config.spectra = false;
+  ONSAGER_CHECK(a.config.epochs >= 1, "dbn finetune: --epochs must be at least 1 (got {})", a.config.epochs);
   MlpConfig c = a.config;
   // Any label the data has sets the classes (the output layer is new).
   const MlpData data = load_mlp_data(a.data, m.state.dbn.widths().front(), 1 << 30, c.seed);
@@ -396,29 +397,35 @@ void run_dbn_finetune(DbnFinetuneArgs& a) {
     fmt::print(stderr, "fine-tuning DBN {} as a sigmoid MLP {} on {} ({} rows), {} epochs, lr {}, batch {}\n",
                fmt::join(m.state.dbn.widths(), "-"), arch_string(c.arch), a.data.source, data.train.x.rows(), c.epochs,
                c.lr, c.batch_size);
-  train_mlp(pre, c, train, t, line("pretrained"));
-  if (!a.out.empty()) save_mlp_model(a.out, pre, c, a.data, "finished");
-  auto score = [](const MlpState& s) {
-    const MlpEpochStats& e = s.history.back();
-    return nlohmann::json{{"train_accuracy", e.train_accuracy}, {"test_accuracy", e.test_accuracy},
-                          {"train_loss", e.train_loss}, {"test_loss", e.test_loss}, {"epochs", s.epochs_done}};
+  const MlpOutcome pre_outcome = train_mlp(pre, c, train, t, line("pretrained"));
+  if (!a.out.empty()) save_mlp_model(a.out, pre, c, a.data, to_string(pre_outcome));
+  auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  // A run whose first epoch diverged has no history: its scores are null and its outcome says why.
+  auto score = [&](const MlpState& s, MlpOutcome outcome) {
+    const MlpEpochStats e = s.history.empty() ? MlpEpochStats{} : s.history.back();
+    return nlohmann::json{{"train_accuracy", num(e.train_accuracy)}, {"test_accuracy", num(e.test_accuracy)},
+                          {"train_loss", num(e.train_loss)},         {"test_loss", num(e.test_loss)},
+                          {"epochs", s.epochs_done},                 {"outcome", to_string(outcome)}};
   };
-  nlohmann::json j = {{"model", a.model}, {"arch", c.arch}, {"data", to_json(a.data)}, {"pretrained", score(pre)},
+  nlohmann::json j = {{"model", a.model}, {"arch", c.arch}, {"data", to_json(a.data)},
+                      {"pretrained", score(pre, pre_outcome)},
                       {"out", a.out.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.out)}};
   if (!a.no_baseline) {
     MlpState rnd = init_mlp(c);  // the same architecture, Glorot-normal weights, the same budget
-    train_mlp(rnd, c, train, t, line("random"));
-    j["random_init"] = score(rnd);
+    const MlpOutcome rnd_outcome = train_mlp(rnd, c, train, t, line("random"));
+    j["random_init"] = score(rnd, rnd_outcome);
   }
   if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
   }
-  fmt::print("pretrained   test accuracy {:.4f}  (train {:.4f})\n", j["pretrained"]["test_accuracy"].get<double>(),
-             j["pretrained"]["train_accuracy"].get<double>());
+  auto show = [](const nlohmann::json& x) { return x.is_number() ? fmt::format("{:.4f}", x.get<double>()) : std::string("-"); };
+  fmt::print("pretrained   test accuracy {}  (train {}; {})\n", show(j["pretrained"]["test_accuracy"]),
+             show(j["pretrained"]["train_accuracy"]), j["pretrained"]["outcome"].get<std::string>());
   if (!a.no_baseline)
-    fmt::print("random init  test accuracy {:.4f}  (train {:.4f}), same architecture and budget\n",
-               j["random_init"]["test_accuracy"].get<double>(), j["random_init"]["train_accuracy"].get<double>());
+    fmt::print("random init  test accuracy {}  (train {}; {}), same architecture and budget\n",
+               show(j["random_init"]["test_accuracy"]), show(j["random_init"]["train_accuracy"]),
+               j["random_init"]["outcome"].get<std::string>());
   if (!a.out.empty()) fmt::print("model        {}\n", a.out);
   emit_json(a.json, j);
 }

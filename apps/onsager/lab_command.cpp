@@ -162,14 +162,25 @@ void print_summary(const LabReport& r, bool fractions) {
                num(c.rho, 3), c.n);
 }
 
+// Runs `draw` (the figures); when it fails, the report is still written (without "plots") before the error goes
+// on, so a long run's measurements survive a plotting failure.
+template <class Draw>
+void with_report_kept(const JsonOutput& json, const nlohmann::json& j, Draw draw) {
+  try {
+    draw();
+  } catch (const Error&) {
+    emit_json(json, j);
+    throw;
+  }
+}
+
 void finish_lab(const LabArgs& a, const LabReport& r, bool fractions) {
   if (!a.csv.empty()) write_file_atomic(a.csv, lab_runs_csv(r));
   nlohmann::json j = to_json(r);
-  if (!a.plots.empty()) {
-    const std::vector<std::string> files =
-        fractions ? write_random_labels_figures(r, a.plots) : write_batch_size_figures(r, a.plots);
-    j["plots"] = files;
-  }
+  if (!a.plots.empty())
+    with_report_kept(a.json, j, [&] {
+      j["plots"] = fractions ? write_random_labels_figures(r, a.plots) : write_batch_size_figures(r, a.plots);
+    });
   if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
@@ -270,7 +281,7 @@ void run_lab_rbm_temperature(TemperatureArgs& a) {
   });
   if (!a.csv.empty()) write_file_atomic(a.csv, rbm_temperature_csv(r));
   nlohmann::json j = to_json(r);
-  if (!a.plots.empty()) j["plots"] = write_rbm_temperature_figures(r, a.plots);
+  if (!a.plots.empty()) with_report_kept(a.json, j, [&] { j["plots"] = write_rbm_temperature_figures(r, a.plots); });
   if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;
@@ -320,7 +331,7 @@ void run_lab_ising_rg(IsingRgArgs& a) {
     if (!a.quiet) fmt::print(stderr, "{}\n", line);
   });
   nlohmann::json j = to_json(r);
-  if (!a.plots.empty()) j["plots"] = write_ising_rg_figures(r, a.plots);
+  if (!a.plots.empty()) with_report_kept(a.json, j, [&] { j["plots"] = write_ising_rg_figures(r, a.plots); });
   if (a.json.to_stdout()) {
     emit_json(a.json, j);
     return;

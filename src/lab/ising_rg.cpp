@@ -148,8 +148,8 @@ IsingRgReport run_ising_rg(const IsingRgOptions& o, const std::function<void(con
                         s.rbm.num_visible(), s.rbm.num_hidden(), e.recon_error, e.pseudo_likelihood));
       return true;
     });
-    ONSAGER_CHECK(outcome == TrainOutcome::finished, "run_ising_rg: the DBN at T = {} stopped at layer {} (training diverged)",
-                  T, st.dbn.layers.size());
+    ONSAGER_CHECK(outcome == TrainOutcome::finished, "run_ising_rg: the DBN at T = {} stopped at layer {} (training {})",
+                  T, st.dbn.layers.size(), to_string(outcome));
     out.dbn = st.dbn;
 
     // Receptive fields of the first layer, and of the same weights with their pixels shuffled.
@@ -174,7 +174,7 @@ IsingRgReport run_ising_rg(const IsingRgOptions& o, const std::function<void(con
       MatrixF x = sample_rbm(out.dbn.layers[l], MatrixF(), so).states;
       for (int m = static_cast<int>(l) - 1; m >= 0; --m) {
         x = out.dbn.layers[static_cast<std::size_t>(m)].visible_probs(x);
-        bernoulli(x, stream_seed(o.seed, kTagDown, ti * 64 + l, static_cast<std::uint64_t>(m)));
+        bernoulli(x, stream_seed(stream_seed(o.seed, kTagDown, ti, l), static_cast<std::uint64_t>(m)));
       }
       IsingRgLayer layer;
       layer.index = static_cast<int>(l);

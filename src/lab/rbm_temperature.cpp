@@ -81,9 +81,9 @@ RbmTemperatureReport run_rbm_temperature(
     setting.l2 = s.l2;
     setting.max_norm = s.max_norm;
     {
-      const Eigen::Index m = std::min<Eigen::Index>(c.monitor_samples > 0 ? c.monitor_samples : 1000, run.train_set().x.rows());
-      const MatrixF vsub = valid.topRows(std::min<Eigen::Index>(m, valid.rows()));
-      TemperatureEpoch e = from_stats(measure_epoch(run.state().rbm, run.train_set().x.topRows(m), &vsub, c.seed));
+      // The initial state, measured on the monitor rows the trainer uses (the pseudo-likelihood's stream of epoch 0
+      // is the first epoch's; this draw precedes it and is independent of the training itself).
+      TemperatureEpoch e = from_stats(measure_monitors(run.state().rbm, run.train_set().x, &valid, c, 0));
       e.epoch = 0;
       measure_temperature(run.state().rbm, valid.topRows(held), o.saturation, e);
       setting.epochs.push_back(e);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -629,6 +630,15 @@ MlpOutcome train_mlp(MlpState& state, const MlpConfig& config, const LabelledRow
   const Eigen::Index batch = std::min<Eigen::Index>(config.batch_size, n);
   Workspace ws = make_workspace(m, batch, config);
   using clock = std::chrono::steady_clock;
+  // A saved run that had already stopped (its checkpoint is written before the stop is decided) stops again here,
+  // so that resuming it gives the uninterrupted run's model.
+  const auto stop_rule = [&]() -> std::optional<MlpOutcome> {
+    if (config.stop_accuracy > 0 && !state.history.empty() && state.history.back().train_accuracy >= config.stop_accuracy)
+      return MlpOutcome::fitted;
+    if (config.early_stop > 0 && state.epochs_without_improvement >= config.early_stop) return MlpOutcome::early_stopped;
+    return std::nullopt;
+  };
+  if (const auto stop = stop_rule()) return *stop;
   while (state.epochs_done < config.epochs) {
     const int epoch = state.epochs_done;
     const double lr = config.lr_at(epoch);
@@ -666,17 +676,16 @@ MlpOutcome train_mlp(MlpState& state, const MlpConfig& config, const LabelledRow
     st.monitor_seconds = std::chrono::duration<double>(clock::now() - t1).count();
 
     state.epochs_done = epoch + 1;
+    // Keras's rule: an improvement is a loss below the best so far by more than min_delta; the best moves only then.
     if (tr.loss < state.best_loss - config.early_stop_min_delta) {
       state.best_loss = tr.loss;
       state.epochs_without_improvement = 0;
     } else {
       ++state.epochs_without_improvement;
-      state.best_loss = std::min(state.best_loss, tr.loss);
     }
     state.history.push_back(st);
     if (on_epoch && !on_epoch(state, st)) return MlpOutcome::stopped;
-    if (config.stop_accuracy > 0 && tr.accuracy >= config.stop_accuracy) return MlpOutcome::fitted;
-    if (config.early_stop > 0 && state.epochs_without_improvement >= config.early_stop) return MlpOutcome::early_stopped;
+    if (const auto stop = stop_rule()) return *stop;
   }
   return MlpOutcome::finished;
 }

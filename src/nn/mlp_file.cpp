@@ -199,12 +199,17 @@ MlpModelFile load_mlp_model(const std::string& path) {
     r.state.steps = ts.at("steps").get<std::int64_t>();
     r.state.epochs_without_improvement = ts.at("epochs_without_improvement").get<int>();
     if (!ts.at("best_loss").is_null()) r.state.best_loss = ts.at("best_loss").get<double>();
+    ONSAGER_CHECK(meta.count("epochs_done"), "the metadata has no 'epochs_done' entry");
     r.state.epochs_done = std::stoi(meta.at("epochs_done"));
     for (const auto& e : parse_entry(meta, path, "history")) r.state.history.push_back(mlp_epoch_stats_from_json(e));
     if (meta.count("data")) r.data = mlp_data_spec_from_json(parse_entry(meta, path, "data"));
     if (meta.count("outcome")) r.outcome = meta.at("outcome");
   } catch (const nlohmann::json::exception& e) {
     ONSAGER_FAIL("{}: the training record is malformed ({})", path, e.what());
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.rfind(path, 0) == 0) throw;
+    ONSAGER_FAIL("{}: {}", path, what);
   } catch (const std::logic_error&) {
     ONSAGER_FAIL("{}: the metadata entry 'epochs_done' is not a number", path);
   }

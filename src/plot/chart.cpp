@@ -20,6 +20,7 @@ constexpr const char* kPalette[] = {"#0072B2", "#56B4E9", "#009E73", "#F0E442", 
 std::string line_panel(const ChartOptions& o, const std::vector<ChartSeries>& series, std::size_t tag) {
   ONSAGER_CHECK(!series.empty(), "plot: chart '{}' has no series", o.title);
   std::string data, plot;
+  std::size_t finite_points = 0;
   for (std::size_t s = 0; s < series.size(); ++s) {
     const ChartSeries& c = series[s];
     ONSAGER_CHECK(c.x.size() == c.y.size() && (c.yerr.empty() || c.yerr.size() == c.y.size()),
@@ -28,8 +29,10 @@ std::string line_panel(const ChartOptions& o, const std::vector<ChartSeries>& se
     data += fmt::format("$S{}_{} << EOD\n", tag, s);
     for (std::size_t i = 0; i < c.x.size(); ++i) {
       const double e = c.yerr.empty() ? 0.0 : c.yerr[i];
-      if (std::isfinite(c.x[i]) && std::isfinite(c.y[i]) && std::isfinite(e))
+      if (std::isfinite(c.x[i]) && std::isfinite(c.y[i]) && std::isfinite(e)) {
         data += fmt::format("{:.10g} {:.10g} {:.10g}\n", c.x[i], c.y[i], e);
+        ++finite_points;
+      }
     }
     data += "EOD\n";
     const char* colour = kPalette[s % std::size(kPalette)];
@@ -41,6 +44,9 @@ std::string line_panel(const ChartOptions& o, const std::vector<ChartSeries>& se
   script += fmt::format("set title {} noenhanced\nset xlabel {} noenhanced\nset ylabel {} noenhanced\n"
                         "set key outside right\nset grid\n",
                         gnuplot_quoted(o.title), gnuplot_quoted(o.xlabel), gnuplot_quoted(o.ylabel));
+  if (finite_points == 0)  // gnuplot refuses a plot with no valid point: say so on an empty panel instead
+    return script + "unset logscale xy\nset xrange [0:1]\nset yrange [0:1]\n"
+                    "set label 'no finite values' at 0.5,0.5 center\nplot NaN notitle\nunset label\nset autoscale xy\n";
   script += o.logx ? "set logscale x 2\n" : "unset logscale x\n";
   script += o.logy ? "set logscale y\n" : "unset logscale y\n";
   return script + plot + "\n";

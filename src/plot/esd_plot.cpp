@@ -1,5 +1,6 @@
 #include "onsager/plot/esd_plot.hpp"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,10 +40,16 @@ void run_gnuplot(const std::string& script, int width, int height, const std::st
   const std::string tmp = png_path + ".tmp." + std::to_string(::getpid());
   const std::string full = fmt::format("set terminal pngcairo size {},{} font ',10'\nset output {}\n{}\nset output\n",
                                        width, height, gnuplot_quoted(tmp), script);
-  std::FILE* p = ::popen("gnuplot 2>&1", "w");
+  // gnuplot's messages go to stderr (stdout may carry --json); a gnuplot that dies mid-script must not kill this
+  // process with SIGPIPE, so the write ignores it and the exit status tells.
+  std::FILE* p = ::popen("gnuplot 1>&2", "w");
   ONSAGER_CHECK(p != nullptr, "plot: cannot start gnuplot");
+  struct sigaction ignore {}, saved {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ignore, &saved);
   std::fwrite(full.data(), 1, full.size(), p);
   const int status = ::pclose(p);
+  ::sigaction(SIGPIPE, &saved, nullptr);
   if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) || !std::filesystem::exists(tmp)) {
     std::remove(tmp.c_str());
     ONSAGER_FAIL("plot: gnuplot failed on {} (exit status {})", what, WIFEXITED(status) ? WEXITSTATUS(status) : -1);

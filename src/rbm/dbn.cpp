@@ -198,8 +198,12 @@ DbnModel load_dbn_model(const std::string& path) {
     ONSAGER_CHECK(m.state.current->rbm.num_visible() == m.state.dbn.layers.back().num_hidden(),
                   "{}: layer {} has {} visible units but layer {} has {} hidden units", path, done,
                   m.state.current->rbm.num_visible(), done - 1, m.state.dbn.layers.back().num_hidden());
+  ONSAGER_CHECK(current_epochs >= 0, "{}: the metadata entry 'current_epochs_done' is negative ({})", path, current_epochs);
   try {
     const nlohmann::json hist = parse("history");
+    const std::size_t expected = done + (m.state.current ? 1 : 0);
+    ONSAGER_CHECK(hist.is_array() && hist.size() == expected, "{}: the history has {} layers' records, expected {}", path,
+                  hist.is_array() ? hist.size() : 0, expected);
     for (std::size_t l = 0; l < hist.size(); ++l) {
       std::vector<EpochStats> h;
       for (const auto& e : hist[l]) h.push_back(epoch_stats_from_json(e));

@@ -54,6 +54,25 @@ double largest_singular_value(const ConstMatrixFRef& w) {
   return std::sqrt(std::max(0.0, es.eigenvalues().maxCoeff()));
 }
 
+std::string_view to_string(TrainOutcome o) {
+  switch (o) {
+    case TrainOutcome::finished: return "finished";
+    case TrainOutcome::stopped: return "stopped";
+    case TrainOutcome::diverged: return "diverged";
+    case TrainOutcome::saturated: return "saturated";
+    case TrainOutcome::collapsed: return "collapsed";
+  }
+  return "?";
+}
+
+EpochStats measure_monitors(const Rbm& rbm, const ConstMatrixFRef& data, const MatrixF* validation,
+                            const TrainConfig& config, int epoch) {
+  const MatrixF train_subset = monitor_subset(data, config.monitor_samples, config.seed);
+  const MatrixF valid_subset = validation ? monitor_subset(*validation, config.monitor_samples, config.seed) : MatrixF();
+  return measure_epoch(rbm, train_subset, validation ? &valid_subset : nullptr,
+                       stream_seed(config.seed, kTagPseudo, static_cast<std::uint64_t>(epoch)));
+}
+
 EpochStats measure_epoch(const Rbm& rbm, const ConstMatrixFRef& train_subset, const MatrixF* valid_subset,
                          std::uint64_t seed) {
   EpochStats s;

@@ -92,6 +92,7 @@ expect_error_file_matching "zero width" "$o" "--layers" "$bin" dbn train --data 
 expect_error_file_matching "method list length" "$o" "--method" "$bin" dbn train --data digits --layers 24,12 --method cd,pcd,pcd --out "$o"
 expect_error_file_matching "propagate" "$o" "propagat" "$bin" dbn train --data digits --layers 24 --propagate mean --out "$o"
 expect_error_file_matching "resume with --lr" "" "--lr" "$bin" dbn train --resume "$d" --lr 1 --out "$tmp/x.safetensors"
+expect_error_file_matching "finetune 0 epochs" "$tmp/ft0.safetensors" "--epochs" "$bin" dbn finetune --model "$d" --epochs 0 --out "$tmp/ft0.safetensors"
 expect_error_file_matching "eval of an RBM" "" "not an onsager DBN" "$bin" dbn eval --model "$tmp/r.safetensors"
 "$bin" dbn train --data digits --layers 8 --epochs 1 --quiet --out "$tmp/one.safetensors" >/dev/null 2>&1
 expect_error_file_matching "eval of one layer" "" "two layers" "$bin" dbn eval --model "$tmp/one.safetensors"

@@ -114,6 +114,13 @@ PYEOF
 else
   bad "lab ising-rg" "$(cat "$tmp/err")"
 fi
+# --json to stdout with figures: stdout is the JSON alone (gnuplot's messages go to stderr).
+if "$bin" lab batch-size --data digits --arch 64-10 --batch 4,8 --seeds 1 --epochs 1 --quiet --plots "$tmp/bs2" --json \
+     >"$tmp/stdout.json" 2>"$tmp/err" && "$py" -c "import json,sys; json.load(open(sys.argv[1]))" "$tmp/stdout.json" 2>/dev/null; then
+  ok "lab --json on stdout with --plots is valid JSON"
+else
+  bad "lab --json on stdout with --plots" "$(head -c 300 "$tmp/stdout.json")"
+fi
 elapsed=$(( $(date +%s) - start ))
 [ "$elapsed" -lt 60 ] && ok "the three small experiments ran in ${elapsed} s" || bad "small experiments took ${elapsed} s"
 

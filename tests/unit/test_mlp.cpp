@@ -307,6 +307,20 @@ TEST(Mlp, EarlyStoppingCountsEpochsWithoutImprovement) {
   MlpState s = init_mlp(c);
   EXPECT_EQ(train_mlp(s, c, {x, y}, nullptr), MlpOutcome::early_stopped);
   EXPECT_EQ(s.epochs_done, 3);
+  // A stopped run saved and resumed stops again at once: resuming gives the uninterrupted run's model.
+  const Mlp stopped = s.model;
+  EXPECT_EQ(train_mlp(s, c, {x, y}, nullptr), MlpOutcome::early_stopped);
+  EXPECT_EQ(s.epochs_done, 3);
+  EXPECT_EQ(s.model.weights[0], stopped.weights[0]);
+  // Keras's rule: the best loss moves only on an improvement larger than min_delta, so slow steady progress
+  // (each epoch better than the last by less than min_delta) still ends the run after `patience` epochs.
+  MlpConfig slow = c;
+  slow.early_stop = 3;
+  slow.early_stop_min_delta = 1e9;
+  MlpState t = init_mlp(slow);
+  EXPECT_EQ(train_mlp(t, slow, {x, y}, nullptr), MlpOutcome::early_stopped);
+  EXPECT_EQ(t.epochs_done, 4);
+  EXPECT_EQ(t.best_loss, t.history[0].train_loss);
 }
 
 TEST(Mlp, RandomizedLabelsReplaceTheAskedFraction) {

@@ -141,6 +141,8 @@ using EpochCallback = std::function<bool(const TrainState&, const EpochStats&)>;
 /// kPseudoLikelihoodCollapse nats below min(the epoch before's, -ln 2); judged when the monitor has at least
 /// kPseudoLikelihoodMinRows rows).
 enum class TrainOutcome { finished, stopped, diverged, saturated, collapsed };
+/// "finished", "stopped", "diverged", "saturated", "collapsed".
+std::string_view to_string(TrainOutcome o);
 
 /// The one-epoch growth of the RMS weight that counts as saturation, and the floor it is measured from (so
 /// that a run from zero or tiny initial weights is judged against an RMS weight of 1). Healthy runs stay far
@@ -168,6 +170,12 @@ struct TrainOptions {
 /// ::collapsed is returned.
 TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainConfig& config,
                    const TrainOptions& options = {});
+
+/// The monitors train() records after an epoch, for `rbm` as it stands (e.g. before the first epoch): the same
+/// monitor rows of `data` and `validation` (may be null) that train() draws from `config`, and the pseudo-likelihood
+/// stream of `epoch` (0-based; train() measures epoch e with e). Seconds fields left 0.
+EpochStats measure_monitors(const Rbm& rbm, const ConstMatrixFRef& data, const MatrixF* validation,
+                            const TrainConfig& config, int epoch);
 
 /// The monitors of EpochStats for `rbm` (seconds fields left 0).
 EpochStats measure_epoch(const Rbm& rbm, const ConstMatrixFRef& train_subset, const MatrixF* valid_subset,
