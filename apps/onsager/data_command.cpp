@@ -116,7 +116,7 @@ void run_data_ising(IsingArgs& a) {
 }
 
 void register_data_commands(CLI::App& app) {
-  auto* data = app.add_subcommand("data", "Inspect the data sets (digits, mnist, fashion-mnist, or a file)");
+  auto* data = app.add_subcommand("data", "Inspect the data sets (digits, mnist, fashion-mnist, or a file), or draw 2-D Ising configurations");
   data->require_subcommand(1);
   auto args = std::make_shared<DataInfoArgs>();
   auto* info = data->add_subcommand(

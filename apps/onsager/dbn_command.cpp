@@ -433,7 +433,7 @@ void run_dbn_finetune(DbnFinetuneArgs& a) {
 }  // namespace
 
 void register_dbn_commands(CLI::App& app) {
-  auto* dbn = app.add_subcommand("dbn", "Deep belief networks: train greedily from RBMs, evaluate, extract features, sample");
+  auto* dbn = app.add_subcommand("dbn", "Deep belief networks: train greedily from RBMs, evaluate, extract features, sample, fine-tune");
   dbn->require_subcommand(1);
 
   auto t = std::make_shared<DbnTrainArgs>();
