@@ -9,6 +9,7 @@
 
 #include "brute_force.hpp"
 #include "onsager/core/error.hpp"
+#include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
 #include "onsager/io/safetensors.hpp"
 #include "onsager/rbm/dbn.hpp"
@@ -161,6 +162,34 @@ TEST(Dbn, GreedyTrainingIsTheRbmTrainerLayerByLayer) {
   DbnConfig wrong = c;
   wrong.layers[1].hidden = 0;
   EXPECT_THROW(wrong.validate(), Error);
+}
+
+TEST(Dbn, SameNetworkForAnyThreadCount) {
+  MatrixF x(400, 30);
+  Rng rng(6);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = rng.uniform() < 0.4 ? 1.0f : 0.0f;
+  DbnConfig c;
+  c.propagation = DbnPropagation::samples;  // the propagated draws too
+  for (int h : {16, 8}) {
+    TrainConfig t;
+    t.hidden = h;
+    t.epochs = 2;
+    t.batch_size = 25;
+    t.seed = static_cast<std::uint64_t>(h);
+    c.layers.push_back(t);
+  }
+  std::vector<Dbn> nets;
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    DbnState s;
+    train_dbn(s, x, c);
+    nets.push_back(s.dbn);
+  }
+  set_num_threads(0);
+  for (std::size_t l = 0; l < 2; ++l) {
+    EXPECT_EQ(nets[0].layers[l].weight, nets[1].layers[l].weight);
+    EXPECT_EQ(nets[0].layers[l].hidden_bias, nets[1].layers[l].hidden_bias);
+  }
 }
 
 TEST(Dbn, UnrolledMlpComputesTheUpPass) {
