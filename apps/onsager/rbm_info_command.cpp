@@ -20,6 +20,7 @@ void run_info(const RbmInfoArgs& a) {
   nlohmann::json j = {{"model", a.model},
                       {"visible", rbm.num_visible()},
                       {"hidden", rbm.num_hidden()},
+                      {"visible_type", rbm.visible_type()},
                       {"epochs_done", m.state.epochs_done},
                       {"epochs_planned", m.config ? nlohmann::json(m.config->epochs) : nlohmann::json(nullptr)},
                       {"settings", m.config ? to_json(*m.config) : nlohmann::json(nullptr)},
@@ -31,7 +32,7 @@ void run_info(const RbmInfoArgs& a) {
     return;
   }
   fmt::print("model      {}\n", a.model);
-  fmt::print("units      {} visible x {} hidden\n", rbm.num_visible(), rbm.num_hidden());
+  fmt::print("units      {} {} visible x {} hidden\n", rbm.num_visible(), rbm.visible_type(), rbm.num_hidden());
   if (m.config)
     fmt::print("training   {}-{}, {} of {} epochs done{}, batch {}, lr {}\n", to_string(m.config->method), m.config->k,
                m.state.epochs_done, m.config->epochs,

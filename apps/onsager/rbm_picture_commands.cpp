@@ -65,7 +65,9 @@ void run_sample(const SampleArgs& a) {
   if (a.from == "data")
     start = model_data(m, a.data, a.binarize, a.data_dir, "rbm sample --from data").load(a.split, rbm, "rbm sample").x;
   const SampleResult r = sample_rbm(rbm, start, {.n = a.n, .steps = a.steps, .seed = a.seed, .progress = !a.quiet});
-  const MatrixF& shown = a.show == "probabilities" ? r.probabilities : r.states;
+  // A Gaussian model's values are real: the picture clips them to [0, 1], the range of pixel data.
+  const MatrixF shown = rbm.gaussian() ? MatrixF((a.show == "probabilities" ? r.probabilities : r.states).cwiseMax(0.0f).cwiseMin(1.0f))
+                                       : (a.show == "probabilities" ? r.probabilities : r.states);
   ImageGridOptions opt;
   opt.height = h;
   opt.width = w;
@@ -79,8 +81,8 @@ void run_sample(const SampleArgs& a) {
     emit_json(a.json, j);
     return;
   }
-  fmt::print("wrote {}: {} samples after {} Gibbs steps from {} ({}x{} tiles); mean F = {:.2f}\n", a.png, a.n,
-             a.steps, a.from, h, w, r.mean_free_energy);
+  fmt::print("wrote {}: {} samples after {} Gibbs steps from {} ({}x{} tiles{}); mean F = {:.2f}\n", a.png, a.n,
+             a.steps, a.from, h, w, rbm.gaussian() ? ", Gaussian values clipped to [0, 1]" : "", r.mean_free_energy);
   emit_json(a.json, j);
 }
 
@@ -128,7 +130,9 @@ void register_rbm_pictures(CLI::App& rbm) {
   sample->add_option("--steps", s->steps, "Gibbs steps (v -> h -> v)")->capture_default_str();
   sample->add_option("--from", s->from, "Start from noise or from data")->capture_default_str();
   add_data_flags(sample, s->data, s->split, s->binarize, s->data_dir, true, "Split for --from data");
-  sample->add_option("--show", s->show, "probabilities (p(v|h) after the last step) or states")->capture_default_str();
+  sample->add_option("--show", s->show,
+                     "probabilities (p(v|h) after the last step; a Gaussian model's means E[v|h]) or states")
+      ->capture_default_str();
   sample->add_option("--shape", s->shape, "Tile shape HxW (default: the model's image shape)");
   sample->add_option("--columns", s->columns, "Tiles per row (0: about square)")->capture_default_str();
   sample->add_option("--zoom", s->zoom, "Pixels per value")->capture_default_str();

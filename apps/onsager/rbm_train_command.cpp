@@ -1,7 +1,9 @@
 // onsager rbm train: CD-k / PCD-k / mean-field and TAP training with per-epoch monitors, atomic checkpoints and
 // exact resume.
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -22,7 +24,7 @@ namespace {
 struct TrainArgs {
   TrainConfig config;
   std::string data, split = "train", valid_split = "validation", binarize = "threshold:0.5", data_dir;
-  std::string method = "pcd", lr_schedule = "constant", momentum = "0", tap_reseed = "merged";
+  std::string method = "pcd", lr_schedule = "constant", momentum = "0", tap_reseed = "merged", visible = "bernoulli";
   std::string out, log, resume;
   int threads = 0;
   bool quiet = false;
@@ -35,7 +37,16 @@ constexpr const char* kRunFlags[] = {"--hidden",   "--method",   "--k",        "
                                      "--lr-schedule", "--lr-final", "--lr-decay", "--momentum", "--l1",
                                      "--l2",       "--max-norm", "--chains",   "--init-std",    "--seed",
                                      "--binarize", "--monitor-samples", "--tap-iters", "--tap-damping",
-                                     "--tap-tol", "--tap-persist-from", "--tap-reseed", "--tap-restart-fraction"};
+                                     "--tap-tol", "--tap-persist-from", "--tap-reseed", "--tap-restart-fraction",
+                                     "--visible", "--min-variance"};
+
+constexpr double kGaussianDefaultLr = 1e-3;
+
+float median_of(const Eigen::ArrayXf& x) {
+  std::vector<float> v(x.data(), x.data() + x.size());
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
 
 std::string fmt_num(double x, int prec = 4) { return std::isfinite(x) ? fmt::format("{:.{}f}", x, prec) : "-"; }
 
@@ -72,6 +83,13 @@ void run_train(TrainArgs& a) {
     apply_momentum(a.config, a.momentum);
     a.config.lr_schedule = parse_lr_schedule(a.lr_schedule);
     a.config.tap_reseed = parse_tap_reseed(a.tap_reseed);
+    a.config.visible = parse_visible_type(a.visible);
+    // Gaussian units model the values themselves: no binarization unless asked for.
+    if (a.config.visible == VisibleType::gaussian && a.cmd->count("--binarize") == 0) a.binarize = "none";
+    // Their gradients scale as 1/σ²: pixel data (σ 0.1-0.4) needs a learning rate about 50 times smaller.
+    if (a.config.visible == VisibleType::gaussian && a.cmd->count("--lr") == 0) a.config.lr = kGaussianDefaultLr;
+    ONSAGER_CHECK(a.config.visible == VisibleType::gaussian || a.cmd->count("--min-variance") == 0,
+                  "rbm train: --min-variance is for --visible gaussian");
     a.config.validate();
   }
 
@@ -100,8 +118,8 @@ void run_train(TrainArgs& a) {
   const DataSpec& data = run.data();
   const Dataset& train_set = run.train_set();
   if (!a.quiet)
-    fmt::print(stderr, "training {} RBM {} x {} on {} ({} samples, binarize {}), {} threads{}\n",
-               method_name(config), train_set.x.cols(), config.hidden, data.source, train_set.x.rows(), data.binarize,
+    fmt::print(stderr, "training {} {}RBM {} x {} on {} ({} samples, binarize {}), {} threads{}\n",
+               method_name(config), config.visible == VisibleType::gaussian ? "Gaussian-Bernoulli " : "", train_set.x.cols(), config.hidden, data.source, train_set.x.rows(), data.binarize,
                num_threads(), resuming ? fmt::format(", resumed at epoch {}", run.resumed_from()) : "");
 
   TrainingRunOptions opts;
@@ -129,8 +147,8 @@ void run_train(TrainArgs& a) {
     emit_json(a.json, report);
     return;
   }
-  fmt::print("model            {} ({} visible x {} hidden, {})\n", a.out, train_set.x.cols(), config.hidden,
-             method_name(config));
+  fmt::print("model            {} ({} {} visible x {} hidden, {})\n", a.out, train_set.x.cols(),
+             to_string(config.visible), config.hidden, method_name(config));
   fmt::print("data             {} {} ({} samples, binarize {})\n", data.source, data.split, train_set.x.rows(),
              data.binarize);
   fmt::print("epochs           {} ({:.3g} s training, {:.3g} s per epoch)\n", state.epochs_done, seconds,
@@ -138,8 +156,14 @@ void run_train(TrainArgs& a) {
   if (!state.history.empty()) {
     const EpochStats& e = state.history.back();
     fmt::print("recon error      {} per pixel\n", fmt_num(e.recon_error));
-    fmt::print("pseudo-lik.      {} per feature ({} scikit-learn scale)\n", fmt_num(e.pseudo_likelihood),
-               fmt_num(e.pseudo_likelihood_scaled, 2));
+    if (std::isfinite(e.pseudo_likelihood))
+      fmt::print("pseudo-lik.      {} per feature ({} scikit-learn scale)\n", fmt_num(e.pseudo_likelihood),
+                 fmt_num(e.pseudo_likelihood_scaled, 2));
+    if (state.rbm.gaussian()) {
+      const Eigen::ArrayXf sd = (0.5f * state.rbm.log_var.array()).exp();
+      fmt::print("visible sigma    min {}  median {}  max {}\n", fmt_num(sd.minCoeff()), fmt_num(median_of(sd)),
+                 fmt_num(sd.maxCoeff()));
+    }
     fmt::print("free energy      train {}  validation {}  gap {}\n", fmt_num(e.free_energy_train, 2),
                fmt_num(e.free_energy_valid, 2), fmt_num(e.free_energy_valid - e.free_energy_train, 2));
     fmt::print("weights          |W|_F {}  sigma_max {}  mean |W| {}\n", fmt_num(e.weight_norm, 3),
@@ -174,9 +198,12 @@ void register_rbm_train(CLI::App& rbm) {
   auto* cmd = rbm.add_subcommand(
       "train",
       "Train a Bernoulli RBM by CD-k, persistent CD (PCD-k), or deterministically by the naive mean-field (mf),\n"
-      "TAP2 or TAP3 free energy (no sampling: the negative phase is a fixed point of the TAP equations).\n"
+      "TAP2 or TAP3 free energy (no sampling: the negative phase is a fixed point of the TAP equations); or,\n"
+      "with --visible gaussian, a Gaussian-Bernoulli RBM with learned variances (CD-k or PCD-k, the values\n"
+      "themselves: --binarize defaults to none).\n"
       "Example: onsager rbm train --data mnist --hidden 500 --method pcd --epochs 10 --out rbm.safetensors\n"
       "         onsager rbm train --data mnist --hidden 500 --method tap2 --epochs 10 --out tap2.safetensors\n"
+      "         onsager rbm train --data digits --visible gaussian --hidden 64 --lr 0.01 --out grbm.safetensors\n"
       "One line per epoch on stderr (reconstruction error, pseudo-likelihood, train/validation free energy,\n"
       "weight norms); the model is checkpointed atomically after every epoch and can be resumed exactly.");
   a->cmd = cmd;
@@ -185,11 +212,18 @@ void register_rbm_train(CLI::App& rbm) {
   cmd->add_option("--valid-split", a->valid_split, "Split for the free-energy over-fitting monitor, or none")
       ->capture_default_str();
   cmd->add_option("--hidden", c.hidden, "Hidden units")->capture_default_str();
+  cmd->add_option("--visible", a->visible,
+                  "Visible units: bernoulli, or gaussian (real values, learned per-unit variances; cd or pcd)")
+      ->capture_default_str();
+  cmd->add_option("--min-variance", c.min_variance,
+                  "Gaussian visible units: floor of each unit's variance sigma^2 (a constant pixel would shrink it\n"
+                  "without bound)")
+      ->capture_default_str();
   cmd->add_option("--method", a->method, "cd, pcd, mf (naive mean field), tap2 or tap3")->capture_default_str();
   cmd->add_option("--k", c.k, "Gibbs steps per update (CD-k, PCD-k)")->capture_default_str();
   cmd->add_option("--epochs", c.epochs, "Epochs (the total, when resuming)")->capture_default_str();
   cmd->add_option("--batch", c.batch_size, "Minibatch size")->capture_default_str();
-  cmd->add_option("--lr", c.lr, "Learning rate")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "Learning rate (--visible gaussian: default 0.001)")->capture_default_str();
   cmd->add_option("--lr-schedule", a->lr_schedule, "constant, linear (to --lr-final) or exp (times --lr-decay per epoch)")
       ->capture_default_str();
   cmd->add_option("--lr-final", c.lr_final, "Final learning rate of the linear schedule")->capture_default_str();

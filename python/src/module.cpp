@@ -645,6 +645,8 @@ PYBIND11_MODULE(_onsager, m) {
           Compute compute;
           model = load_rbm_model(path);
         }
+        // The Python RBM has Bernoulli visible units; a Gaussian model is for the command line.
+        model.state.rbm.require_bernoulli(("load_model: " + path).c_str());
         py::dict d;
         const TrainState& s = model.state;
         d["weight"] = s.rbm.weight;

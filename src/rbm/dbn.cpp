@@ -32,6 +32,7 @@ void Dbn::validate(const char* where) const {
   ONSAGER_CHECK(!layers.empty(), "{}: the DBN has no layers", where);
   for (std::size_t l = 0; l < layers.size(); ++l) {
     layers[l].validate(where);
+    layers[l].require_bernoulli(where);
     if (l > 0)
       ONSAGER_CHECK(layers[l].num_visible() == layers[l - 1].num_hidden(),
                     "{}: layer {} has {} visible units but layer {} has {} hidden units", where, l,

@@ -53,6 +53,8 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
   ONSAGER_CHECK(options.tap_starts >= 1, "evaluate_rbm: options.tap_starts must be at least 1 (got {})",
                 options.tap_starts);
   if (options.tap) options.tap_options.validate("log_partition_tap");
+  ONSAGER_CHECK(!options.tap || !rbm.gaussian(),
+                "evaluate_rbm: the TAP estimates (options.tap) are for Bernoulli models; this one has Gaussian visible units");
 
   EvalReport r;
   r.n_samples = data.rows();
@@ -66,7 +68,7 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
     // The bound first: its states are summed exactly by AIS when AIS anneals the layer it searched.
     const Eigen::Index smaller = std::min(rbm.num_visible(), rbm.num_hidden());
     AisOptions ao = options.ais_options;
-    if (options.mode_bound && smaller <= options.mode_bound_max_units) {
+    if (options.mode_bound && !rbm.gaussian() && smaller <= options.mode_bound_max_units) {
       r.mode_bound = log_partition_mode_bound(rbm, data, options.mode_bound_starts, options.ais_options.seed);
       if (options.ais_exact_states && resolve_ais_layer(rbm, ao.layer) == r.mode_bound->layer)
         ao.exact_states = r.mode_bound->states;

@@ -267,6 +267,14 @@ AisResult run_ais(const detail::AnnealedModel& am, int runs, const std::vector<d
   return res;
 }
 
+}  // namespace
+
+void detail::set_ais_estimate(AisResult& res, const std::vector<double>& lw) {
+  set_estimate(res, lw, -std::numeric_limits<double>::infinity());
+}
+
+namespace {
+
 void validate_ais(const Rbm& rbm, const AisOptions& options) {
   rbm.validate("log_partition_ais");
   ONSAGER_CHECK(options.runs >= 1, "log_partition_ais: options.runs must be at least 1 (got {})", options.runs);
@@ -411,6 +419,13 @@ VectorF ais_base_bias(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginal
 AisResult log_partition_ais(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals, const AisOptions& options) {
   validate_ais(rbm, options);
   const std::vector<double> betas = ais_schedule(options.betas);
+  if (rbm.gaussian()) {
+    ONSAGER_CHECK(options.layer != AisLayer::hidden,
+                  "log_partition_ais: a Gaussian-Bernoulli RBM anneals its visible layer (options.layer)");
+    ONSAGER_CHECK(options.exact_states.rows() == 0,
+                  "log_partition_ais: options.exact_states is for Bernoulli models");
+    return detail::gaussian_ais(rbm, base_pixel_marginals, options, betas);
+  }
   const AisLayer layer = resolve_ais_layer(rbm, options.layer);
   const detail::AnnealedModel am =
       detail::annealed_model(rbm, base_pixel_marginals, layer, options.base, options.hidden_marginals);
@@ -433,6 +448,7 @@ AisReport log_partition_ais_checked(const Rbm& rbm, const ConstVectorFRef& base_
   bar_options.validate("log_partition_bar");
   AisReport report;
   report.main = log_partition_ais(rbm, base_pixel_marginals, options);
+  if (rbm.gaussian()) return report;  // BAR over parallel tempering is for Bernoulli models: no check
   BarOptions b = bar_options;
   b.layer = options.layer;
   b.base = options.base;

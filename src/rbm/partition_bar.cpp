@@ -129,6 +129,7 @@ void BarOptions::validate(const char* where) const {
 BarResult log_partition_bar(const Rbm& model, const ConstVectorFRef& base_pixel_marginals, const BarOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   model.validate("log_partition_bar");
+  model.require_bernoulli("log_partition_bar");
   options.validate("log_partition_bar");
   const AisLayer layer = resolve_ais_layer(model, options.layer);
   const detail::AnnealedModel am =

@@ -33,6 +33,7 @@ constexpr double kBudget = 5.0e7;
 ModeBound log_partition_mode_bound(const Rbm& model, const ConstMatrixFRef& data, int starts, std::uint64_t seed) {
   const auto start_time = std::chrono::steady_clock::now();
   model.validate("log_partition_mode_bound");
+  model.require_bernoulli("log_partition_mode_bound");
   ONSAGER_CHECK(starts >= 1, "log_partition_mode_bound: starts must be at least 1 (got {})", starts);
   ONSAGER_CHECK(data.rows() == 0 || data.cols() == model.num_visible(),
                 "log_partition_mode_bound: the data has {} features, the model {} visible units", data.cols(),

@@ -1,4 +1,6 @@
-// Exact log Z by enumerating the smaller layer (DESIGN.md §5), and the average log-likelihood it gives.
+// Exact log Z by enumerating the smaller layer (DESIGN.md §5), and the average log-likelihood it gives. A
+// Gaussian-Bernoulli RBM enumerates its hidden layer, with the Gaussian integral over v in closed form:
+//   log Z = logsumexp_h [c·h + Σ_i (½ log(2π σ_i²) + ((b_i + (Wᵀh)_i)² - b_i²)/(2σ_i²))].
 //
 // With n enumerated units (contribution rows A: n x m in double, biases a (n) and d (m)),
 //   log Z = logsumexp_s [a·s + Σ_i softplus(d_i + (Aᵀ s)_i)].
@@ -15,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #include "onsager/core/error.hpp"
@@ -57,7 +60,21 @@ struct LogSumExp {
   }
 };
 
-double enumerate(const MatrixDRow& a, const VectorD& enum_bias, const VectorD& other_bias, bool progress) {
+// Bernoulli units summed out: Σ_i softplus(pre_i).
+struct SoftplusSum {
+  double operator()(const ArrayD& pre) const { return softplus_sum(pre); }
+};
+
+// Gaussian visible units integrated out, pre = b + Wᵀh: Σ_i ½ log(2π σ_i²) + (pre_i² - b_i²)/(2σ_i²).
+struct GaussianIntegral {
+  ArrayD half_prec, b2;
+  double constant = 0;
+  double operator()(const ArrayD& pre) const { return constant + ((pre.square() - b2) * half_prec).sum(); }
+};
+
+template <class OtherSum>
+double enumerate(const MatrixDRow& a, const VectorD& enum_bias, const VectorD& other_bias, bool progress,
+                 const OtherSum& other_sum) {
   const int n = static_cast<int>(a.rows());
   const Eigen::Index m = a.cols();
   const int chunk_bits = std::min(n, kChunkBits);
@@ -82,7 +99,7 @@ double enumerate(const MatrixDRow& a, const VectorD& enum_bias, const VectorD& o
           linear += enum_bias(u);
         }
       LogSumExp acc;
-      acc.add(linear + softplus_sum(pre));
+      acc.add(linear + other_sum(pre));
       for (std::uint64_t i = first + 1; i < first + chunk; ++i) {
         const int u = std::countr_zero(i);  // the bit Gray code flips going from i - 1 to i
         gray ^= std::uint64_t{1} << u;
@@ -93,7 +110,7 @@ double enumerate(const MatrixDRow& a, const VectorD& enum_bias, const VectorD& o
           pre -= a.row(u).transpose().array();
           linear -= enum_bias(u);
         }
-        acc.add(linear + softplus_sum(pre));
+        acc.add(linear + other_sum(pre));
       }
       partial[static_cast<std::size_t>(ci)] = acc;
       if (progress) {
@@ -119,7 +136,10 @@ double log_partition_exact(const Rbm& rbm, const ExactOptions& options) {
   ONSAGER_CHECK(options.max_log2_states >= 0 && options.max_log2_states <= 62,
                 "log_partition_exact: options.max_log2_states must be in [0, 62] (got {})", options.max_log2_states);
   const Eigen::Index nv = rbm.num_visible(), nh = rbm.num_hidden();
-  bool hidden = nh <= nv;
+  bool hidden = nh <= nv || rbm.gaussian();
+  ONSAGER_CHECK(!rbm.gaussian() || options.layer != EnumerateLayer::visible,
+                "log_partition_exact: a Gaussian-Bernoulli RBM's visible units are real-valued; only the hidden layer can "
+                "be enumerated (options.layer)");
   if (options.layer == EnumerateLayer::visible) hidden = false;
   if (options.layer == EnumerateLayer::hidden) hidden = true;
   const Eigen::Index n = hidden ? nh : nv;
@@ -136,9 +156,17 @@ double log_partition_exact(const Rbm& rbm, const ExactOptions& options) {
   }
   const MatrixDRow w = rbm.weight.cast<double>();
   const VectorD b = rbm.visible_bias.cast<double>(), c = rbm.hidden_bias.cast<double>();
-  if (hidden) return enumerate(w, c, b, options.progress);
+  if (rbm.gaussian()) {
+    GaussianIntegral g;
+    const ArrayD var = rbm.log_var.cast<double>().array().exp();
+    g.half_prec = 0.5 / var;
+    g.b2 = b.array().square();
+    g.constant = 0.5 * (2.0 * std::numbers::pi * var).log().sum();
+    return enumerate(w, c, b, options.progress, g);
+  }
+  if (hidden) return enumerate(w, c, b, options.progress, SoftplusSum{});
   const MatrixDRow wt = w.transpose();
-  return enumerate(wt, b, c, options.progress);
+  return enumerate(wt, b, c, options.progress, SoftplusSum{});
 }
 
 double average_log_likelihood(const Rbm& rbm, const ConstMatrixFRef& data, double log_z) {
@@ -147,6 +175,7 @@ double average_log_likelihood(const Rbm& rbm, const ConstMatrixFRef& data, doubl
   ONSAGER_CHECK(data.cols() == rbm.num_visible(), "average_log_likelihood: data has {} columns, the model {} visible units",
                 data.cols(), rbm.num_visible());
   ONSAGER_CHECK(std::isfinite(log_z), "average_log_likelihood: log Z must be finite (got {})", log_z);
+  if (rbm.gaussian()) return -rbm.free_energy(data).mean() - log_z;
   const MatrixDRow w = rbm.weight.cast<double>();
   const VectorD b = rbm.visible_bias.cast<double>(), c = rbm.hidden_bias.cast<double>();
   constexpr Eigen::Index kBlock = 256;

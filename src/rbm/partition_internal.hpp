@@ -51,4 +51,13 @@ double log_sum_exp(const std::vector<double>& l);
 /// other layer's field, which is summed out: in double, as both the bound and AIS's exactly summed states need it.
 double log_p_star(const VectorD& b, const VectorD& x, const VectorD& y);
 
+/// Sets res.log_z, log_z_lo, log_z_hi (±3σ of the mean weight), ess and log_weights from the runs' log weights `lw`,
+/// with res.log_z_base already set.
+void set_ais_estimate(AisResult& res, const std::vector<double>& lw);
+
+/// AIS for a Gaussian-Bernoulli RBM (partition_gaussian.cpp): the visible layer annealed from independent Gaussians
+/// (base_mean and options.base_variance for AisBase::data, else N(b, σ²)) along `betas`.
+AisResult gaussian_ais(const Rbm& rbm, const ConstVectorFRef& base_mean, const AisOptions& options,
+                       const std::vector<double>& betas);
+
 }  // namespace onsager::detail

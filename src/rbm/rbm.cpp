@@ -1,6 +1,7 @@
 #include "onsager/rbm/rbm.hpp"
 
 #include <cmath>
+#include <limits>
 
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
@@ -31,10 +32,26 @@ void Rbm::validate(const char* where) const {
                 weight.cols(), visible_bias.size(), hidden_bias.size());
   ONSAGER_CHECK(weight.allFinite() && visible_bias.allFinite() && hidden_bias.allFinite(),
                 "{}: the model has NaN or Inf parameters", where);
+  ONSAGER_CHECK(log_var.size() == 0 || log_var.size() == weight.cols(),
+                "{}: inconsistent shapes (log_var has {} entries, the model {} visible units)", where, log_var.size(),
+                weight.cols());
+  ONSAGER_CHECK(log_var.allFinite(), "{}: the model has NaN or Inf variances (log_var)", where);
 }
+
+void Rbm::require_bernoulli(const char* where) const {
+  ONSAGER_CHECK(!gaussian(), "{}: this is a Gaussian-Bernoulli RBM; only Bernoulli RBMs are supported here", where);
+}
+
+VectorF Rbm::precision() const { return (-log_var.array()).exp().matrix(); }
 
 double Rbm::energy(const Eigen::Ref<const VectorF>& v, const Eigen::Ref<const VectorF>& h) const {
   const VectorD vd = v.cast<double>(), hd = h.cast<double>();
+  if (gaussian()) {
+    const Eigen::ArrayXd prec = (-log_var.cast<double>().array()).exp();
+    const Eigen::ArrayXd d = vd.array() - visible_bias.cast<double>().array();
+    return 0.5 * (d.square() * prec).sum() - hidden_bias.cast<double>().dot(hd) -
+           hd.dot(weight.cast<double>() * (vd.array() * prec).matrix());
+  }
   return -visible_bias.cast<double>().dot(vd) - hidden_bias.cast<double>().dot(hd) -
          hd.dot(weight.cast<double>() * vd);
 }
@@ -54,7 +71,12 @@ void Rbm::hidden_probs(const ConstMatrixFRef& v, MatrixFRef out) const {
   ONSAGER_CHECK(v.cols() == num_visible(), "hidden_probs: batch has {} columns, the model {} visible units", v.cols(),
                 num_visible());
   out.rowwise() = hidden_bias.transpose();
-  gemm(1.0f, v, Trans::no, weight, Trans::yes, 1.0f, out);
+  if (gaussian()) {
+    const MatrixF scaled = v.array().rowwise() * precision().transpose().array();
+    gemm(1.0f, scaled, Trans::no, weight, Trans::yes, 1.0f, out);
+  } else {
+    gemm(1.0f, v, Trans::no, weight, Trans::yes, 1.0f, out);
+  }
   sigmoid_inplace(out);
 }
 
@@ -69,7 +91,7 @@ void Rbm::visible_probs(const ConstMatrixFRef& h, MatrixFRef out) const {
                 num_hidden());
   out.rowwise() = visible_bias.transpose();
   gemm(1.0f, h, Trans::no, weight, Trans::no, 1.0f, out);
-  sigmoid_inplace(out);
+  if (!gaussian()) sigmoid_inplace(out);
 }
 
 MatrixF Rbm::visible_probs(const ConstMatrixFRef& h) const {
@@ -83,14 +105,27 @@ VectorD Rbm::free_energy(const ConstMatrixFRef& v) const {
                 num_visible());
   MatrixF pre(v.rows(), num_hidden());
   pre.rowwise() = hidden_bias.transpose();
-  gemm(1.0f, v, Trans::no, weight, Trans::yes, 1.0f, pre);
+  const bool g = gaussian();
+  const VectorF prec = g ? precision() : VectorF();
+  if (g) {
+    const MatrixF scaled = v.array().rowwise() * prec.transpose().array();
+    gemm(1.0f, scaled, Trans::no, weight, Trans::yes, 1.0f, pre);
+  } else {
+    gemm(1.0f, v, Trans::no, weight, Trans::yes, 1.0f, pre);
+  }
   VectorD f(v.rows());
   const Eigen::Index rows = v.rows();
+  const VectorD b = visible_bias.cast<double>(), precd = prec.cast<double>();
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (rows > 64)
   for (Eigen::Index r = 0; r < rows; ++r) {
     double s = 0;
     for (Eigen::Index j = 0; j < pre.cols(); ++j) s += softplus(pre(r, j));
-    f(r) = -v.row(r).cast<double>().dot(visible_bias.cast<double>()) - s;
+    if (g) {
+      const Eigen::ArrayXd d = v.row(r).transpose().cast<double>().array() - b.array();
+      f(r) = 0.5 * (d.square() * precd.array()).sum() - s;
+    } else {
+      f(r) = -v.row(r).cast<double>().dot(b) - s;
+    }
   }
   return f;
 }
@@ -103,6 +138,7 @@ double Rbm::reconstruction_error(const ConstMatrixFRef& v) const {
 }
 
 double Rbm::pseudo_likelihood(const ConstMatrixFRef& v, std::uint64_t seed) const {
+  if (gaussian()) return std::numeric_limits<double>::quiet_NaN();
   if (v.rows() == 0) return 0.0;
   MatrixF flipped = v;
   Rng rng(seed);
@@ -128,13 +164,29 @@ void sample_bernoulli(MatrixFRef probs, std::uint64_t seed, std::uint64_t tag, s
   }
 }
 
+void sample_gaussian(MatrixFRef means, const ConstVectorFRef& sigma, std::uint64_t seed, std::uint64_t tag,
+                     std::uint64_t step) {
+  ONSAGER_CHECK(sigma.size() == means.cols(), "sample_gaussian: {} standard deviations for {} columns", sigma.size(),
+                means.cols());
+  const Eigen::Index rows = means.rows(), cols = means.cols();
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (means.size() > 16384)
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    const std::uint64_t key = stream_seed(seed, tag, step, static_cast<std::uint64_t>(r));
+    for (Eigen::Index i = 0; i < cols; ++i) means(r, i) += sigma(i) * counter_normal(key, static_cast<std::uint32_t>(i));
+  }
+}
+
 void gibbs_sample(const Rbm& rbm, MatrixFRef v, int steps, std::uint64_t seed) {
   MatrixF h(v.rows(), rbm.num_hidden());
+  const VectorF sigma = rbm.gaussian() ? VectorF((0.5f * rbm.log_var.array()).exp().matrix()) : VectorF();
   for (int s = 0; s < steps; ++s) {
     rbm.hidden_probs(v, h);
     sample_bernoulli(h, seed, 0, static_cast<std::uint64_t>(2 * s));
     rbm.visible_probs(h, v);
-    sample_bernoulli(v, seed, 0, static_cast<std::uint64_t>(2 * s + 1));
+    if (rbm.gaussian())
+      sample_gaussian(v, sigma, seed, 0, static_cast<std::uint64_t>(2 * s + 1));
+    else
+      sample_bernoulli(v, seed, 0, static_cast<std::uint64_t>(2 * s + 1));
   }
 }
 

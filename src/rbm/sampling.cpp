@@ -16,7 +16,10 @@ SampleResult sample_rbm(const Rbm& rbm, const ConstMatrixFRef& start, const Samp
   ONSAGER_CHECK(options.steps >= 0 && options.steps <= 100000000, "sample_rbm: options.steps must be in 0..1e8 (got {})",
                 options.steps);
   MatrixF v(options.n, rbm.num_visible());
-  if (start.rows() == 0) {
+  if (start.rows() == 0 && rbm.gaussian()) {
+    v.rowwise() = rbm.visible_bias.transpose();  // the model without its weights: N(b, σ²)
+    sample_gaussian(v, (0.5f * rbm.log_var.array()).exp().matrix(), options.seed, 1, 0);
+  } else if (start.rows() == 0) {
     v.setConstant(0.5f);
     sample_bernoulli(v, options.seed, 1, 0);
   } else {

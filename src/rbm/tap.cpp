@@ -184,6 +184,7 @@ void TapOptions::validate(const char* where) const {
 TapFixedPoint tap_iterate(const Rbm& rbm, MatrixF m_v, MatrixF m_h, const TapOptions& options) {
   constexpr const char* where = "tap_iterate";
   rbm.validate(where);
+  rbm.require_bernoulli(where);
   options.validate(where);
   detail::check_magnetisations(rbm, m_v.rows(), m_v.cols(), m_h.rows(), m_h.cols(), where);
   detail::check_unit_interval(m_v, where, "m_v");
@@ -247,6 +248,7 @@ TapFixedPoint detail::tap_iterate_unchecked(const Rbm& rbm, MatrixF m_v, MatrixF
 TapFixedPoint tap_fixed_point(const Rbm& rbm, const ConstMatrixFRef& m_v0, const TapOptions& options) {
   constexpr const char* where = "tap_fixed_point";
   rbm.validate(where);
+  rbm.require_bernoulli(where);
   ONSAGER_CHECK(m_v0.cols() == rbm.num_visible(), "{}: m_v0 has {} columns, the model {} visible units", where,
                 m_v0.cols(), rbm.num_visible());
   detail::check_unit_interval(m_v0, where, "m_v0");
@@ -258,6 +260,7 @@ TapFreeEnergyParts tap_free_energy_parts(const Rbm& rbm, const Eigen::Ref<const 
                                          const Eigen::Ref<const MatrixD>& m_h, TapOrder order) {
   constexpr const char* where = "tap_free_energy";
   rbm.validate(where);
+  rbm.require_bernoulli(where);
   detail::check_order(order, where);
   detail::check_magnetisations(rbm, m_v.rows(), m_v.cols(), m_h.rows(), m_h.cols(), where);
   detail::check_unit_interval(m_v, where, "m_v");
@@ -304,6 +307,7 @@ TapMagnetisationGradient tap_magnetisation_gradient(const Rbm& rbm, const Eigen:
                                                     const Eigen::Ref<const MatrixD>& m_h, TapOrder order) {
   constexpr const char* where = "tap_magnetisation_gradient";
   rbm.validate(where);
+  rbm.require_bernoulli(where);
   detail::check_order(order, where);
   detail::check_magnetisations(rbm, m_v.rows(), m_v.cols(), m_h.rows(), m_h.cols(), where);
   detail::check_unit_interval(m_v, where, "m_v");
@@ -324,6 +328,7 @@ TapMagnetisationGradient tap_magnetisation_gradient(const Rbm& rbm, const Eigen:
 TapGradient tap_gradient(const Rbm& rbm, const ConstMatrixFRef& m_v, const ConstMatrixFRef& m_h, TapOrder order) {
   constexpr const char* where = "tap_gradient";
   rbm.validate(where);
+  rbm.require_bernoulli(where);
   detail::check_magnetisations(rbm, m_v.rows(), m_v.cols(), m_h.rows(), m_h.cols(), where);
   ONSAGER_CHECK(m_v.rows() > 0, "{}: no magnetisations (0 rows)", where);
   detail::check_order(order, where);

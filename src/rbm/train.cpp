@@ -133,7 +133,8 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
     }
     bar.finish();
     const double train_seconds = seconds_since(t0);
-    if (!state.rbm.weight.allFinite() || !state.rbm.visible_bias.allFinite() || !state.rbm.hidden_bias.allFinite()) {
+    if (!state.rbm.weight.allFinite() || !state.rbm.visible_bias.allFinite() || !state.rbm.hidden_bias.allFinite() ||
+        !state.rbm.log_var.allFinite()) {
       state = last_good;
       return TrainOutcome::diverged;
     }

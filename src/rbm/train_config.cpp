@@ -33,6 +33,14 @@ TrainMethod parse_train_method(std::string_view s) {
   ONSAGER_FAIL("parse_train_method: method must be cd, pcd, mf, tap2 or tap3 (got '{}')", s);
 }
 
+std::string_view to_string(VisibleType v) { return v == VisibleType::gaussian ? "gaussian" : "bernoulli"; }
+
+VisibleType parse_visible_type(std::string_view s) {
+  if (s == "bernoulli") return VisibleType::bernoulli;
+  if (s == "gaussian") return VisibleType::gaussian;
+  ONSAGER_FAIL("parse_visible_type: visible units must be bernoulli or gaussian (got '{}')", s);
+}
+
 bool is_tap_method(TrainMethod m) { return m == TrainMethod::mf || m == TrainMethod::tap2 || m == TrainMethod::tap3; }
 
 
@@ -62,6 +70,11 @@ void TrainConfig::validate() const {
                 tap_persist_from);
   ONSAGER_CHECK(std::isfinite(tap_restart_fraction) && tap_restart_fraction >= 0 && tap_restart_fraction <= 1,
                 "TrainConfig::validate: config.tap_restart_fraction must be in [0, 1] (got {})", tap_restart_fraction);
+  ONSAGER_CHECK(std::isfinite(min_variance) && min_variance > 0 && min_variance <= 1e6,
+                "TrainConfig::validate: config.min_variance must be in (0, 1e6] (got {})", min_variance);
+  ONSAGER_CHECK(visible == VisibleType::bernoulli || !is_tap_method(method),
+                "TrainConfig::validate: config.method {} needs Bernoulli visible units; Gaussian ones train by cd or pcd",
+                to_string(method));
 }
 
 double TrainConfig::lr_at(int epoch) const {
@@ -109,7 +122,8 @@ LrSchedule parse_lr_schedule(std::string_view s) {
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
-  return {{"method", to_string(c.method)}, {"hidden", c.hidden},
+  return {{"method", to_string(c.method)}, {"visible", to_string(c.visible)}, {"min_variance", c.min_variance},
+          {"hidden", c.hidden},
           {"k", c.k},
           {"epochs", c.epochs},
           {"batch_size", c.batch_size},
@@ -163,6 +177,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     // Added with re-seeding: a run written before it had none, and continues without.
     c.tap_reseed = parse_tap_reseed(j.value("tap_reseed", std::string("none")));
     c.tap_restart_fraction = j.value("tap_restart_fraction", 0.0);
+    // Added with Gaussian visible units.
+    c.visible = parse_visible_type(j.value("visible", std::string("bernoulli")));
+    c.min_variance = j.value("min_variance", c.min_variance);
   } catch (const nlohmann::json::exception& e) {
     ONSAGER_FAIL("training settings in the model file are incomplete or malformed ({})", e.what());
   }

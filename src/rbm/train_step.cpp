@@ -47,15 +47,24 @@ TrainState init_training(const ConstMatrixFRef& data, const TrainConfig& config)
   ONSAGER_CHECK(data.rows() > 0 && data.cols() > 0, "init_training: the training data is empty ({} x {})", data.rows(),
                 data.cols());
   ONSAGER_CHECK(data.allFinite(), "init_training: the training data has NaN or Inf values");
-  ONSAGER_CHECK(data.minCoeff() >= 0.0f && data.maxCoeff() <= 1.0f,
+  const bool gaussian = config.visible == VisibleType::gaussian;
+  ONSAGER_CHECK(gaussian || (data.minCoeff() >= 0.0f && data.maxCoeff() <= 1.0f),
                 "init_training: data values must lie in [0, 1] (got {} .. {})", data.minCoeff(), data.maxCoeff());
   TrainState s;
   s.rbm = Rbm::random(data.cols(), config.hidden, static_cast<float>(config.init_std), stream_seed(config.seed, kTagInitWeights));
-  // Visible biases log(p / (1 - p)) of the pixel marginals, with p clipped away from 0 and 1.
   const VectorD mean = data.cast<double>().colwise().mean().transpose();
-  for (Eigen::Index i = 0; i < mean.size(); ++i) {
-    const double p = std::clamp(mean(i), 1e-3, 1.0 - 1e-3);
-    s.rbm.visible_bias(i) = static_cast<float>(std::log(p / (1.0 - p)));
+  if (gaussian) {
+    // Visible biases the data's means, variances the data's (floored): the model with W = 0 fitted to the data.
+    const VectorD var = (data.cast<double>().rowwise() - mean.transpose()).array().square().colwise().mean().transpose();
+    s.rbm.visible_bias = mean.cast<float>();
+    s.rbm.log_var = var.array().max(config.min_variance).log().cast<float>().matrix();
+    s.log_var_velocity = VectorF::Zero(data.cols());
+  } else {
+    // Visible biases log(p / (1 - p)) of the pixel marginals, with p clipped away from 0 and 1.
+    for (Eigen::Index i = 0; i < mean.size(); ++i) {
+      const double p = std::clamp(mean(i), 1e-3, 1.0 - 1e-3);
+      s.rbm.visible_bias(i) = static_cast<float>(std::log(p / (1.0 - p)));
+    }
   }
   s.weight_velocity = MatrixF::Zero(s.rbm.num_hidden(), s.rbm.num_visible());
   s.visible_velocity = VectorF::Zero(s.rbm.num_visible());
@@ -180,6 +189,24 @@ void tap_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConfig
   apply_gradient(state, g.weight, config, lr, momentum, ws);
 }
 
+// Gaussian visible units (Cho, Ilin & Raiko 2011), with z_i = log σ_i² and the rows of ws.visible / ws.hidden the
+// data (first b) and the negative phase (the rest), hidden probabilities in both:
+//   ∂/∂b_i = ⟨(v_i - b_i)/σ_i²⟩_data - ⟨·⟩_model,  ∂/∂z_i = ⟨e^{-z_i} (½(v_i - b_i)² - v_i (Wᵀh)_i)⟩_data - ⟨·⟩_model,
+//   ∂/∂W_ji = ⟨h_j v_i/σ_i²⟩_data - ⟨·⟩_model.
+// Scales ws.grad_visible (the plain difference of means) by 1/σ², writes the log-variance gradient, and scales the
+// columns of ws.visible by 1/σ² so that the weight GEMM that follows gives the weight gradient.
+void gaussian_gradient(const Rbm& rbm, Eigen::Index b, TrainWorkspace& ws, VectorF& grad_log_var) {
+  const VectorF prec = rbm.precision();
+  const Eigen::Index rows = ws.visible.rows(), c = rows - b;
+  MatrixF wh(rows, rbm.num_visible());
+  gemm(1.0f, ws.hidden, Trans::no, rbm.weight, Trans::no, 0.0f, wh);  // (Wᵀh)ᵀ per row
+  const auto bias = rbm.visible_bias.transpose().array();
+  const MatrixF term = 0.5f * (ws.visible.array().rowwise() - bias).square() - ws.visible.array() * wh.array();
+  grad_log_var = (term.topRows(b).colwise().mean() - term.bottomRows(c).colwise().mean()).transpose().cwiseProduct(prec);
+  ws.grad_visible = ws.grad_visible.cwiseProduct(prec);
+  ws.visible.array().rowwise() *= prec.transpose().array();
+}
+
 }  // namespace
 
 std::vector<bool> repeated_rows(const ConstMatrixFRef& m, float distance) {
@@ -224,6 +251,9 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
   pos_v = batch;
   rbm.hidden_probs(batch, pos_h);
 
+  const bool gaussian = rbm.gaussian();
+  const VectorF sigma = gaussian ? VectorF((0.5f * rbm.log_var.array()).exp().matrix()) : VectorF();
+
   // Negative phase: the chains' hidden states (PCD) or a sample of the positive phase (CD).
   if (pcd) {
     ws.chain_hidden = state.chains;
@@ -234,7 +264,10 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
   for (int s = 0; s < config.k; ++s) {
     const std::uint64_t sub = step * static_cast<std::uint64_t>(config.k) + static_cast<std::uint64_t>(s);
     rbm.visible_probs(ws.chain_hidden, neg_v);
-    sample_bernoulli(neg_v, config.seed, kTagVisible, sub);
+    if (gaussian)
+      sample_gaussian(neg_v, sigma, config.seed, kTagVisible, sub);
+    else
+      sample_bernoulli(neg_v, config.seed, kTagVisible, sub);
     rbm.hidden_probs(neg_v, neg_h);
     if (s + 1 < config.k || pcd) {
       ws.chain_hidden = neg_h;
@@ -246,6 +279,8 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
   // Gradient of the log-likelihood, hidden probabilities in both phases.
   ws.grad_visible = pos_v.colwise().mean().transpose() - neg_v.colwise().mean().transpose();
   ws.grad_hidden = pos_h.colwise().mean().transpose() - neg_h.colwise().mean().transpose();
+  VectorF grad_log_var;
+  if (gaussian) gaussian_gradient(rbm, b, ws, grad_log_var);
   pos_h *= 1.0f / static_cast<float>(b);
   neg_h *= -1.0f / static_cast<float>(c);
   const auto l1 = static_cast<float>(config.l1), l2 = static_cast<float>(config.l2);
@@ -257,7 +292,11 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
     apply_momentum_update(rbm.weight, state.weight_velocity, lr, l1, l2);
   }
   finish_update(state, config, lr, momentum, ws);
+  if (gaussian) {
+    if (state.log_var_velocity.size() != v) state.log_var_velocity = VectorF::Zero(v);
+    state.log_var_velocity = momentum * state.log_var_velocity + lr * grad_log_var;
+    rbm.log_var = (rbm.log_var + state.log_var_velocity).cwiseMax(static_cast<float>(std::log(config.min_variance)));
+  }
 }
-
 
 }  // namespace onsager

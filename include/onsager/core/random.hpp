@@ -4,6 +4,7 @@
 // (e.g. per minibatch row) with `stream_seed(seed, a, b, c)`, so the numbers a row sees do not
 // depend on which thread handles it. The generator is xoshiro256+ seeded through SplitMix64.
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -46,6 +47,14 @@ constexpr float counter_uniform(std::uint64_t key, std::uint32_t j) {
   std::uint32_t x = lowbias32(j ^ static_cast<std::uint32_t>(key));
   x = lowbias32(x ^ static_cast<std::uint32_t>(key >> 32));
   return static_cast<float>(x >> 8) * 0x1.0p-24f;
+}
+
+/// Counter-based standard normal: Box-Muller on uniforms 2j and 2j+1 of the stream keyed by `key` (the first shifted
+/// into (0, 1) so its logarithm is finite; tails reach about 5.8σ).
+inline float counter_normal(std::uint64_t key, std::uint32_t j) {
+  const float u1 = counter_uniform(key, 2 * j) + 0x1.0p-25f;
+  const float u2 = counter_uniform(key, 2 * j + 1);
+  return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.28318530717958647692f * u2);
 }
 
 /// xoshiro256+ (Blackman & Vigna): fast, 2^256 period; satisfies UniformRandomBitGenerator.

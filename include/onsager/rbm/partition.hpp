@@ -1,5 +1,7 @@
 #pragma once
-// The partition function Z of a Bernoulli RBM and the log-likelihood it gives (docs/likelihood.md).
+// The partition function Z of a Bernoulli RBM and the log-likelihood it gives (docs/likelihood.md). A
+// Gaussian-Bernoulli RBM (Rbm::log_var) has exact enumeration of its hidden layer and AIS from a Gaussian base
+// (docs/gaussian-rbm.md); BAR, the mode bound and the TAP estimates refuse it.
 //
 // Exact: enumerate the smaller layer (DESIGN.md §5). Summing out the other layer analytically,
 //   enumerating h:  log Z = logsumexp_h [c·h + Σ_i softplus(b_i + (Wᵀh)_i)],
@@ -107,6 +109,11 @@ struct AisOptions {
   /// (ESS below runs/10, no error bar, or the estimate below Σ_S p*) and Σ_S p* is more than half of the result
   /// (else the plain estimate is kept): ModeBound::states of a cold model hold most of its mass. May be empty.
   MatrixF exact_states;
+  /// Gaussian-Bernoulli models with AisBase::data: the base's variance per visible unit (usually the training data's;
+  /// each raised to at least the model's σ_i²), the base's means being `base_pixel_marginals` (the data's means). Empty:
+  /// the model's σ². Gaussian models anneal the visible layer from these independent Gaussians (docs/gaussian-rbm.md);
+  /// AisBase::uniform there means N(b, σ²), the model without its weights.
+  VectorF base_variance;
 };
 
 struct AisResult {
@@ -213,7 +220,7 @@ struct AisReport {
 };
 
 /// Runs log_partition_ais and log_partition_bar (bar_options' layer, base and hidden marginals are taken from
-/// `options`, its seed derived from options.seed).
+/// `options`, its seed derived from options.seed). A Gaussian-Bernoulli model gets AIS alone (check.ladders == 0).
 AisReport log_partition_ais_checked(const Rbm& rbm, const ConstVectorFRef& base_pixel_marginals,
                                     const AisOptions& options, const BarOptions& bar_options = {});
 

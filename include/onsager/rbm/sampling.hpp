@@ -19,13 +19,14 @@ struct SampleOptions {
 };
 
 struct SampleResult {
-  MatrixF states;         ///< n x V binary visible states after the last sweep
-  MatrixF probabilities;  ///< n x V: p(v | h) with h ~ p(h | states), one more half-step, smoother to look at
+  MatrixF states;         ///< n x V visible states after the last sweep (binary; real for a Gaussian model)
+  MatrixF probabilities;  ///< n x V: p(v = 1 | h) (Gaussian: E[v | h]) with h ~ p(h | states), one more half-step,
+                          ///< smoother to look at
   double mean_free_energy = 0;  ///< mean F(v) of the states
 };
 
 /// Runs options.n chains of block Gibbs sampling. `start` (R x V, values in [0, 1]) gives the chains' first
-/// states, cycled when R < n; an empty `start` starts every chain from uniform noise. Throws onsager::Error
+/// states, cycled when R < n; an empty `start` starts every chain from uniform noise (Gaussian models: from N(b, σ²)). Throws onsager::Error
 /// for out-of-range options or a `start` of the wrong width.
 SampleResult sample_rbm(const Rbm& rbm, const ConstMatrixFRef& start, const SampleOptions& options);
 

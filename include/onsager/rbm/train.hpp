@@ -30,6 +30,11 @@ enum class LrSchedule { constant, linear, exponential };
 /// TAP methods, persistent magnetisations: what happens to a row that has merged with another (docs/tap-training.md,
 /// "Re-seeding"). merged: it restarts from a random minibatch row; none: it stays (rows that met stay together).
 enum class TapReseed { none, merged };
+/// The visible units: binary, or Gaussian with learned variances (Rbm::log_var; CD and PCD only).
+enum class VisibleType { bernoulli, gaussian };
+std::string_view to_string(VisibleType v);
+/// "bernoulli" or "gaussian"; throws onsager::Error otherwise.
+VisibleType parse_visible_type(std::string_view s);
 
 std::string_view to_string(TrainMethod m);
 /// "constant", "linear", "exponential" (the names model files record).
@@ -46,6 +51,10 @@ bool is_tap_method(TrainMethod m);
 
 struct TrainConfig {
   TrainMethod method = TrainMethod::pcd;
+  VisibleType visible = VisibleType::bernoulli;
+  /// Gaussian visible units: the floor of every σ_i² (a pixel that never varies would otherwise shrink its variance,
+  /// and grow its density, without bound); the initial σ_i² is the data's variance, floored.
+  double min_variance = 1e-2;
   int hidden = 500;
   int k = 1;                 ///< Gibbs steps per update
   int epochs = 10;
@@ -124,12 +133,15 @@ struct TrainState {
   VectorF hidden_velocity;   ///< H
   MatrixF chains;            ///< PCD: num_chains x H hidden states; empty for CD
   MatrixF tap_m_v, tap_m_h;  ///< TAP: persistent magnetisations (num_chains x V, x H); empty until persistence starts
+  VectorF log_var_velocity;  ///< Gaussian visible units: V; empty otherwise
   int epochs_done = 0;
   std::vector<EpochStats> history;
 };
 
 /// A fresh run: weights ~ N(0, init_std²), visible biases logit of the data marginals, PCD chains from
-/// random training rows. Throws onsager::Error on an invalid config or data.
+/// random training rows. Gaussian visible units (config.visible): visible biases the data's means, log σ_i² the log
+/// of its variances floored at config.min_variance, and the data may take any finite values. Throws onsager::Error on
+/// an invalid config or data.
 TrainState init_training(const ConstMatrixFRef& data, const TrainConfig& config);
 
 /// Called after each epoch; return false to stop early.
