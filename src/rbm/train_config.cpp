@@ -72,6 +72,8 @@ void TrainConfig::validate() const {
                 "TrainConfig::validate: config.tap_restart_fraction must be in [0, 1] (got {})", tap_restart_fraction);
   ONSAGER_CHECK(std::isfinite(min_variance) && min_variance > 0 && min_variance <= 1e6,
                 "TrainConfig::validate: config.min_variance must be in (0, 1e6] (got {})", min_variance);
+  ONSAGER_CHECK(std::isfinite(variance_lr_scale) && variance_lr_scale >= 0 && variance_lr_scale <= 1e3,
+                "TrainConfig::validate: config.variance_lr_scale must be in [0, 1000] (got {})", variance_lr_scale);
   ONSAGER_CHECK(visible == VisibleType::bernoulli || !is_tap_method(method),
                 "TrainConfig::validate: config.method {} needs Bernoulli visible units; Gaussian ones train by cd or pcd",
                 to_string(method));
@@ -123,6 +125,7 @@ LrSchedule parse_lr_schedule(std::string_view s) {
 
 nlohmann::json to_json(const TrainConfig& c) {
   return {{"method", to_string(c.method)}, {"visible", to_string(c.visible)}, {"min_variance", c.min_variance},
+          {"variance_lr_scale", c.variance_lr_scale},
           {"hidden", c.hidden},
           {"k", c.k},
           {"epochs", c.epochs},
@@ -180,6 +183,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     // Added with Gaussian visible units.
     c.visible = parse_visible_type(j.value("visible", std::string("bernoulli")));
     c.min_variance = j.value("min_variance", c.min_variance);
+    c.variance_lr_scale = j.value("variance_lr_scale", c.variance_lr_scale);
   } catch (const nlohmann::json::exception& e) {
     ONSAGER_FAIL("training settings in the model file are incomplete or malformed ({})", e.what());
   }

@@ -294,7 +294,8 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
   finish_update(state, config, lr, momentum, ws);
   if (gaussian) {
     if (state.log_var_velocity.size() != v) state.log_var_velocity = VectorF::Zero(v);
-    state.log_var_velocity = momentum * state.log_var_velocity + lr * grad_log_var;
+    state.log_var_velocity =
+        momentum * state.log_var_velocity + (lr * static_cast<float>(config.variance_lr_scale)) * grad_log_var;
     rbm.log_var = (rbm.log_var + state.log_var_velocity).cwiseMax(static_cast<float>(std::log(config.min_variance)));
   }
 }

@@ -55,6 +55,8 @@ struct TrainConfig {
   /// Gaussian visible units: the floor of every σ_i² (a pixel that never varies would otherwise shrink its variance,
   /// and grow its density, without bound); the initial σ_i² is the data's variance, floored.
   double min_variance = 1e-2;
+  /// Gaussian visible units: the log-variances' learning rate as a fraction of lr (0 keeps the data's variances).
+  double variance_lr_scale = 1.0;
   int hidden = 500;
   int k = 1;                 ///< Gibbs steps per update
   int epochs = 10;
