@@ -24,7 +24,8 @@ namespace {
 struct TrainArgs {
   TrainConfig config;
   std::string data, split = "train", valid_split = "validation", binarize = "threshold:0.5", data_dir;
-  std::string method = "pcd", lr_schedule = "constant", momentum = "0", tap_reseed = "merged", visible = "bernoulli";
+  std::string method = "pcd", lr_schedule = "constant", momentum = "0", tap_reseed = "merged", visible = "bernoulli",
+              momentum_on = "all";
   std::string out, log, resume;
   int threads = 0;
   bool quiet = false;
@@ -38,7 +39,7 @@ constexpr const char* kRunFlags[] = {"--hidden",   "--method",   "--k",        "
                                      "--l2",       "--max-norm", "--chains",   "--init-std",    "--seed",
                                      "--binarize", "--monitor-samples", "--tap-iters", "--tap-damping",
                                      "--tap-tol", "--tap-persist-from", "--tap-reseed", "--tap-restart-fraction",
-                                     "--visible", "--min-variance", "--variance-lr-scale"};
+                                     "--visible", "--min-variance", "--variance-lr-scale", "--momentum-on"};
 
 constexpr double kGaussianDefaultLr = 1e-4;
 
@@ -81,6 +82,9 @@ void run_train(TrainArgs& a) {
   } else {
     a.config.method = parse_train_method(a.method);
     apply_momentum(a.config, a.momentum);
+    ONSAGER_CHECK(a.momentum_on == "all" || a.momentum_on == "weights",
+                  "rbm train: --momentum-on must be all or weights (got '{}')", a.momentum_on);
+    a.config.momentum_weights_only = a.momentum_on == "weights";
     a.config.lr_schedule = parse_lr_schedule(a.lr_schedule);
     a.config.tap_reseed = parse_tap_reseed(a.tap_reseed);
     a.config.visible = parse_visible_type(a.visible);
@@ -235,6 +239,10 @@ void register_rbm_train(CLI::App& rbm) {
   cmd->add_option("--lr-final", c.lr_final, "Final learning rate of the linear schedule")->capture_default_str();
   cmd->add_option("--lr-decay", c.lr_decay, "Per-epoch factor of the exp schedule")->capture_default_str();
   cmd->add_option("--momentum", a->momentum, "Momentum in [0,1), or 'hinton' (0.5 for 5 epochs, then 0.9)")
+      ->capture_default_str();
+  cmd->add_option("--momentum-on", a->momentum_on,
+                  "all (every parameter) or weights (the biases take plain gradient steps, as the TAP reference\n"
+                  "implementation does)")
       ->capture_default_str();
   cmd->add_option("--l1", c.l1, "L1 weight decay")->capture_default_str();
   cmd->add_option("--l2", c.l2, "L2 weight decay")->capture_default_str();

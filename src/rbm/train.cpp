@@ -97,6 +97,9 @@ TrainOutcome train(TrainState& state, const ConstMatrixFRef& data, const TrainCo
   ONSAGER_CHECK(data.cols() == state.rbm.num_visible(), "train: the data has {} features, the model {} visible units",
                 data.cols(), state.rbm.num_visible());
   ONSAGER_CHECK(data.rows() > 0, "train: the training data is empty");
+  ONSAGER_CHECK(state.rbm.gaussian() == (config.visible == VisibleType::gaussian),
+                "train: the model has {} visible units but config.visible is {}", state.rbm.visible_type(),
+                to_string(config.visible));
   if (options.validation)
     ONSAGER_CHECK(options.validation->cols() == data.cols(),
                   "train: options.validation has {} features, the training data {}", options.validation->cols(),

@@ -136,6 +136,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"lr_decay", c.lr_decay},
           {"momentum", c.momentum},
           {"momentum_schedule", c.momentum_schedule},
+          {"momentum_on", c.momentum_weights_only ? "weights" : "all"},
           {"l1", c.l1},
           {"l2", c.l2},
           {"max_norm", c.max_norm},
@@ -184,6 +185,10 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.visible = parse_visible_type(j.value("visible", std::string("bernoulli")));
     c.min_variance = j.value("min_variance", c.min_variance);
     c.variance_lr_scale = j.value("variance_lr_scale", c.variance_lr_scale);
+    const std::string momentum_on = j.value("momentum_on", std::string("all"));
+    ONSAGER_CHECK(momentum_on == "all" || momentum_on == "weights", "momentum_on must be all or weights (got '{}')",
+                  momentum_on);
+    c.momentum_weights_only = momentum_on == "weights";
   } catch (const nlohmann::json::exception& e) {
     ONSAGER_FAIL("training settings in the model file are incomplete or malformed ({})", e.what());
   }

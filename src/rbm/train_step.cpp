@@ -86,6 +86,7 @@ using namespace detail;
 
 // The part of every update after the weights: bias velocities and biases, then the max-norm constraint.
 void finish_update(TrainState& state, const TrainConfig& config, float lr, float momentum, const TrainWorkspace& ws) {
+  if (config.momentum_weights_only) momentum = 0.0f;
   state.visible_velocity = momentum * state.visible_velocity + lr * ws.grad_visible;
   state.hidden_velocity = momentum * state.hidden_velocity + lr * ws.grad_hidden;
   state.rbm.visible_bias += state.visible_velocity;
@@ -294,8 +295,9 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
   finish_update(state, config, lr, momentum, ws);
   if (gaussian) {
     if (state.log_var_velocity.size() != v) state.log_var_velocity = VectorF::Zero(v);
+    const float mom = config.momentum_weights_only ? 0.0f : momentum;
     state.log_var_velocity =
-        momentum * state.log_var_velocity + (lr * static_cast<float>(config.variance_lr_scale)) * grad_log_var;
+        mom * state.log_var_velocity + (lr * static_cast<float>(config.variance_lr_scale)) * grad_log_var;
     rbm.log_var = (rbm.log_var + state.log_var_velocity).cwiseMax(static_cast<float>(std::log(config.min_variance)));
   }
 }

@@ -180,6 +180,16 @@ def test_a_command_line_model_loads(tmp_path, cli):
     assert np.isfinite(ll.value)
 
 
+def test_a_gaussian_command_line_model_is_refused(tmp_path, cli):
+    # The Python RBM has binary visible units; a Gaussian-Bernoulli file must not load as one.
+    path = tmp_path / "gauss.safetensors"
+    subprocess.run([cli, "rbm", "train", "--data", "digits", "--visible", "gaussian", "--hidden", "4", "--epochs", "1",
+                    "--quiet", "--out", str(path)], check=True, capture_output=True,
+                   env=dict(os.environ, ONSAGER_DATA=str(os.environ.get("ONSAGER_DATA", "data"))))
+    with pytest.raises(ValueError, match="Gaussian"):
+        onsager.load(path)
+
+
 def test_file_errors(tmp_path, digits):
     with pytest.raises(FileNotFoundError):
         onsager.load(tmp_path / "none.safetensors")

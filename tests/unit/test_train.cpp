@@ -105,6 +105,44 @@ TEST(TrainPcd, RaisesTheExactLogLikelihoodOfBarsAndStripes) {
   EXPECT_LT(after, -std::log(14.0) + 1e-6);
 }
 
+TEST(TrainCd, MomentumOnTheWeightsOnlyLeavesTheBiasesPlainSteps) {
+  // Two CD-1 steps at momentum 0.9: with momentum on every parameter the second bias step is μ·(first step) + lr·g₂;
+  // with it on the weights only it is lr·g₂, while the weights keep their momentum in both.
+  const MatrixF data = bars_and_stripes();
+  const Rbm start = Rbm::random(9, 4, 0.3f, 5);
+  std::vector<MatrixF> weight_steps;
+  for (bool weights_only : {false, true}) {
+    TrainConfig cfg;
+    cfg.method = TrainMethod::cd;
+    cfg.hidden = 4;
+    cfg.batch_size = static_cast<int>(data.rows());
+    cfg.momentum_weights_only = weights_only;
+    TrainState s;
+    s.rbm = start;
+    s.weight_velocity = MatrixF::Zero(4, 9);
+    s.visible_velocity = VectorF::Zero(9);
+    s.hidden_velocity = VectorF::Zero(4);
+    TrainWorkspace ws;
+    const float lr = 0.1f, mu = 0.9f;
+    train_step(s, data, cfg, lr, mu, 0, ws);
+    const VectorF db1 = s.rbm.visible_bias - start.visible_bias, dc1 = s.rbm.hidden_bias - start.hidden_bias;
+    const Rbm mid = s.rbm;
+    train_step(s, data, cfg, lr, mu, 1, ws);
+    const VectorF db2 = s.rbm.visible_bias - mid.visible_bias, dc2 = s.rbm.hidden_bias - mid.hidden_bias;
+    const float carry = weights_only ? 0.0f : mu;
+    EXPECT_LT((db2 - (carry * db1 + lr * ws.grad_visible)).cwiseAbs().maxCoeff(), 1e-6f) << weights_only;
+    EXPECT_LT((dc2 - (carry * dc1 + lr * ws.grad_hidden)).cwiseAbs().maxCoeff(), 1e-6f) << weights_only;
+    EXPECT_GT(db1.cwiseAbs().maxCoeff(), 1e-3f);  // the carried part is not negligible
+    // The first steps are the same (no velocity yet), so are the second steps' gradients: the weights' second step,
+    // momentum included, is the same in both runs.
+    weight_steps.push_back(s.rbm.weight - mid.weight);
+  }
+  EXPECT_EQ(weight_steps[0], weight_steps[1]);
+  TrainConfig c;
+  c.momentum_weights_only = true;
+  EXPECT_TRUE(train_config_from_json(to_json(c)).momentum_weights_only);
+}
+
 TEST(TrainPcd, SameModelForOneAndTwoThreads) {
   const MatrixF data = random_binary(1200, 784, 9);
   TrainConfig cfg;

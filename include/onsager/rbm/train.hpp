@@ -67,6 +67,9 @@ struct TrainConfig {
   double lr_decay = 1.0;     ///< exponential: lr multiplied by this each epoch
   double momentum = 0.0;     ///< constant momentum (ignored when momentum_schedule is set)
   bool momentum_schedule = false;  ///< Hinton's schedule: 0.5 for the first 5 epochs, then 0.9
+  /// Momentum on the weights only; the biases (and Gaussian log-variances) take plain gradient steps, as the TAP
+  /// reference implementation does (docs/tap-training.md). false: on every parameter.
+  bool momentum_weights_only = false;
   double l1 = 0.0;
   double l2 = 0.0;
   double max_norm = 0.0;     ///< > 0: each hidden unit's incoming weight vector is kept within this L2 norm
