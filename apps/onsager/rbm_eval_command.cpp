@@ -34,6 +34,13 @@ struct EvalArgs {
   CLI::App* cmd = nullptr;
 };
 
+// Enumerating 2^25 states of a 784 x 25 model takes about 20 s on 2 cores, where AIS on it with its BAR check and
+// the bound take 40-75 s (docs/likelihood.md, "Cold models").
+constexpr Eigen::Index kAutoExactUnits = 25;
+// The flags that ask for AIS's settings: given any of them, rbm eval runs AIS.
+constexpr const char* kAisFlags[] = {"--ais-betas", "--ais-layer", "--ais-base", "--base-split", "--bar-ladders",
+                                     "--bar-temperatures", "--bar-sweeps", "--bar-burn-in", "--no-ais-check"};
+
 void run_eval(EvalArgs& a) {
   set_num_threads(a.threads);
   const RbmModel m = load_rbm_model(a.model);
@@ -53,11 +60,17 @@ void run_eval(EvalArgs& a) {
   }
 
   EvalOptions o;
-  o.exact = a.exact;
   o.exact_options.max_log2_states = a.exact_limit;
   o.exact_options.progress = !a.quiet;
   const bool any = a.exact || a.ais_runs > 0 || a.tap;
-  o.ais = a.ais_runs > 0 || (!any && !a.no_ais);
+  // With no method named and no AIS setting given, a layer small enough to enumerate is enumerated: exact log Z,
+  // which then costs no more than AIS and its check (docs/rbm-eval.md).
+  bool ais_named = false;
+  for (const char* flag : kAisFlags) ais_named = ais_named || a.cmd->count(flag) > 0;
+  const Eigen::Index enumerable = rbm.gaussian() ? rbm.num_hidden() : std::min(rbm.num_visible(), rbm.num_hidden());
+  const bool auto_exact = !any && !a.no_ais && !ais_named && enumerable <= std::min<Eigen::Index>(kAutoExactUnits, a.exact_limit);
+  o.exact = a.exact || auto_exact;
+  o.ais = a.ais_runs > 0 || (!any && !a.no_ais && !auto_exact);
   o.ais_check = !a.no_ais_check;
   o.ais_options.runs = a.ais_runs > 0 ? a.ais_runs : 100;
   o.ais_options.betas = a.ais_betas;
@@ -106,7 +119,12 @@ void run_eval(EvalArgs& a) {
   fmt::print("data             {} {} ({} samples, binarize {})\n", md.source, a.split, d.x.rows(),
              to_string(md.binarization));
   fmt::print("{:<16} {:>12} {:>22}\n", "method", "log Z", "avg log-likelihood");
-  if (a.exact) fmt::print("{:<16} {:>12} {:>22}\n", "exact", show(log_z["exact"], 3), show(ll["exact"]));
+  if (o.exact)
+    fmt::print("{:<16} {:>12} {:>22}{}\n", "exact", show(log_z["exact"], 3), show(ll["exact"]),
+               a.exact ? std::string()
+                       : fmt::format("   (the {} layer has {} units: 2^{} states, enumerated; --ais-runs R for AIS)",
+                                     rbm.gaussian() || rbm.num_hidden() <= rbm.num_visible() ? "hidden" : "visible",
+                                     enumerable, enumerable));
   const auto print_ais = [&](const char* name, double z, const nlohmann::json& info) {
     const std::string bar = info["log_z_lo"].is_null() && info["log_z_hi"].is_null()
                                 ? std::string("no error bar")
@@ -175,8 +193,10 @@ void register_rbm_eval(CLI::App& rbm) {
       "eval",
       "Measure a model: log Z by exact enumeration or annealed importance sampling (AIS) with error bars;\n"
       "the average log-likelihood of a split; pseudo-likelihood and reconstruction error.\n"
-      "Without --exact, --ais-runs or --tap it runs AIS with 100 runs on the smaller layer, checked by an\n"
-      "independent estimator (Bennett's acceptance ratio over parallel tempering) and a verdict on the two.\n"
+      "Without --exact, --ais-runs or --tap it enumerates the smaller layer when it has at most 25 units\n"
+      "(exact log Z), and otherwise runs AIS with 100 runs on the smaller layer, checked by an independent\n"
+      "estimator (Bennett's acceptance ratio over parallel tempering) and a verdict on the two; any AIS or BAR\n"
+      "setting asks for AIS.\n"
       "A Gaussian-Bernoulli model gets exact enumeration of its hidden layer and AIS on its visible layer from\n"
       "independent Gaussians fitted to the --base-split (no BAR check, bound or --tap).\n"
       "Example: onsager rbm eval rbm.safetensors --data mnist --split test --ais-runs 100");

@@ -405,6 +405,15 @@ assert z['verdict'] == 'agree' and z['lower_bound'] <= z['exact'] + 1e-9, z
 assert d['details']['bar']['temperatures'] == 100 and d['details']['ais']['layer'] == 'hidden', d['details']
 assert d['n_samples'] == 360 and d['log_z']['tap2'] is None and d['warnings'] == [], d" "$tmp/ev.json"
 then ok "rbm eval: AIS and the BAR check within their error bars of exact"; else bad "rbm eval" "$(cat "$tmp/err")"; fi
+# With no method named a 16-unit layer is enumerated (exact log Z, no AIS); naming an AIS setting asks for AIS.
+if "$bin" rbm eval "$tmp/d.safetensors" --quiet --json "$tmp/ev0.json" >/dev/null 2>"$tmp/err" &&
+   "$bin" rbm eval "$tmp/d.safetensors" --ais-betas 500 --no-ais-check --quiet --json "$tmp/ev1.json" >/dev/null 2>>"$tmp/err" &&
+   "$py" -c "
+import json, sys
+z0, z1, ref = (json.load(open(f))['log_z'] for f in sys.argv[1:4])
+assert z0['ais'] is None and z0['bar'] is None and abs(z0['exact'] - ref['exact']) < 1e-9, z0
+assert z1['exact'] is None and z1['ais'] is not None, z1" "$tmp/ev0.json" "$tmp/ev1.json" "$tmp/ev.json"
+then ok "rbm eval with no method: exact enumeration of a small layer; an AIS flag: AIS"; else bad "rbm eval default" "$(cat "$tmp/err")"; fi
 # TAP estimates on a weakly coupled model: naive mean field is a lower bound, TAP2 closer to exact than naive
 if "$bin" rbm eval "$tmp/d.safetensors" --exact --tap --quiet --json >"$tmp/tap.json" 2>"$tmp/err" &&
    "$py" -c "
