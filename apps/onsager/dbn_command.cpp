@@ -24,21 +24,10 @@
 namespace onsager::cli {
 namespace {
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= s.size()) {
-    const std::size_t end = std::min(s.find(',', pos), s.size());
-    out.push_back(s.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
 // One value for every layer, or one per layer.
 template <class T, class Parse>
 std::vector<T> per_layer(const std::string& s, std::size_t layers, const char* flag, Parse parse) {
-  const std::vector<std::string> parts = split_list(s);
+  const std::vector<std::string> parts = split_commas(s);
   ONSAGER_CHECK(parts.size() == 1 || parts.size() == layers,
                 "dbn train: {} takes one value or one per layer ({} given for {} layers)", flag, parts.size(), layers);
   std::vector<T> out;
@@ -120,7 +109,7 @@ void run_dbn_train(DbnTrainArgs& a) {
     a.binarize = record.value("binarize", "threshold:0.5");
   } else {
     ONSAGER_CHECK(!a.data.empty(), "dbn train: --data NAME|PATH is required");
-    const auto widths = per_layer<int>(a.layers, split_list(a.layers).size(), "--layers", parse_int);
+    const auto widths = per_layer<int>(a.layers, split_commas(a.layers).size(), "--layers", parse_int);
     const std::size_t n = widths.size();
     const auto methods = per_layer<TrainMethod>(a.method, n, "--method", [](const std::string& s) { return parse_train_method(s); });
     const auto epochs = per_layer<int>(a.epochs, n, "--epochs", parse_int);

@@ -19,21 +19,17 @@
 namespace onsager::cli {
 namespace {
 
-std::vector<std::string> split_commas(const std::string& s, const char* flag) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= s.size()) {
-    const std::size_t end = std::min(s.find(',', pos), s.size());
-    out.push_back(s.substr(pos, end - pos));
-    ONSAGER_CHECK(!out.back().empty(), "lab: {} '{}' has an empty entry (write e.g. 2,4,8)", flag, s);
-    pos = end + 1;
-  }
+// The entries of a list flag, none of them empty.
+std::vector<std::string> list_entries(const std::string& s, const char* flag) {
+  std::vector<std::string> out = split_commas(s);
+  for (const std::string& e : out)
+    ONSAGER_CHECK(!e.empty(), "lab: {} '{}' has an empty entry (write e.g. 2,4,8)", flag, s);
   return out;
 }
 
 std::vector<int> parse_ints(const std::string& s, const char* flag) {
   std::vector<int> out;
-  for (const std::string& p : split_commas(s, flag)) {
+  for (const std::string& p : list_entries(s, flag)) {
     std::size_t used = 0;
     int v = 0;
     try {
@@ -51,7 +47,7 @@ std::vector<int> parse_ints(const std::string& s, const char* flag) {
 std::vector<double> parse_numbers(const std::string& s, const char* flag, double lo, double hi, bool lo_open,
                                   const char* what) {
   std::vector<double> out;
-  for (const std::string& p : split_commas(s, flag)) {
+  for (const std::string& p : list_entries(s, flag)) {
     std::size_t used = 0;
     double v = NAN;
     try {
@@ -236,7 +232,7 @@ void run_lab_random_labels(LabelArgs& a) {
   o.training.batch_size = a.batch;
   o.training.stop_accuracy = a.stop_accuracy;
   o.archs.clear();
-  for (const std::string& s : split_commas(a.arch, "--arch")) o.archs.push_back(parse_arch(s));
+  for (const std::string& s : list_entries(a.arch, "--arch")) o.archs.push_back(parse_arch(s));
   o.fractions = parse_fractions(a.fractions, "--fractions");
   o.seeds = a.seeds;
   o.seed = a.seed;

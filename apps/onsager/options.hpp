@@ -4,10 +4,14 @@
 // alone has, it declares itself. tests/cli/test_docs.sh checks every command's --help against its docs page.
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 namespace onsager::cli {
+
+/// The comma-separated entries of a list flag's value ("2,4,8" -> {"2", "4", "8"}; "" -> {""}), empty ones kept.
+std::vector<std::string> split_commas(const std::string& s);
 
 /// --threads N: onsager's threads (0: all cores; at most 4x the hardware threads).
 void add_threads_option(CLI::App* cmd, int& threads);

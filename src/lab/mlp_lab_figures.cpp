@@ -21,20 +21,23 @@ std::string join_path(const std::string& dir, const std::string& name) {
 // The x value of a summary row: its batch size or its label fraction.
 double knob(const LabSummary& s, bool by_batch) { return by_batch ? static_cast<double>(s.batch) : s.fraction; }
 
+// Appends the point (knob, mean ± sd of metric) of summary row `s` to the series titled `title`, started if new.
+void add_point(std::vector<ChartSeries>& out, const std::string& title, const LabSummary& s, bool by_batch,
+               MeanSd LabSummary::*metric) {
+  auto it = std::find_if(out.begin(), out.end(), [&](const ChartSeries& c) { return c.title == title; });
+  if (it == out.end()) {
+    out.push_back({title, {}, {}, {}});
+    it = out.end() - 1;
+  }
+  it->x.push_back(knob(s, by_batch));
+  it->y.push_back((s.*metric).mean);
+  it->yerr.push_back((s.*metric).sd);
+}
+
 // One series per (arch, layer) of `metric`, in the report's order.
 std::vector<ChartSeries> layer_series(const LabReport& r, bool by_batch, MeanSd LabSummary::*metric, bool with_arch) {
   std::vector<ChartSeries> out;
-  for (const LabSummary& s : r.summary) {
-    const std::string title = with_arch ? s.arch + " " + s.layer : s.layer;
-    auto it = std::find_if(out.begin(), out.end(), [&](const ChartSeries& c) { return c.title == title; });
-    if (it == out.end()) {
-      out.push_back({title, {}, {}, {}});
-      it = out.end() - 1;
-    }
-    it->x.push_back(knob(s, by_batch));
-    it->y.push_back((s.*metric).mean);
-    it->yerr.push_back((s.*metric).sd);
-  }
+  for (const LabSummary& s : r.summary) add_point(out, with_arch ? s.arch + " " + s.layer : s.layer, s, by_batch, metric);
   return out;
 }
 
@@ -42,18 +45,8 @@ std::vector<ChartSeries> layer_series(const LabReport& r, bool by_batch, MeanSd 
 std::vector<ChartSeries> score_series(const LabReport& r, bool by_batch, MeanSd LabSummary::*metric,
                                       const std::string& what, bool with_arch) {
   std::vector<ChartSeries> out;
-  for (const LabSummary& s : r.summary) {
-    if (s.layer != "layers.0.weight") continue;
-    const std::string title = with_arch ? s.arch + " " + what : what;
-    auto it = std::find_if(out.begin(), out.end(), [&](const ChartSeries& c) { return c.title == title; });
-    if (it == out.end()) {
-      out.push_back({title, {}, {}, {}});
-      it = out.end() - 1;
-    }
-    it->x.push_back(knob(s, by_batch));
-    it->y.push_back((s.*metric).mean);
-    it->yerr.push_back((s.*metric).sd);
-  }
+  for (const LabSummary& s : r.summary)
+    if (s.layer == "layers.0.weight") add_point(out, with_arch ? s.arch + " " + what : what, s, by_batch, metric);
   return out;
 }
 

@@ -34,10 +34,10 @@ void add_rbm_tensors(const TrainState& state, const std::string& prefix, const s
   add(prefix + "weight", {h, v}, span_of(rbm.weight));
   add(prefix + "visible_bias", {v}, span_of(rbm.visible_bias));
   add(prefix + "hidden_bias", {h}, span_of(rbm.hidden_bias));
-  if (rbm.gaussian()) add(prefix + "log_var", {v}, span_of(rbm.log_var));
+  if (rbm.gaussian()) add(prefix + "visible_log_var", {v}, span_of(rbm.log_var));
   if (state_prefix.empty()) return;
   if (rbm.gaussian() && state.log_var_velocity.size() == v)
-    add(state_prefix + "log_var_velocity", {v}, span_of(state.log_var_velocity));
+    add(state_prefix + "visible_log_var_velocity", {v}, span_of(state.log_var_velocity));
   if (state.weight_velocity.size() == rbm.weight.size()) {
     add(state_prefix + "weight_velocity", {h, v}, span_of(state.weight_velocity));
     add(state_prefix + "visible_velocity", {v}, span_of(state.visible_velocity));
@@ -62,8 +62,8 @@ bool read_rbm_tensors(const SafetensorsFile& f, const std::string& path, const s
   rbm.weight = Eigen::Map<const MatrixF>(read_tensor(f, path, wname, {h, v}).data(), h, v);
   rbm.visible_bias = Eigen::Map<const VectorF>(read_tensor(f, path, prefix + "visible_bias", {v}).data(), v);
   rbm.hidden_bias = Eigen::Map<const VectorF>(read_tensor(f, path, prefix + "hidden_bias", {h}).data(), h);
-  if (f.find(prefix + "log_var"))
-    rbm.log_var = Eigen::Map<const VectorF>(read_tensor(f, path, prefix + "log_var", {v}).data(), v);
+  if (f.find(prefix + "visible_log_var"))
+    rbm.log_var = Eigen::Map<const VectorF>(read_tensor(f, path, prefix + "visible_log_var", {v}).data(), v);
   else
     rbm.log_var.resize(0);
   rbm.validate(path.c_str());
@@ -80,8 +80,8 @@ bool read_rbm_tensors(const SafetensorsFile& f, const std::string& path, const s
     state.hidden_velocity = VectorF::Zero(h);
   }
   if (rbm.gaussian()) {
-    state.log_var_velocity = f.find(sp + "log_var_velocity")
-                                 ? VectorF(Eigen::Map<const VectorF>(read_tensor(f, path, sp + "log_var_velocity", {v}).data(), v))
+    state.log_var_velocity = f.find(sp + "visible_log_var_velocity")
+                                 ? VectorF(Eigen::Map<const VectorF>(read_tensor(f, path, sp + "visible_log_var_velocity", {v}).data(), v))
                                  : VectorF(VectorF::Zero(v));
   }
   if (sp.empty()) return has_state;
@@ -136,10 +136,10 @@ RbmModel load_rbm_model(const std::string& path) {
     }
   };
   if (const auto s = parse("settings"); !s.is_null()) m.config = train_config_from_json(s);
-  // The visible type: the log_var tensor says it; the metadata and the settings, when there, must agree.
+  // The visible type: the visible_log_var tensor says it; the metadata and the settings, when there, must agree.
   const char* type = m.state.rbm.visible_type();
   if (const auto it = meta.find("visible"); it != meta.end())
-    ONSAGER_CHECK(it->second == type, "{}: the metadata says '{}' visible units, the tensors {} (log_var {})", path,
+    ONSAGER_CHECK(it->second == type, "{}: the metadata says '{}' visible units, the tensors {} (visible_log_var {})", path,
                   it->second, type, m.state.rbm.gaussian() ? "present" : "absent");
   if (m.config)
     ONSAGER_CHECK(to_string(m.config->visible) == type, "{}: the settings say '{}' visible units, the tensors {}", path,

@@ -16,8 +16,8 @@ g="$tmp/g.safetensors"
 common=(--data digits --visible gaussian --hidden 12 --batch 20 --seed 3 --quiet)
 if "$bin" rbm train "${common[@]}" --epochs 10 --out "$g" --json "$tmp/t.json" >/dev/null 2>"$tmp/err"; then
   ok "rbm train --visible gaussian on digits"
-  out=$("$py" "$here/read_safetensors.py" "$g" --check weight=12,64 visible_bias=64 hidden_bias=12 log_var=64 2>&1) \
-    && ok "the file holds weight, visible_bias, hidden_bias and log_var" || bad "Gaussian file tensors" "$out"
+  out=$("$py" "$here/read_safetensors.py" "$g" --check weight=12,64 visible_bias=64 hidden_bias=12 visible_log_var=64 2>&1) \
+    && ok "the file holds weight, visible_bias, hidden_bias and visible_log_var" || bad "Gaussian file tensors" "$out"
   [ "$(json_get "$tmp/t.json" "['settings']['visible']")" = gaussian ] && ok "the settings record visible gaussian" \
     || bad "settings visible" "$(cat "$tmp/t.json")"
   [ "$(json_get "$tmp/t.json" "['data']['binarize']")" = none ] && ok "--visible gaussian trains on unbinarised values" \

@@ -340,7 +340,7 @@ TEST(GaussianRbm, FileKeepsTheVisibleTypeAndResumesExactly) {
   EXPECT_EQ(m.state.rbm.weight, full.rbm.weight);
   EXPECT_EQ(m.state.rbm.log_var, full.rbm.log_var);
 
-  // A file whose metadata says Gaussian but which has no log_var is refused.
+  // A file whose metadata says Gaussian but which has no visible_log_var is refused.
   const Rbm b = Rbm::random(4, 3, 0.1f, 1);
   const std::vector<TensorToWrite> tensors = {
       {"weight", {3, 4}, {b.weight.data(), 12}, {}},

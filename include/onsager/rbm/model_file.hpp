@@ -1,6 +1,6 @@
 #pragma once
 // RBM model files: safetensors with tensors `weight` [H, V], `visible_bias` [V], `hidden_bias` [H]
-// (what PyTorch users expect), `log_var` [V] for Gaussian visible units (and `visible` "gaussian" in the metadata), the optimiser state and PCD chains under `train_state.*` (so a run can
+// (what PyTorch users expect), `visible_log_var` [V] (Rbm::log_var) for Gaussian visible units (and `visible` "gaussian" in the metadata), the optimiser state and PCD chains under `train_state.*` (so a run can
 // be resumed exactly), and in `__metadata__` the format tag, the training settings, the data used and
 // the per-epoch history, each a JSON string.
 
