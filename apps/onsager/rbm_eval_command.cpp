@@ -67,6 +67,10 @@ void run_eval(EvalArgs& a) {
   // which then costs no more than AIS and its check (docs/rbm-eval.md).
   bool ais_named = false;
   for (const char* flag : kAisFlags) ais_named = ais_named || a.cmd->count(flag) > 0;
+  if (rbm.gaussian())
+    for (const char* flag : {"--bar-ladders", "--bar-temperatures", "--bar-sweeps", "--bar-burn-in"})
+      ONSAGER_CHECK(a.cmd->count(flag) == 0,
+                    "rbm eval: {} sets the BAR check, which is for Bernoulli models; a Gaussian model gets AIS alone", flag);
   const Eigen::Index enumerable = rbm.gaussian() ? rbm.num_hidden() : std::min(rbm.num_visible(), rbm.num_hidden());
   const bool auto_exact = !any && !a.no_ais && !ais_named && enumerable <= std::min<Eigen::Index>(kAutoExactUnits, a.exact_limit);
   o.exact = a.exact || auto_exact;
@@ -193,7 +197,8 @@ void register_rbm_eval(CLI::App& rbm) {
       "eval",
       "Measure a model: log Z by exact enumeration or annealed importance sampling (AIS) with error bars;\n"
       "the average log-likelihood of a split; pseudo-likelihood and reconstruction error.\n"
-      "Without --exact, --ais-runs or --tap it enumerates the smaller layer when it has at most 25 units\n"
+      "Without --exact, --ais-runs or --tap it enumerates the smaller layer (a Gaussian model: its hidden\n"
+      "layer) when it has at most 25 units\n"
       "(exact log Z), and otherwise runs AIS with 100 runs on the smaller layer, checked by an independent\n"
       "estimator (Bennett's acceptance ratio over parallel tempering) and a verdict on the two; any AIS or BAR\n"
       "setting asks for AIS.\n"
@@ -203,7 +208,7 @@ void register_rbm_eval(CLI::App& rbm) {
   a->cmd = cmd;
   cmd->add_option("model", a->model, "Model file (.safetensors)")->required()->type_name("MODEL");
   add_data_flags(cmd, a->data, a->split, a->binarize, a->data_dir, true, "Split to evaluate");
-  cmd->add_flag("--exact", a->exact, "Exact log Z by enumerating the smaller layer");
+  cmd->add_flag("--exact", a->exact, "Exact log Z by enumerating the smaller layer (a Gaussian model: the hidden layer)");
   cmd->add_option("--exact-limit", a->exact_limit, "Refuse exact enumeration beyond 2^N states")->capture_default_str();
   cmd->add_option("--ais-runs", a->ais_runs, "AIS runs (0: 100 when AIS runs)");
   cmd->add_option("--ais-betas", a->ais_betas, "AIS temperatures (0: Salakhutdinov & Murray's ~14,500)")

@@ -4,6 +4,7 @@ import contextlib
 import json
 import math
 import os
+import warnings
 import threading
 import time
 from dataclasses import dataclass, field
@@ -512,6 +513,10 @@ def load(path):
         for key, name in conv.items():
             if key in c and c[key] is not None:
                 kw[name] = c[key]
+        if c.get("momentum_on", "all") != "all":
+            warnings.warn(f"load: {path} was trained with momentum on the weights only (rbm train --momentum-on "
+                          "weights); BernoulliRBM gives every parameter momentum, so fitting it further differs",
+                          UserWarning, stacklevel=2)
         if not 0 <= kw.get("random_state", 0) < 2**32:
             kw["random_state"] = None  # NumPy's RandomState takes 32-bit seeds only
     data = json.loads(d["data"]) if d["data"] else None

@@ -66,6 +66,8 @@ void DbnConfig::validate() const {
     } catch (const Error& e) {
       ONSAGER_FAIL("DbnConfig::validate: layer {}: {}", l, e.what());
     }
+    ONSAGER_CHECK(layers[l].visible == VisibleType::bernoulli,
+                  "DbnConfig::validate: layer {}: config.visible must be bernoulli (DBN layers are Bernoulli RBMs)", l);
   }
 }
 
@@ -190,6 +192,7 @@ DbnModel load_dbn_model(const std::string& path) {
     TrainState s;
     detail::read_rbm_tensors(f, path, fmt::format("layers.{}.", done), fmt::format("train_state.layers.{}.", done), s);
     s.epochs_done = current_epochs;
+    s.rbm.require_bernoulli(path.c_str());
     m.state.current = std::move(s);
   }
   ONSAGER_CHECK(f.find(fmt::format("layers.{}.weight", done + 1)) == nullptr,

@@ -143,7 +143,12 @@ double log_partition_exact(const Rbm& rbm, const ExactOptions& options) {
   if (options.layer == EnumerateLayer::visible) hidden = false;
   if (options.layer == EnumerateLayer::hidden) hidden = true;
   const Eigen::Index n = hidden ? nh : nv;
-  if (options.layer == EnumerateLayer::automatic) {
+  if (options.layer == EnumerateLayer::automatic && rbm.gaussian()) {
+    ONSAGER_CHECK(n <= options.max_log2_states,
+                  "log_partition_exact: exact log Z needs 2^{} states (the hidden layer of a Gaussian-Bernoulli RBM has {} "
+                  "units); the limit is 2^{} (options.max_log2_states)",
+                  n, n, options.max_log2_states);
+  } else if (options.layer == EnumerateLayer::automatic) {
     ONSAGER_CHECK(n <= options.max_log2_states,
                   "log_partition_exact: exact log Z needs 2^{} states (smaller layer has {} units); the limit is 2^{} "
                   "(options.max_log2_states)",

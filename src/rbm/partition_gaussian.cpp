@@ -40,7 +40,8 @@ AisResult gaussian_ais(const Rbm& rbm, const ConstVectorFRef& base_mean, const A
   // The base: the data's means and variances (the latter at least the model's σ², so the base is never narrower than
   // the model's own noise) when given, else the model without its weights, N(b, σ²).
   VectorF mu_a = rbm.visible_bias, var_a = var;
-  if (options.base == AisBase::data && base_mean.size() > 0) {
+  const bool data_base = options.base == AisBase::data && base_mean.size() > 0;
+  if (data_base) {
     ONSAGER_CHECK(base_mean.size() == nv && base_mean.allFinite(),
                   "log_partition_ais: the base means have {} entries (need {}, finite)", base_mean.size(), nv);
     mu_a = base_mean;
@@ -116,7 +117,7 @@ AisResult gaussian_ais(const Rbm& rbm, const ConstVectorFRef& base_mean, const A
   res.runs = options.runs;
   res.temperatures = temps;
   res.layer = AisLayer::visible;
-  res.base = options.base;
+  res.base = data_base ? AisBase::data : AisBase::uniform;  // the base used: without data, N(b, σ²)
   res.log_z_base = 0.5 * (2.0 * std::numbers::pi * var_a.cast<double>().array()).log().sum() +
                    static_cast<double>(nh) * std::numbers::ln2;
   set_ais_estimate(res, lw);

@@ -36,6 +36,9 @@ void Rbm::validate(const char* where) const {
                 "{}: inconsistent shapes (log_var has {} entries, the model {} visible units)", where, log_var.size(),
                 weight.cols());
   ONSAGER_CHECK(log_var.allFinite(), "{}: the model has NaN or Inf variances (log_var)", where);
+  ONSAGER_CHECK(log_var.size() == 0 || log_var.cwiseAbs().maxCoeff() <= kMaxAbsLogVar,
+                "{}: a variance is outside [1e-30, 1e30] (log_var in {} .. {}), beyond float's range of 1/σ²", where,
+                log_var.size() ? log_var.minCoeff() : 0.0f, log_var.size() ? log_var.maxCoeff() : 0.0f);
 }
 
 void Rbm::require_bernoulli(const char* where) const {

@@ -70,8 +70,8 @@ void TrainConfig::validate() const {
                 tap_persist_from);
   ONSAGER_CHECK(std::isfinite(tap_restart_fraction) && tap_restart_fraction >= 0 && tap_restart_fraction <= 1,
                 "TrainConfig::validate: config.tap_restart_fraction must be in [0, 1] (got {})", tap_restart_fraction);
-  ONSAGER_CHECK(std::isfinite(min_variance) && min_variance > 0 && min_variance <= 1e6,
-                "TrainConfig::validate: config.min_variance must be in (0, 1e6] (got {})", min_variance);
+  ONSAGER_CHECK(std::isfinite(min_variance) && min_variance >= 1e-30 && min_variance <= 1e6,
+                "TrainConfig::validate: config.min_variance must be in [1e-30, 1e6] (got {})", min_variance);
   ONSAGER_CHECK(std::isfinite(variance_lr_scale) && variance_lr_scale >= 0 && variance_lr_scale <= 1e3,
                 "TrainConfig::validate: config.variance_lr_scale must be in [0, 1000] (got {})", variance_lr_scale);
   ONSAGER_CHECK(visible == VisibleType::bernoulli || !is_tap_method(method),

@@ -298,7 +298,15 @@ void train_step(TrainState& state, const ConstMatrixFRef& batch, const TrainConf
     const float mom = config.momentum_weights_only ? 0.0f : momentum;
     state.log_var_velocity =
         mom * state.log_var_velocity + (lr * static_cast<float>(config.variance_lr_scale)) * grad_log_var;
-    rbm.log_var = (rbm.log_var + state.log_var_velocity).cwiseMax(static_cast<float>(std::log(config.min_variance)));
+    // The floor stops the variance, and the velocity that would push it further down (else momentum piles up there).
+    const auto floor = static_cast<float>(std::log(config.min_variance));
+    rbm.log_var += state.log_var_velocity;
+    for (Eigen::Index i = 0; i < v; ++i)
+      if (rbm.log_var(i) < floor) {
+        rbm.log_var(i) = floor;
+        state.log_var_velocity(i) = std::max(state.log_var_velocity(i), 0.0f);
+      }
+    rbm.log_var = rbm.log_var.cwiseMin(kMaxAbsLogVar);
   }
 }
 

@@ -9,7 +9,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
 if ! "$bin" data info digits >/dev/null 2>&1; then
   missing "Gaussian RBM commands" "digits (scripts/setup.sh)"
-  finish
+  expect_error_matching "rbm eval --bar-ladders of a Gaussian model" "Bernoulli" \
+  "$bin" rbm eval "$g" --bar-ladders 5 --quiet
+finish
   exit $?
 fi
 g="$tmp/g.safetensors"
@@ -76,4 +78,6 @@ expect_error_matching "rbm eval --ais-layer hidden of a Gaussian model" "visible
   "$bin" rbm eval "$g" --ais-layer hidden --quiet
 expect_error_matching "rbm eval --ais-base mean-field of a Gaussian model" "mean-field" \
   "$bin" rbm eval "$g" --ais-base mean-field --quiet
+expect_error_matching "rbm eval --bar-ladders of a Gaussian model" "Bernoulli" \
+  "$bin" rbm eval "$g" --bar-ladders 5 --quiet
 finish

@@ -190,6 +190,16 @@ def test_a_gaussian_command_line_model_is_refused(tmp_path, cli):
         onsager.load(path)
 
 
+def test_a_model_trained_with_momentum_on_the_weights_only_warns(tmp_path, cli):
+    path = tmp_path / "wm.safetensors"
+    subprocess.run([cli, "rbm", "train", "--data", "digits", "--hidden", "4", "--epochs", "1", "--momentum", "0.5",
+                    "--momentum-on", "weights", "--quiet", "--out", str(path)], check=True, capture_output=True,
+                   env=dict(os.environ, ONSAGER_DATA=str(os.environ.get("ONSAGER_DATA", "data"))))
+    with pytest.warns(UserWarning, match="momentum on the weights only"):
+        rbm = onsager.load(path)
+    assert rbm.momentum == 0.5
+
+
 def test_file_errors(tmp_path, digits):
     with pytest.raises(FileNotFoundError):
         onsager.load(tmp_path / "none.safetensors")

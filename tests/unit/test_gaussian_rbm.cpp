@@ -378,6 +378,37 @@ TEST(GaussianRbm, BernoulliOnlyCodeRefusesIt) {
   eo.tap = true;
   eo.ais = false;
   EXPECT_THROW(evaluate_rbm(rbm, data, VectorF(), eo), Error);
+  DbnConfig dc;
+  dc.layers.resize(1);
+  dc.layers[0].visible = VisibleType::gaussian;
+  EXPECT_THROW(dc.validate(), Error);
+  // Variances beyond float's range of 1/σ² are refused, in a model and as a floor.
+  Rbm tiny = rbm;
+  tiny.log_var(0) = -80.0f;
+  EXPECT_THROW(tiny.validate("test"), Error);
+  TrainConfig floor;
+  floor.visible = VisibleType::gaussian;
+  floor.min_variance = 1e-31;
+  EXPECT_THROW(floor.validate(), Error);
+}
+
+TEST(GaussianRbm, AUnitAtTheVarianceFloorKeepsNoDownwardVelocity) {
+  // A column that never varies sits at the floor; with momentum its log-variance velocity must not keep growing
+  // downwards there (it would have to unwind before the variance could rise).
+  MatrixF data = two_cluster_data(2000, 3, 5);
+  data.col(1).setZero();
+  TrainConfig config;
+  config.visible = VisibleType::gaussian;
+  config.hidden = 3;
+  config.epochs = 3;
+  config.batch_size = 20;
+  config.lr = 0.005;
+  config.momentum = 0.9;
+  config.min_variance = 0.05;
+  TrainState state = init_training(data, config);
+  ASSERT_EQ(train(state, data, config, {.progress = false}), TrainOutcome::finished);
+  EXPECT_FLOAT_EQ(state.rbm.log_var(1), static_cast<float>(std::log(0.05)));
+  EXPECT_GE(state.log_var_velocity(1), 0.0f);
 }
 
 }  // namespace

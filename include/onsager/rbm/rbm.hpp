@@ -16,6 +16,9 @@
 
 namespace onsager {
 
+/// Gaussian visible units: |log σ²| at most this (σ² in [1e-30, 1e30]), so that 1/σ² stays finite in float.
+inline constexpr float kMaxAbsLogVar = 69.0776f;
+
 struct Rbm {
   MatrixF weight;        ///< H x V
   VectorF visible_bias;  ///< V
