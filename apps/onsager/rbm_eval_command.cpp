@@ -198,10 +198,9 @@ void register_rbm_eval(CLI::App& rbm) {
       "Measure a model: log Z by exact enumeration or annealed importance sampling (AIS) with error bars;\n"
       "the average log-likelihood of a split; pseudo-likelihood and reconstruction error.\n"
       "Without --exact, --ais-runs or --tap it enumerates the smaller layer (a Gaussian model: its hidden\n"
-      "layer) when it has at most 25 units\n"
-      "(exact log Z), and otherwise runs AIS with 100 runs on the smaller layer, checked by an independent\n"
-      "estimator (Bennett's acceptance ratio over parallel tempering) and a verdict on the two; any AIS or BAR\n"
-      "setting asks for AIS.\n"
+      "layer) when that has at most 25 units (exact log Z), and otherwise runs AIS with 100 runs on the smaller\n"
+      "layer, checked by an independent estimator (Bennett's acceptance ratio over parallel tempering) and a\n"
+      "verdict on the two; any AIS or BAR setting asks for AIS.\n"
       "A Gaussian-Bernoulli model gets exact enumeration of its hidden layer and AIS on its visible layer from\n"
       "independent Gaussians fitted to the --base-split (no BAR check, bound or --tap).\n"
       "Example: onsager rbm eval rbm.safetensors --data mnist --split test --ais-runs 100");
