@@ -34,6 +34,22 @@ inline MatrixF random_binary(Eigen::Index n, Eigen::Index d, std::uint64_t seed,
 }
 
 /// All 2^n binary vectors of length n, one per row (row k holds the bits of k).
+/// log Σ exp(x) over the entries, by the largest one.
+inline double log_sum_exp(const std::vector<double>& x) {
+  double m = -INFINITY;
+  for (double v : x) m = std::max(m, v);
+  double s = 0;
+  for (double v : x) s += std::exp(v - m);
+  return m + std::log(s);
+}
+
+/// The bit vector of state k over n units (row k of all_states(n), in double).
+inline VectorD bits(int k, int n) {
+  VectorD b(n);
+  for (int i = 0; i < n; ++i) b(i) = (k >> i) & 1;
+  return b;
+}
+
 inline MatrixF all_states(int n) {
   MatrixF s(1 << n, n);
   for (int k = 0; k < (1 << n); ++k)

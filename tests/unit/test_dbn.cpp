@@ -18,20 +18,8 @@
 namespace onsager {
 namespace {
 
-double log_sum_exp(const std::vector<double>& x) {
-  double m = -INFINITY;
-  for (double v : x) m = std::max(m, v);
-  double s = 0;
-  for (double v : x) s += std::exp(v - m);
-  return m + std::log(s);
-}
-
-// The bit vector of state k over n units.
-VectorD bits(int k, int n) {
-  VectorD b(n);
-  for (int i = 0; i < n; ++i) b(i) = (k >> i) & 1;
-  return b;
-}
+using testing::bits;
+using testing::log_sum_exp;
 
 // log p(v) of the two-layer DBN by enumeration: p(v) = Σ_h p(v|h) p₂(h), p₂(h) = Σ_g exp(-E₂(h, g)) / Z₂.
 double exact_dbn_log_p(const Dbn& d, const VectorD& v, double* log_z2 = nullptr) {

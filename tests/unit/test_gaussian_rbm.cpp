@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "brute_force.hpp"
 #include "onsager/core/error.hpp"
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/random.hpp"
@@ -34,19 +35,8 @@ Rbm random_gaussian(int v, int h, double w, std::uint64_t seed) {
   return rbm;
 }
 
-VectorF bits(int k, int n) {
-  VectorF x(n);
-  for (int u = 0; u < n; ++u) x(u) = static_cast<float>((k >> u) & 1);
-  return x;
-}
-
-double log_sum_exp(const std::vector<double>& x) {
-  double m = -INFINITY;
-  for (double v : x) m = std::max(m, v);
-  double s = 0;
-  for (double v : x) s += std::exp(v - m);
-  return m + std::log(s);
-}
+using testing::bits;
+using testing::log_sum_exp;
 
 TEST(GaussianRbm, FreeEnergyAndConditionalsMatchEnumerationAndQuadrature) {
   const Rbm rbm = random_gaussian(3, 4, 0.7, 11);
@@ -58,12 +48,12 @@ TEST(GaussianRbm, FreeEnergyAndConditionalsMatchEnumerationAndQuadrature) {
     std::vector<double> terms;
     VectorD on = VectorD::Zero(4);
     double total = 0;
-    for (int k = 0; k < 16; ++k) terms.push_back(-rbm.energy(v.row(0).transpose(), bits(k, 4)));
+    for (int k = 0; k < 16; ++k) terms.push_back(-rbm.energy(v.row(0).transpose(), bits(k, 4).cast<float>()));
     const double lse = log_sum_exp(terms);
     for (int k = 0; k < 16; ++k) {
       const double p = std::exp(terms[static_cast<std::size_t>(k)] - lse);
       total += p;
-      on += p * bits(k, 4).cast<double>();
+      on += p * bits(k, 4);
     }
     EXPECT_NEAR(rbm.free_energy(v)(0), -lse, 1e-5);
     const MatrixF ph = rbm.hidden_probs(v);
@@ -71,7 +61,7 @@ TEST(GaussianRbm, FreeEnergyAndConditionalsMatchEnumerationAndQuadrature) {
   }
   // v_i | h by quadrature of exp(-E) over v_i (the others held at 0): mean b_i + (Wᵀh)_i, variance σ_i².
   for (int k : {0, 5, 15}) {
-    const VectorF h = bits(k, 4);
+    const VectorF h = bits(k, 4).cast<float>();
     const MatrixF mean = rbm.visible_probs(MatrixF(h.transpose()));
     for (int i = 0; i < 3; ++i) {
       double z = 0, m1 = 0, m2 = 0;
@@ -96,19 +86,21 @@ TEST(GaussianRbm, ExactLogZMatchesQuadratureOverV) {
   // whose error on these smooth, rapidly decaying integrands is far below the tolerance).
   {
     const Rbm rbm = random_gaussian(1, 5, 0.8, 3);
+    const MatrixF states = testing::all_states(5);
     std::vector<double> terms;
     const double dx = 1e-3;
     for (double x = -15; x <= 15; x += dx) {
       VectorF v(1);
       v(0) = static_cast<float>(x);
       std::vector<double> e;
-      for (int k = 0; k < 32; ++k) e.push_back(-rbm.energy(v, bits(k, 5)));
+      for (int k = 0; k < 32; ++k) e.push_back(-rbm.energy(v, states.row(k).transpose()));
       terms.push_back(log_sum_exp(e) + std::log(dx));
     }
     EXPECT_NEAR(log_partition_exact(rbm), log_sum_exp(terms), 1e-4);
   }
   {
     const Rbm rbm = random_gaussian(2, 3, 0.6, 4);
+    const MatrixF states = testing::all_states(3);
     std::vector<double> terms;
     const double dx = 0.01;
     for (double x = -10; x <= 10; x += dx)
@@ -116,7 +108,7 @@ TEST(GaussianRbm, ExactLogZMatchesQuadratureOverV) {
         VectorF v(2);
         v << static_cast<float>(x), static_cast<float>(y);
         std::vector<double> e;
-        for (int k = 0; k < 8; ++k) e.push_back(-rbm.energy(v, bits(k, 3)));
+        for (int k = 0; k < 8; ++k) e.push_back(-rbm.energy(v, states.row(k).transpose()));
         terms.push_back(log_sum_exp(e) + 2 * std::log(dx));
       }
     EXPECT_NEAR(log_partition_exact(rbm), log_sum_exp(terms), 1e-4);
@@ -234,7 +226,7 @@ TEST(GaussianRbm, SamplesMatchTheDataMomentsAndAisMatchesExact) {
   std::vector<VectorD> means;
   const VectorD var = rbm.log_var.cast<double>().array().exp();
   for (int k = 0; k < (1 << nh); ++k) {
-    const VectorD h = bits(k, nh).cast<double>();
+    const VectorD h = bits(k, nh);
     const VectorD m = rbm.visible_bias.cast<double>() + rbm.weight.cast<double>().transpose() * h;
     lp.push_back(rbm.hidden_bias.cast<double>().dot(h) +
                  ((m.array().square() - rbm.visible_bias.cast<double>().array().square()) / (2 * var.array())).sum());
