@@ -26,7 +26,8 @@ struct EvalArgs {
   std::string model, data, split = "test", binarize, data_dir, base_split = "train", ais_layer = "automatic",
               ais_base = "data";
   BarOptions bar;
-  bool exact = false, quiet = false, no_ais = false, no_ais_check = false, tap = false;
+  bool exact = false, quiet = false, no_ais = false, no_ais_check = false, tap = false, bracket = false;
+  BracketOptions bracket_options;
   int ais_runs = 0, ais_betas = 0, exact_limit = 30, threads = 0, tap_starts = 500;
   TapOptions tap_options{.max_iters = 1000, .tol = 1e-4};
   std::uint64_t seed = 0;
@@ -37,6 +38,8 @@ struct EvalArgs {
 // Enumerating 2^25 states of a 784 x 25 model takes about 20 s on 2 cores, where AIS on it with its BAR check and
 // the bound take 40-75 s (docs/likelihood.md, "Cold models").
 constexpr Eigen::Index kAutoExactUnits = 25;
+// The bracket branches on the smaller layer's units, one bit each of a 64-bit word.
+constexpr Eigen::Index kBracketUnits = 64;
 // The flags that ask for AIS's settings: given any of them, rbm eval runs AIS.
 constexpr const char* kAisFlags[] = {"--ais-betas", "--ais-layer", "--ais-base", "--base-split", "--bar-ladders",
                                      "--bar-temperatures", "--bar-sweeps", "--bar-burn-in", "--no-ais-check"};
@@ -62,7 +65,8 @@ void run_eval(EvalArgs& a) {
   EvalOptions o;
   o.exact_options.max_log2_states = a.exact_limit;
   o.exact_options.progress = !a.quiet;
-  const bool any = a.exact || a.ais_runs > 0 || a.tap;
+  const bool bracket_named = a.bracket || a.cmd->count("--bracket-tol") > 0 || a.cmd->count("--bracket-nodes") > 0;
+  const bool any = a.exact || a.ais_runs > 0 || a.tap || bracket_named;
   // With no method named and no AIS setting given, a layer small enough to enumerate is enumerated: exact log Z,
   // which then costs no more than AIS and its check (docs/rbm-eval.md).
   bool ais_named = false;
@@ -75,6 +79,17 @@ void run_eval(EvalArgs& a) {
   const bool auto_exact = !any && !a.no_ais && !ais_named && enumerable <= std::min<Eigen::Index>(kAutoExactUnits, a.exact_limit);
   o.exact = a.exact || auto_exact;
   o.ais = a.ais_runs > 0 || (!any && !a.no_ais && !auto_exact);
+  // Beyond enumeration, a smaller layer of at most 64 units is bracketed first; AIS runs only when the bracket does
+  // not close (a cold model's bracket closes in seconds; a warm model's does not, and AIS is the tool there).
+  const Eigen::Index smaller = std::min(rbm.num_visible(), rbm.num_hidden());
+  const bool auto_bracket = o.ais && a.ais_runs == 0 && !ais_named && !rbm.gaussian() && smaller <= kBracketUnits;
+  o.bracket = bracket_named || auto_bracket;
+  o.ais_only_if_bracket_open = auto_bracket;
+  o.bracket_options = a.bracket_options;
+  o.bracket_options.progress = !a.quiet;
+  ONSAGER_CHECK(!o.bracket || !rbm.gaussian(), "rbm eval: --bracket is for Bernoulli models; this one has Gaussian visible units");
+  ONSAGER_CHECK(!o.bracket || smaller <= kBracketUnits,
+                "rbm eval: --bracket needs a layer of at most {} units; the smaller one has {}", kBracketUnits, smaller);
   o.ais_check = !a.no_ais_check;
   o.ais_options.runs = a.ais_runs > 0 ? a.ais_runs : 100;
   o.ais_options.betas = a.ais_betas;
@@ -129,6 +144,17 @@ void run_eval(EvalArgs& a) {
                        : fmt::format("   (the {} layer has {} units: 2^{} states, enumerated; --ais-runs R for AIS)",
                                      rbm.gaussian() || rbm.num_hidden() <= rbm.num_visible() ? "hidden" : "visible",
                                      enumerable, enumerable));
+  if (o.bracket) {
+    const nlohmann::json& b = extra["bracket"];
+    fmt::print("{:<16} {:>12.3f} {:>22.2f}   (log Z in [{:.3f}, {:.3f}], rigorous; {}{} nodes, {:.1f} s)\n", "bracket",
+               log_z["bracket"].get<double>(), ll["bracket"].get<double>(), log_z["bracket_lo"].get<double>(),
+               log_z["bracket_hi"].get<double>(), b["converged"].get<bool>() ? "" : "NOT CLOSED after ",
+               b["nodes"].get<std::int64_t>(), b["seconds"].get<double>());
+    if (!bracket_named && b["converged"].get<bool>())
+      fmt::print("{:<16} (the bracket closed to {} nats: no AIS needed; --ais-runs R for AIS)\n", "",
+                 b["tolerance"].get<double>());
+  }
+  const bool ais_ran = extra.contains("ais");
   const auto print_ais = [&](const char* name, double z, const nlohmann::json& info) {
     const std::string bar = info["log_z_lo"].is_null() && info["log_z_hi"].is_null()
                                 ? std::string("no error bar")
@@ -137,7 +163,7 @@ void run_eval(EvalArgs& a) {
                -mean_f - z, bar, info["temperatures"].get<int>(), info["ess"].get<double>(), info["runs"].get<int>(),
                info["seconds"].get<double>());
   };
-  if (o.ais) {
+  if (ais_ran) {
     print_ais("AIS", log_z["ais"].get<double>(), extra["ais"]);
     if (extra.contains("bar")) {
       const nlohmann::json& b = extra["bar"];
@@ -167,6 +193,12 @@ void run_eval(EvalArgs& a) {
       if (bar_out && !ais_out) text = "BAR missed mass (it is below the rigorous lower bound); AIS is consistent with the bound";
       if (ais_out && !bar_out && log_z["bar"].is_number())
         text = "AIS missed mass (it is below the rigorous lower bound); BAR is consistent with the bound";
+      if (extra.contains("bracket") && !extra["bracket"]["outside"].empty()) {
+        std::string names;
+        for (const auto& name : extra["bracket"]["outside"])
+          names += (names.empty() ? "" : " and ") + name.get<std::string>();
+        text = names + " outside the rigorous bracket: off by at least the distance (see the warnings)";
+      }
       if (rbm.gaussian()) text = "unchecked (AIS alone: BAR and the bound are for Bernoulli models)";
       fmt::print("{:<16} {}\n", "verdict", text);
     }
@@ -197,10 +229,11 @@ void register_rbm_eval(CLI::App& rbm) {
       "eval",
       "Measure a model: log Z by exact enumeration or annealed importance sampling (AIS) with error bars;\n"
       "the average log-likelihood of a split; pseudo-likelihood and reconstruction error.\n"
-      "Without --exact, --ais-runs or --tap it enumerates the smaller layer (a Gaussian model: its hidden\n"
-      "layer) when that has at most 25 units (exact log Z), and otherwise runs AIS with 100 runs on the smaller\n"
-      "layer, checked by an independent estimator (Bennett's acceptance ratio over parallel tempering) and a\n"
-      "verdict on the two; any AIS or BAR setting asks for AIS.\n"
+      "Without --exact, --ais-runs, --bracket or --tap it enumerates the smaller layer (a Gaussian model: its\n"
+      "hidden layer) when that has at most 25 units (exact log Z); with at most 64 it brackets log Z rigorously\n"
+      "(branch and bound) and stops there when the bracket closes; otherwise it runs AIS with 100 runs on the\n"
+      "smaller layer, checked by an independent estimator (Bennett's acceptance ratio over parallel tempering),\n"
+      "the bracket when there is one, and a verdict; any AIS or BAR setting asks for AIS.\n"
       "A Gaussian-Bernoulli model gets exact enumeration of its hidden layer and AIS on its visible layer from\n"
       "independent Gaussians fitted to the --base-split (no BAR check, bound or --tap).\n"
       "Example: onsager rbm eval rbm.safetensors --data mnist --split test --ais-runs 100");
@@ -235,6 +268,13 @@ void register_rbm_eval(CLI::App& rbm) {
   cmd->add_option("--bar-burn-in", a->bar.burn_in, "BAR check: sweeps discarded before the work values are kept")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--bracket", a->bracket,
+                "Rigorous lower and upper bounds on log Z by branch and bound over the smaller layer (at most 64 "
+                "units); tight on cold models");
+  cmd->add_option("--bracket-tol", a->bracket_options.tolerance, "Bracket: stop when it is at most this wide (nats)")
+      ->capture_default_str();
+  cmd->add_option("--bracket-nodes", a->bracket_options.max_nodes, "Bracket: nodes split at most")
+      ->capture_default_str();
   cmd->add_flag("--no-ais", a->no_ais, "Skip AIS when no method is named");
   cmd->add_flag("--no-ais-check", a->no_ais_check, "Skip the independent BAR check of AIS (saves about half the time)");
   cmd->add_flag("--tap", a->tap, "Naive mean-field, TAP2 and TAP3 estimates of log Z (fixed points from the data)");

@@ -64,7 +64,17 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
   r.recon_error = rbm.reconstruction_error(data);
 
   if (options.exact) r.log_z_exact = log_partition_exact(rbm, options.exact_options);
-  if (options.ais) {
+  if (options.bracket) {
+    ONSAGER_CHECK(!rbm.gaussian(), "evaluate_rbm: the bracket (options.bracket) is for Bernoulli models; this one has "
+                                   "Gaussian visible units");
+    r.bracket = log_partition_bracket(rbm, options.bracket_options);
+    if (!r.bracket->converged)
+      r.warnings.push_back(fmt::format(
+          "bracket: still {:.3f} nats wide after {} nodes (options.bracket_options.max_nodes); log Z lies in it, but "
+          "its midpoint is no estimate to that precision",
+          r.bracket->log_z_hi - r.bracket->log_z_lo, r.bracket->nodes));
+  }
+  if (options.ais && !(options.ais_only_if_bracket_open && r.bracket && r.bracket->converged)) {
     // The bound first: its states are summed exactly by AIS when AIS anneals the layer it searched.
     const Eigen::Index smaller = std::min(rbm.num_visible(), rbm.num_hidden());
     AisOptions ao = options.ais_options;
@@ -98,6 +108,28 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
         below("BAR", bhi, report.check.log_z);
       }
       if (!r.below_bound.empty()) r.verdict = "disagree";
+    }
+    if (r.bracket) {
+      // An estimate whose error bar misses the rigorous bracket is wrong by at least the distance.
+      const double blo = r.bracket->log_z_lo, bhi = r.bracket->log_z_hi;
+      const auto outside = [&](const char* name, double value, double lo, double hi) {
+        if (!std::isfinite(lo)) lo = value;
+        if (!std::isfinite(hi)) hi = value;
+        if (hi >= blo - 1e-9 && lo <= bhi + 1e-9) return;
+        r.warnings.push_back(fmt::format(
+            "{} ({:.3f}, error bar [{:.3f}, {:.3f}]) lies outside the rigorous bracket [{:.3f}, {:.3f}] on log Z: it "
+            "is off by at least {:.3f} nats",
+            name, value, lo, hi, blo, bhi, hi < blo ? blo - hi : lo - bhi));
+        r.outside_bracket.emplace_back(name);
+      };
+      const AisResult& m = report.main;
+      outside("AIS", m.log_z, m.log_z_lo, m.log_z_hi);
+      if (report.check.ladders > 0) {
+        const BarResult& b = report.check;
+        const double err = std::isfinite(b.log_z_err) ? b.log_z_err : 0.0;
+        outside("BAR", b.log_z, b.log_z - err, b.log_z + err);
+      }
+      if (!r.outside_bracket.empty()) r.verdict = "disagree";
     }
     r.ais = std::move(report);
   }
@@ -147,6 +179,29 @@ nlohmann::json to_json(const EvalReport& r) {
       details["bar"] = bar_json(b);
     }
     log_z["verdict"] = r.verdict;
+  }
+  log_z["bracket"] = nullptr;
+  log_z["bracket_lo"] = nullptr;
+  log_z["bracket_hi"] = nullptr;
+  log_z["bracket_err"] = nullptr;
+  ll["bracket"] = nullptr;
+  if (r.bracket) {
+    const BracketResult& b = *r.bracket;
+    log_z["bracket"] = b.log_z;
+    log_z["bracket_lo"] = b.log_z_lo;
+    log_z["bracket_hi"] = b.log_z_hi;
+    log_z["bracket_err"] = 0.5 * (b.log_z_hi - b.log_z_lo);
+    ll["bracket"] = r.avg_log_likelihood(b.log_z);
+    details["bracket"] = {{"layer", std::string(to_string(b.layer))},
+                          {"converged", b.converged},
+                          {"tolerance", b.tolerance},
+                          {"nodes", b.nodes},
+                          {"open_nodes", b.open_nodes},
+                          {"exact_nodes", b.exact_nodes},
+                          {"log_z_root_lo", b.log_z_root_lo},
+                          {"log_z_root_hi", b.log_z_root_hi},
+                          {"outside", r.outside_bracket},
+                          {"seconds", b.seconds}};
   }
   log_z["lower_bound"] = nullptr;
   if (r.mode_bound) {

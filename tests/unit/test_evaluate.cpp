@@ -110,6 +110,48 @@ TEST(EvaluateRbm, TheBoundCatchesAnEstimateThatMissedTheMass) {
   EXPECT_FALSE(evaluate_rbm(testing::random_rbm(16, 6, 6.0f, 1.0f, 1), x, VectorF(), o).mode_bound.has_value());
 }
 
+TEST(EvaluateRbm, TheBracketCatchesAnEstimateOutsideIt) {
+  // The same cold models: the bracket closes on the exact value, and an AIS from 2 temperatures whose error bar
+  // misses it is named, with the verdict "disagree"; one whose bar overlaps it is not.
+  const MatrixF x = some_rows().leftCols(8).replicate(1, 2);
+  int caught = 0;
+  for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+    const Rbm rbm = testing::random_rbm(16, 6, 6.0f, 1.0f, seed);
+    const double truth = log_partition_exact(rbm);
+    EvalOptions o;
+    o.ais_check = false;
+    o.mode_bound = false;
+    o.bracket = true;
+    o.bracket_options.tolerance = 1e-4;
+    o.ais_options = {.runs = 5, .betas = 2, .seed = 1};
+    const EvalReport r = evaluate_rbm(rbm, x, VectorF(), o);
+    ASSERT_TRUE(r.bracket.has_value());
+    EXPECT_TRUE(r.bracket->converged);
+    EXPECT_LE(r.bracket->log_z_lo, truth + 1e-9);
+    EXPECT_GE(r.bracket->log_z_hi, truth - 1e-9);
+    const AisResult& a = r.ais->main;
+    const double lo = std::isfinite(a.log_z_lo) ? a.log_z_lo : a.log_z;
+    const double hi = std::isfinite(a.log_z_hi) ? a.log_z_hi : a.log_z;
+    const bool outside = hi < r.bracket->log_z_lo - 1e-9 || lo > r.bracket->log_z_hi + 1e-9;
+    EXPECT_EQ(r.outside_bracket.size(), outside ? 1U : 0U) << "seed " << seed;
+    bool said = false;
+    for (const auto& w : r.warnings) said = said || w.find("outside the rigorous bracket") != std::string::npos;
+    EXPECT_EQ(said, outside);
+    if (outside) {
+      EXPECT_EQ(r.verdict, "disagree");
+      ++caught;
+    }
+    const nlohmann::json j = to_json(r);
+    EXPECT_NEAR(j["log_z"]["bracket"].get<double>(), truth, 1e-4);
+    EXPECT_NEAR(j["avg_log_likelihood"]["bracket"].get<double>(), r.avg_log_likelihood(truth), 1e-4);
+    EXPECT_EQ(j["details"]["bracket"]["converged"], true);
+    // Asked to skip AIS once the bracket closes, it does.
+    o.ais_only_if_bracket_open = true;
+    EXPECT_FALSE(evaluate_rbm(rbm, x, VectorF(), o).ais.has_value());
+  }
+  EXPECT_GT(caught, 0);
+}
+
 TEST(EvaluateRbm, OneAisRunHasNoErrorBar) {
   const Rbm rbm = tiny_rbm();
   EvalOptions o;

@@ -30,6 +30,9 @@ struct EvalOptions {
   int mode_bound_starts = 100;   ///< data rows and as many random states it starts from
   bool ais_exact_states = true;  ///< AIS sums the bound's states exactly (AisOptions::exact_states) when it anneals
                                  ///< the layer the bound searched
+  bool bracket = false;          ///< the rigorous bracket of log_partition_bracket (smaller layer of at most 64 units)
+  BracketOptions bracket_options;
+  bool ais_only_if_bracket_open = false; ///< skip AIS (and BAR) when the bracket converged
   bool tap = false;              ///< naive mean-field, TAP2 and TAP3 estimates
   TapOptions tap_options;        ///< the fixed-point iteration (TapOptions' defaults: 1000 sweeps, tol 1e-4)
   int tap_starts = 500;          ///< rows of the data used as the fixed points' starting points
@@ -51,8 +54,10 @@ struct EvalReport {
   std::optional<double> log_z_exact;
   std::optional<AisReport> ais;             ///< ais->check.ladders == 0 without the check
   std::optional<ModeBound> mode_bound;      ///< log Z >= mode_bound->log_z_lower
+  std::optional<BracketResult> bracket;     ///< log Z in [bracket->log_z_lo, bracket->log_z_hi]
   std::string verdict;                      ///< "agree", "disagree" or "unchecked" (empty without AIS)
   std::vector<std::string> below_bound;     ///< the estimates ("AIS", "BAR") whose upper end is below the bound
+  std::vector<std::string> outside_bracket; ///< the estimates ("AIS", "BAR") whose error bar misses the bracket
   std::vector<TapEstimate> tap;             ///< naive, TAP2, TAP3 when asked for
   std::vector<std::string> warnings;
   /// The average log-likelihood -mean F - log Z that `log_z` gives.

@@ -18,7 +18,8 @@
 //
 // BAR: Bennett's acceptance ratio between the neighbouring levels of parallel-tempering ladders on the same path,
 // the independent check. ModeBound: a rigorous lower bound from the heaviest states of the smaller layer, which AIS
-// sums exactly when they hold most of Z (docs/likelihood.md).
+// sums exactly when they hold most of Z (docs/likelihood.md). Bracket: rigorous lower and upper bounds by branch and
+// bound over the smaller layer, for cold models too large to enumerate.
 
 #include <cstdint>
 #include <limits>
@@ -211,6 +212,39 @@ struct ModeBound {
 /// or starts < 1.
 ModeBound log_partition_mode_bound(const Rbm& rbm, const ConstMatrixFRef& data, int starts = 100,
                                    std::uint64_t seed = 0);
+
+/// A rigorous bracket on log Z by branch and bound over the smaller layer (at most 64 units; docs/likelihood.md,
+/// "A rigorous bracket"). A node fixes the first k units of that layer (most influential first) and stands for the
+/// states that complete it; with the other layer summed out, softplus lies below its chord and above a tangent on the
+/// range each field can take there, and both are linear in the free units, so they sum over the node's states in
+/// closed form: an upper and a lower bound on the node's share of Z. The nodes with the widest bounds are split until
+/// log(Σ U) - log(Σ L) <= tolerance or max_nodes nodes have been split; nodes with at most three free units are summed
+/// exactly. Whatever the budget, log Z lies in [log_z_lo, log_z_hi] (up to double rounding). The budget it needs
+/// grows with the number of states that hold the mass: small on a cold model (a few states hold Z), exponential on a
+/// warm one, where AIS is the tool.
+struct BracketOptions {
+  double tolerance = 0.01;            ///< stop when the bracket is at most this wide (nats; > 0)
+  std::int64_t max_nodes = 2'000'000;  ///< nodes split at most (>= 1); each costs about 6 x (size of the other layer)
+                                       ///< transcendentals and (size of the other layer) x (free units) multiply-adds
+  bool progress = false;               ///< progress bar on stderr (terminal only)
+};
+
+struct BracketResult {
+  double log_z_lo = 0, log_z_hi = 0;  ///< log Z lies in [log_z_lo, log_z_hi]
+  double log_z = 0;                   ///< the bracket's midpoint
+  bool converged = false;             ///< log_z_hi - log_z_lo <= tolerance
+  double tolerance = 0;
+  AisLayer layer = AisLayer::visible;  ///< the layer branched on (the smaller; visible on a tie)
+  std::int64_t nodes = 0;              ///< nodes split
+  std::int64_t open_nodes = 0;         ///< nodes left with a gap between their bounds
+  std::int64_t exact_nodes = 0;        ///< nodes summed exactly
+  double log_z_root_lo = 0, log_z_root_hi = 0;  ///< the bounds before any split (the whole layer's chord and tangent)
+  double seconds = 0;
+};
+
+/// The bracket (see BracketOptions). Nothing depends on the thread count. Throws onsager::Error on an invalid or
+/// Gaussian-Bernoulli model, a smaller layer of more than 64 units, a tolerance that is not positive or max_nodes < 1.
+BracketResult log_partition_bracket(const Rbm& rbm, const BracketOptions& options = {});
 
 /// AIS and an independent check by BAR over parallel tempering.
 struct AisReport {
