@@ -414,6 +414,31 @@ z0, z1, ref = (json.load(open(f))['log_z'] for f in sys.argv[1:4])
 assert z0['ais'] is None and z0['bar'] is None and abs(z0['exact'] - ref['exact']) < 1e-9, z0
 assert z1['exact'] is None and z1['ais'] is not None, z1" "$tmp/ev0.json" "$tmp/ev1.json" "$tmp/ev.json"
 then ok "rbm eval with no method: exact enumeration of a small layer; an AIS flag: AIS"; else bad "rbm eval default" "$(cat "$tmp/err")"; fi
+# The bracket: it contains exact log Z (64 x 22, enumerable); with no method named a 28-unit layer of a cold model is
+# bracketed and AIS skipped once it closes; on a warm 30-unit one it stays open and AIS, checked against it, runs.
+if "$bin" rbm train --data digits --hidden 22 --epochs 5 --lr 0.3 --seed 1 --quiet --out "$tmp/b22.safetensors" >/dev/null 2>"$tmp/err" &&
+   "$bin" rbm train --data digits --hidden 28 --epochs 10 --lr 1.0 --seed 1 --quiet --out "$tmp/b28.safetensors" >/dev/null 2>>"$tmp/err" &&
+   "$bin" rbm train --data digits --hidden 30 --epochs 5 --lr 0.3 --seed 1 --quiet --out "$tmp/b30.safetensors" >/dev/null 2>>"$tmp/err" &&
+   "$bin" rbm eval "$tmp/b22.safetensors" --bracket --exact --quiet --json "$tmp/br22.json" >/dev/null 2>>"$tmp/err" &&
+   "$bin" rbm eval "$tmp/b28.safetensors" --quiet --json "$tmp/br28.json" >"$tmp/br28.txt" 2>>"$tmp/err" &&
+   "$bin" rbm eval "$tmp/b30.safetensors" --quiet --json "$tmp/br30.json" >/dev/null 2>"$tmp/err30" &&
+   "$py" -c "
+import json, sys
+a, b, c = (json.load(open(f)) for f in sys.argv[1:4])
+z = a['log_z']
+assert z['bracket_lo'] <= z['exact'] + 1e-9 <= z['bracket_hi'] + 2e-9 and a['details']['bracket']['converged'], z
+assert abs(a['avg_log_likelihood']['bracket'] - a['avg_log_likelihood']['exact']) <= z['bracket_hi'] - z['bracket_lo'], a
+z = b['log_z']
+assert z['exact'] is None and z['ais'] is None and b['details']['bracket']['converged'] and z['bracket_err'] <= 0.005, z
+z = c['log_z']
+assert not c['details']['bracket']['converged'] and z['ais'] is not None, z
+assert z['bracket_lo'] <= z['ais_hi'] and z['ais_lo'] <= z['bracket_hi'] and c['details']['bracket']['outside'] == [], z
+assert any('bracket: still' in w for w in c['warnings']), c['warnings']" "$tmp/br22.json" "$tmp/br28.json" "$tmp/br30.json" &&
+   grep -q "the bracket closed" "$tmp/br28.txt" && grep -q "warning: bracket: still .* (--bracket-nodes)" "$tmp/err30"
+then ok "rbm eval --bracket: contains exact; the default brackets a 28-unit layer, AIS only when it stays open"
+else bad "rbm eval --bracket" "$(cat "$tmp/err" "$tmp/err30" 2>/dev/null)"; fi
+expect_error "eval: bad --bracket-tol" "" "$bin" rbm eval "$tmp/b22.safetensors" --bracket-tol 0
+expect_error "eval: bad --bracket-nodes" "" "$bin" rbm eval "$tmp/b22.safetensors" --bracket --bracket-nodes 0
 # TAP estimates on a weakly coupled model: naive mean field is a lower bound, TAP2 closer to exact than naive
 if "$bin" rbm eval "$tmp/d.safetensors" --exact --tap --quiet --json >"$tmp/tap.json" 2>"$tmp/err" &&
    "$py" -c "

@@ -224,8 +224,9 @@ ModeBound log_partition_mode_bound(const Rbm& rbm, const ConstMatrixFRef& data, 
 /// warm one, where AIS is the tool.
 struct BracketOptions {
   double tolerance = 0.01;            ///< stop when the bracket is at most this wide (nats; > 0)
-  std::int64_t max_nodes = 2'000'000;  ///< nodes split at most (>= 1); each costs about 6 x (size of the other layer)
-                                       ///< transcendentals and (size of the other layer) x (free units) multiply-adds
+  std::int64_t max_nodes = 1'000'000;  ///< nodes split at most (>= 1): about 30 µs each with 784 units in the other
+                                       ///< layer on 2 cores (two children, each ~6 x 784 exp/log and 6 x 784 x free
+                                       ///< multiply-adds)
   bool progress = false;               ///< progress bar on stderr (terminal only)
 };
 
