@@ -88,7 +88,7 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
       report = log_partition_ais_checked(rbm, base_pixel_marginals, ao, options.bar_options);
     else
       report.main = log_partition_ais(rbm, base_pixel_marginals, ao);
-    r.warnings = ais_warnings(report);
+    for (std::string& w : ais_warnings(report)) r.warnings.push_back(std::move(w));
     r.verdict = ais_bar_verdict(report);
     if (r.mode_bound) {
       const double lower = r.mode_bound->log_z_lower;
