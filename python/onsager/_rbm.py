@@ -393,7 +393,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def log_partition(self, method="ais", *, X=None, runs=100, betas=0, check=True, max_log2_states=30,
                       starts=500, tap_iters=1000, tap_tol=1e-4, tap_damping=0.5, seed=0, progress=False,
-                      layer="automatic", base="data", ladders=10, temperatures=100, sweeps=1000, burn_in=200):
+                      layer="automatic", base="data", ladders=10, temperatures=100, sweeps=1000, burn_in=200,
+                      tolerance=0.01, max_nodes=1_000_000):
         """log Z of the model, as an Estimate with its error bar.
 
         method: "exact" (enumerates the smaller layer; refused beyond 2**max_log2_states states), "ais"
@@ -402,7 +403,10 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         the marginals of X, else of the data fit saw, else uniform, or ``base="uniform"`` / ``"mean-field"``;
         ``check`` adds the independent BAR estimate and a verdict, reported in details), "bar" (Bennett's
         acceptance ratio over ``ladders`` parallel-tempering ladders of ``temperatures`` levels, ``sweeps``
-        sweeps of which ``burn_in`` are discarded; error = 3 jackknife standard errors), or the
+        sweeps of which ``burn_in`` are discarded; error = 3 jackknife standard errors), "bracket" (rigorous
+        lower and upper bounds by branch and bound over the smaller layer, at most 64 units: split until at most
+        ``tolerance`` nats wide or ``max_nodes`` nodes; value = the midpoint, error = half the width, lower and
+        upper = the bounds, which hold whatever the budget; ``details["converged"]``), or the
         extended-mean-field free energies "mf", "tap2", "tap3" (fixed points from ``starts`` rows of X or of
         random binary rows; approximations, not bounds: error is NaN).
         """
@@ -411,6 +415,10 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             if method == "exact":
                 v = _onsager.log_partition_exact(W, b, c, int(max_log2_states))
                 return Estimate(v, 0.0, v, v, "exact")
+            if method == "bracket":
+                r = _onsager.log_partition_bracket(W, b, c, float(tolerance), int(max_nodes), bool(progress))
+                half = 0.5 * (r["log_z_hi"] - r["log_z_lo"])
+                return Estimate(r["log_z"], half, r["log_z_lo"], r["log_z_hi"], "bracket", dict(r))
             if method in ("ais", "bar"):
                 if X is not None:
                     marg = _marginals(X).astype(np.float32)
@@ -451,7 +459,7 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 s = self._starts(X, int(starts), rng)
                 r = _onsager.log_partition_tap(W, b, c, s, order, int(tap_iters), float(tap_tol), float(tap_damping))
                 return Estimate(r["log_z"], math.nan, math.nan, math.nan, method, dict(r))
-        raise ValueError(f"log_partition: method must be one of 'exact', 'ais', 'bar', 'mf', 'tap2', 'tap3' "
+        raise ValueError(f"log_partition: method must be one of 'exact', 'ais', 'bar', 'bracket', 'mf', 'tap2', 'tap3' "
                          f"(got {method!r})")
 
     def log_likelihood(self, X, method="ais", **kwargs):

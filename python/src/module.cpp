@@ -557,6 +557,31 @@ PYBIND11_MODULE(_onsager, m) {
       py::arg("weight"), py::arg("visible_bias"), py::arg("hidden_bias"), py::arg("data"), py::arg("starts") = 100,
       py::arg("seed") = 0);
   m.def(
+      "log_partition_bracket",
+      [](const ConstMatrixRef& w, const ConstVectorRef& b, const ConstVectorRef& c, double tolerance,
+         std::int64_t max_nodes, bool progress) {
+        const Rbm rbm = make_rbm(w, b, c);
+        BracketResult r;
+        {
+          Compute compute;
+          r = log_partition_bracket(rbm, {.tolerance = tolerance, .max_nodes = max_nodes, .progress = progress});
+        }
+        py::dict d;
+        d["log_z"] = r.log_z;
+        d["log_z_lo"] = r.log_z_lo;
+        d["log_z_hi"] = r.log_z_hi;
+        d["converged"] = r.converged;
+        d["tolerance"] = r.tolerance;
+        d["layer"] = std::string(to_string(r.layer));
+        d["nodes"] = r.nodes;
+        d["open_nodes"] = r.open_nodes;
+        d["exact_nodes"] = r.exact_nodes;
+        d["seconds"] = r.seconds;
+        return d;
+      },
+      py::arg("weight"), py::arg("visible_bias"), py::arg("hidden_bias"), py::arg("tolerance") = 0.01,
+      py::arg("max_nodes") = 1'000'000, py::arg("progress") = false);
+  m.def(
       "log_partition_bar",
       [](const ConstMatrixRef& w, const ConstVectorRef& b, const ConstVectorRef& c, const ConstVectorRef& marginals,
          int ladders, int temperatures, int sweeps, int burn_in, std::uint64_t seed, bool progress,

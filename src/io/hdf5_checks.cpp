@@ -49,6 +49,7 @@ void Hdf5Checks::check_heap_object(std::uint64_t collection, std::uint64_t index
     if (csize < head) fail(fmt::format("{}: global heap collection at {} has size {}", what, collection, csize));
     const std::string c = raw(base_ + collection, csize, what + ": global heap collection");
     std::map<std::uint64_t, std::uint64_t> objects;
+    std::uint64_t max_index = 0;
     // The walk of libhdf5's H5HG__cache_heap_deserialize, which trusts every size: an object (index > 0) takes
     // its header plus its size rounded up to 8, a free-space record (index 0) its size; a size 0 there would
     // make libhdf5 loop for ever, a size past the end read beyond the collection.
@@ -61,17 +62,29 @@ void Hdf5Checks::check_heap_object(std::uint64_t collection, std::uint64_t index
       const std::uint64_t need = idx > 0 ? hdr + ((osize + 7) & ~std::uint64_t{7}) : osize;
       if (need == 0 || need > csize - p)
         fail(fmt::format("{}: global heap collection at {} has a malformed free-space record", what, collection));
-      if (idx > 0) objects[idx] = osize;
+      objects[idx] = osize;  // index 0: the free space, which libhdf5 also hands out as "object 0"
+      max_index = std::max(max_index, idx);
       p += need;
     }
-    it = heap_objects_.emplace(collection, std::move(objects)).first;
+    // libhdf5's object table has at least this many entries (H5HG_NOBJS, grown to the largest index seen).
+    const std::uint64_t table = std::max((csize - head) / (8 + sizeof_size_) + 2, max_index + 1);
+    it = heap_objects_.emplace(collection, HeapCollection{std::move(objects), table}).first;
   }
-  if (length == 0) return;  // an empty string needs no object, only a collection libhdf5 can walk
-  const auto obj = it->second.find(index);
-  if (obj == it->second.end())
+  // libhdf5 (H5T_vlen_disk_read) reads the object of any string whose collection address is not null, even an
+  // empty one, and copies all of it into a conversion buffer of ((length / 4096) + 1) x 4096 bytes at least: an
+  // index past its object table, or an object larger than that buffer, is read or written out of bounds (found by
+  // fuzz_keras_h5: heap-buffer-overflow in H5HG_read <- H5T__conv_vlen <- H5Aread).
+  const HeapCollection& heap = it->second;
+  const auto obj = heap.objects.find(index);
+  if (obj == heap.objects.end() || (index == 0 && length > 0)) {
+    if (length == 0 && index < heap.table) return;  // an empty entry of the table: nothing is copied
     fail(fmt::format("{} refers to global heap object {} that does not exist", what, index));
+  }
   if (length > obj->second)
     fail(fmt::format("{} claims a {}-byte string in a {}-byte heap object", what, length, obj->second));
+  const std::uint64_t buffer = (length / 4096 + 1) * 4096;
+  if (obj->second > buffer)
+    fail(fmt::format("{} claims a {}-byte string whose heap object holds {} bytes", what, length, obj->second));
 }
 
 void Hdf5Checks::check_attribute_message(const std::string& m, std::size_t off, std::size_t msize,

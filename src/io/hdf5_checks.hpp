@@ -44,8 +44,9 @@ class Hdf5Checks {
   std::string raw(std::uint64_t at, std::uint64_t n, const std::string& what) const;
   /// The `n`-byte little-endian number at `off` in `b`.
   static std::uint64_t le(const std::string& b, std::size_t off, std::size_t n);
-  /// The global heap `collection` must be well formed (its walk ends inside it), and, for a `length` above 0,
-  /// its object `index` must exist and hold at least `length` bytes.
+  /// The global heap `collection` must be well formed (its walk ends inside it), and its object `index` must
+  /// exist (for a `length` above 0, or lie within libhdf5's object table for an empty string) and hold at least
+  /// `length` bytes and no more than libhdf5's conversion buffer for that length takes.
   void check_heap_object(std::uint64_t collection, std::uint64_t index, std::uint64_t length, const std::string& what);
   /// An attribute message of `msize` bytes at `off` in chunk `m`: its sizes, data and heap strings.
   void check_attribute_message(const std::string& m, std::size_t off, std::size_t msize, const std::string& obj_what);
@@ -63,7 +64,11 @@ class Hdf5Checks {
   std::map<haddr_t, unsigned> dataset_class_;
   std::map<std::pair<haddr_t, std::string>, unsigned> attribute_class_;
   haddr_t current_header_ = 0;
-  std::map<haddr_t, std::map<std::uint64_t, std::uint64_t>> heap_objects_;  // collection -> index -> size
+  struct HeapCollection {
+    std::map<std::uint64_t, std::uint64_t> objects;  ///< index -> size (0: the free space)
+    std::uint64_t table = 0;                         ///< entries of libhdf5's object table, at least
+  };
+  std::map<haddr_t, HeapCollection> heap_objects_;  // by collection address
   std::uint64_t base_ = 0;  ///< userblock size: file addresses are relative to it
   std::size_t sizeof_addr_ = 8, sizeof_size_ = 8;
 };

@@ -99,6 +99,12 @@ def test_exact_and_ais_log_partition_against_enumeration(digits_binary):
     assert ll.value == pytest.approx(-rbm._free_energy(X).mean() - truth, abs=1e-6)
     tap = rbm.log_partition("tap2", X=X)
     assert np.isnan(tap.error) and abs(tap.value - truth) < 5  # an approximation, near at weak coupling
+    # The rigorous bracket contains the truth whatever its budget, and closes to its tolerance given enough.
+    br = rbm.log_partition("bracket", tolerance=1e-4)
+    assert br.method == "bracket" and br.details["converged"], br.details
+    assert br.lower - 1e-9 <= truth <= br.upper + 1e-9 and br.upper - br.lower <= 1e-4, (br, truth)
+    loose = rbm.log_partition("bracket", max_nodes=2)
+    assert loose.lower - 1e-9 <= truth <= loose.upper + 1e-9 and loose.error >= br.error, (loose, truth)
 
 
 def test_exact_refuses_too_many_states(digits_binary):
