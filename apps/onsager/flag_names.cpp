@@ -138,6 +138,7 @@ constexpr std::array kFieldFlags{
     FieldFlag{"evaluate_rbm:", "options.tap_starts", "--tap-starts"},
     FieldFlag{"evaluate_rbm:", "options.bracket", "--bracket"},
     FieldFlag{"bracket:", "options.bracket_options.max_nodes", "--bracket-nodes"},
+    FieldFlag{"bracket:", "options.bracket_options.abandon_width", "rbm eval's default; --bracket runs it to the end"},
     FieldFlag{"log_partition_bracket:", "options.tolerance", "--bracket-tol"},
     FieldFlag{"log_partition_bracket:", "options.max_nodes", "--bracket-nodes"},
     FieldFlag{"load_dataset:", "split", "--split"},

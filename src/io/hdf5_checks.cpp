@@ -72,8 +72,9 @@ void Hdf5Checks::check_heap_object(std::uint64_t collection, std::uint64_t index
   }
   // libhdf5 (H5T_vlen_disk_read) reads the object of any string whose collection address is not null, even an
   // empty one, and copies all of it into a conversion buffer of ((length / 4096) + 1) x 4096 bytes at least: an
-  // index past its object table, or an object larger than that buffer, is read or written out of bounds (found by
-  // fuzz_keras_h5: heap-buffer-overflow in H5HG_read <- H5T__conv_vlen <- H5Aread).
+  // index past its object table, or an object larger than that buffer, is read or written out of bounds (fuzz_keras_h5
+  // found a heap-buffer-overflow in H5HG_read <- H5T__conv_vlen <- H5Aread; tests/unit/regressions/ has one input of
+  // each kind).
   const HeapCollection& heap = it->second;
   const auto obj = heap.objects.find(index);
   if (obj == heap.objects.end() || (index == 0 && length > 0)) {

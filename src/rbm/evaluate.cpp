@@ -68,7 +68,12 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
     ONSAGER_CHECK(!rbm.gaussian(), "evaluate_rbm: the bracket (options.bracket) is for Bernoulli models; this one has "
                                    "Gaussian visible units");
     r.bracket = log_partition_bracket(rbm, options.bracket_options);
-    if (!r.bracket->converged)
+    if (r.bracket->abandoned)
+      r.warnings.push_back(fmt::format(
+          "bracket: still {:.3f} nats wide after {} nodes, a quarter of its budget, so given up as one that will not "
+          "close (options.bracket_options.abandon_width); log Z lies in it",
+          r.bracket->log_z_hi - r.bracket->log_z_lo, r.bracket->nodes));
+    else if (!r.bracket->converged)
       r.warnings.push_back(fmt::format(
           "bracket: still {:.3f} nats wide after {} nodes (options.bracket_options.max_nodes); log Z lies in it, but "
           "its midpoint is no estimate to that precision",
@@ -194,6 +199,7 @@ nlohmann::json to_json(const EvalReport& r) {
     ll["bracket"] = r.avg_log_likelihood(b.log_z);
     details["bracket"] = {{"layer", std::string(to_string(b.layer))},
                           {"converged", b.converged},
+                          {"abandoned", b.abandoned},
                           {"tolerance", b.tolerance},
                           {"nodes", b.nodes},
                           {"open_nodes", b.open_nodes},

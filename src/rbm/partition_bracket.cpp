@@ -163,6 +163,8 @@ BracketResult log_partition_bracket(const Rbm& model, const BracketOptions& opti
   model.require_bernoulli("log_partition_bracket");
   ONSAGER_CHECK(options.tolerance > 0 && std::isfinite(options.tolerance),
                 "log_partition_bracket: options.tolerance must be a positive number of nats (got {})", options.tolerance);
+  ONSAGER_CHECK(options.abandon_width >= 0 && !std::isnan(options.abandon_width),
+                "log_partition_bracket: options.abandon_width must be 0 or more nats (got {})", options.abandon_width);
   ONSAGER_CHECK(options.max_nodes >= 1, "log_partition_bracket: options.max_nodes must be at least 1 (got {})",
                 options.max_nodes);
   const bool hidden = resolve_ais_layer(model, AisLayer::automatic) == AisLayer::hidden;
@@ -214,6 +216,10 @@ BracketResult log_partition_bracket(const Rbm& model, const BracketOptions& opti
     if (r.nodes >= next_check) {
       totals(lo, hi);
       if (hi - lo <= options.tolerance) break;
+      if (options.abandon_width > 0 && 4 * r.nodes >= options.max_nodes && hi - lo > options.abandon_width) {
+        r.abandoned = true;
+        break;
+      }
       next_check = r.nodes + std::max<std::int64_t>(kBatch, static_cast<std::int64_t>(heap.size()) / 8);
       throw_if_interrupted("log_partition_bracket");
     }

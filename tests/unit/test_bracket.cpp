@@ -117,6 +117,27 @@ TEST(PartitionBracket, BracketsABlockModelTooLargeToEnumerate) {
   EXPECT_NEAR(r.log_z, truth, 0.01);
 }
 
+TEST(PartitionBracket, GivesUpAtAQuarterOfItsBudgetWhenStillWide) {
+  // A warm model with 40 units does not close; with abandon_width it stops soon after a quarter of the budget, its
+  // ends still valid. A model that closes is not given up.
+  const Rbm warm = random_rbm(200, 40, 0.5f, 1.0f, 4);
+  const BracketResult w = log_partition_bracket(warm, {.tolerance = 0.01, .max_nodes = 20000, .abandon_width = 1.0});
+  EXPECT_TRUE(w.abandoned);
+  EXPECT_FALSE(w.converged);
+  EXPECT_GE(w.nodes, 5000);
+  EXPECT_LT(w.nodes, 20000);
+  EXPECT_GT(w.log_z_hi - w.log_z_lo, 1.0);
+  const BracketResult full = log_partition_bracket(warm, {.tolerance = 0.01, .max_nodes = 20000});
+  EXPECT_FALSE(full.abandoned);
+  EXPECT_EQ(full.nodes, 20000);
+  EXPECT_LE(full.log_z_hi, w.log_z_hi + 1e-9);
+  EXPECT_GE(full.log_z_lo, w.log_z_lo - 1.0);  // the lower end need not rise monotonically, but nearly so
+  const Rbm cold = random_rbm(60, 16, 4.0f, 1.0f, 43);
+  const BracketResult c = log_partition_bracket(cold, {.tolerance = 1e-3, .max_nodes = 1'000'000, .abandon_width = 1.0});
+  EXPECT_TRUE(c.converged);
+  EXPECT_FALSE(c.abandoned);
+}
+
 TEST(PartitionBracket, SameResultForOneAndTwoThreads) {
   const Rbm rbm = random_rbm(300, 30, 0.3f, 0.5f, 9);
   set_num_threads(1);
@@ -144,6 +165,8 @@ TEST(PartitionBracket, RefusesWhatItCannotBracket) {
   EXPECT_NE(message([&] { log_partition_bracket(rbm, {.tolerance = 0}); }).find("options.tolerance"), std::string::npos);
   EXPECT_NE(message([&] { log_partition_bracket(rbm, {.tolerance = NAN}); }).find("options.tolerance"), std::string::npos);
   EXPECT_NE(message([&] { log_partition_bracket(rbm, {.max_nodes = 0}); }).find("options.max_nodes"), std::string::npos);
+  EXPECT_NE(message([&] { log_partition_bracket(rbm, {.abandon_width = -1}); }).find("options.abandon_width"),
+            std::string::npos);
   Rbm gaussian = rbm;
   gaussian.log_var = VectorF::Zero(10);
   EXPECT_NE(message([&] { log_partition_bracket(gaussian); }).find("Gaussian"), std::string::npos);

@@ -227,8 +227,8 @@ TEST(KerasH5, FuzzerFindingsAreRefused) {
                         Case{"keras_h5_empty_string_heap_loop.h5", "has a malformed free-space record"},
                         // A variable-length name whose element claims 1 byte for a 6,000-byte heap object, and an
                         // empty one naming object 60,000 of a one-object collection: libhdf5 copies the whole object
-                        // into a 4,096-byte buffer, or reads past its object table (both segfaulted the reader;
-                        // fuzz_keras_h5 found the first as a heap-buffer-overflow in H5HG_read).
+                        // into a 4,096-byte buffer, or reads past its object table (both segfaulted the reader; they
+                        // are the two ways to the heap-buffer-overflow fuzz_keras_h5 found in H5HG_read).
                         Case{"keras_h5_vlen_object_overflow.h5", "claims a 1-byte string whose heap object holds 6000 bytes"},
                         Case{"keras_h5_vlen_index_past_table.h5", "refers to global heap object 60000 that does not exist"}}) {
     const std::string path = std::string(ONSAGER_SOURCE_DIR) + "/tests/unit/regressions/" + c.file;

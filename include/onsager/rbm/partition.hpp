@@ -227,6 +227,9 @@ struct BracketOptions {
   std::int64_t max_nodes = 1'000'000;  ///< nodes split at most (>= 1): about 30 µs each with 784 units in the other
                                        ///< layer on 2 cores (two children, each ~6 x 784 exp/log and 6 x 784 x free
                                        ///< multiply-adds)
+  /// When > 0: give up once a quarter of max_nodes has been split and the bracket is still wider than this (nats),
+  /// as one that will not close within the budget (rbm eval's default path, where AIS then runs; 0: never).
+  double abandon_width = 0;
   bool progress = false;               ///< progress bar on stderr (terminal only)
 };
 
@@ -234,6 +237,7 @@ struct BracketResult {
   double log_z_lo = 0, log_z_hi = 0;  ///< log Z lies in [log_z_lo, log_z_hi]
   double log_z = 0;                   ///< the bracket's midpoint
   bool converged = false;             ///< log_z_hi - log_z_lo <= tolerance
+  bool abandoned = false;             ///< stopped early by abandon_width
   double tolerance = 0;
   AisLayer layer = AisLayer::visible;  ///< the layer branched on (the smaller; visible on a tie)
   std::int64_t nodes = 0;              ///< nodes split
