@@ -2,18 +2,19 @@
 //
 // In the model seen from the enumerated layer x (n units: the transposed model when it is the hidden one), with the
 // other layer summed out, log p*(x) = b·x + Σ_j softplus(y_j), y = c + Σ_i x_i w_i (w_i: unit i's weights to the m
-// units of the other layer). A node fixes the first k units (in order of decreasing Σ_j |w_ij|) and stands for the
-// 2^(n-k) states that complete it. Over those states y_j lies in [lo_j, hi_j], lo_j = base_j + Σ_free min(w_ij, 0),
-// hi_j = base_j + Σ_free max(w_ij, 0), base_j = c_j + Σ_fixed x_i w_ij. Softplus is convex, so on that interval it
-// lies below its chord and above any tangent; both are linear in y_j, hence in the free units, and a linear function
-// of the free units sums over them in closed form, Σ_x exp(K + a·x) = exp(K + Σ_i softplus(a_i)):
+// units of the other layer). A node fixes k of the units and stands for the 2^(n-k) states that complete it. Over
+// those states y_j lies in [lo_j, hi_j], lo_j = base_j + Σ_free min(w_ij, 0), hi_j = base_j + Σ_free max(w_ij, 0),
+// base_j = c_j + Σ_fixed x_i w_ij. Softplus is convex, so on that interval it lies below its chord and above any
+// tangent; both are linear in y_j, hence in the free units, and a linear function of the free units sums over them
+// in closed form, Σ_x exp(K + a·x) = exp(K + Σ_i softplus(a_i)):
 //   upper: log U = b·x_fixed + Σ_j [softplus(lo_j) - s_j neg_j] + Σ_free softplus(b_i + Σ_j s_j w_ij),
 //          s_j = (softplus(hi_j) - softplus(lo_j)) / (hi_j - lo_j), neg_j = Σ_free min(w_ij, 0);
 //   lower: log L = b·x_fixed + Σ_j [softplus(t_j) + σ(t_j)(base_j - t_j)] + Σ_free softplus(b_i + Σ_j σ(t_j) w_ij)
 //          for any t; here t_j = base_j + Σ_free σ(a_i) w_ij with a the upper bound's coefficients (a mean-field guess).
 // Z lies in [Σ L, Σ U] over the open nodes, plus the states already summed exactly. The nodes with the largest U - L
-// are split on their next unit, in batches (the same batches for any thread count); a child's chord lies below its
-// parent's on the child's interval, so Σ U never rises. A node with at most kExactFree free units is summed exactly.
+// are split, in batches (the same batches for any thread count), each on the free unit that owns most of its chords'
+// excess (Bracketer::bound); a child's chord lies below its parent's on the child's interval, so Σ U never rises. A
+// node with at most kExactFree free units is summed exactly.
 // Everything is in double; "rigorous" means up to double rounding (relative 1e-13 of a node's terms).
 
 #include <algorithm>
@@ -225,7 +226,8 @@ BracketResult log_partition_bracket(const Rbm& model, const BracketOptions& opti
     }
     // The batch: the nodes with the largest gaps, split into two children each.
     std::vector<Node> batch;
-    while (!heap.empty() && static_cast<int>(batch.size()) < kBatch && r.nodes + static_cast<std::int64_t>(batch.size()) < options.max_nodes) {
+    while (!heap.empty() && static_cast<int>(batch.size()) < kBatch &&
+           r.nodes + static_cast<std::int64_t>(batch.size()) < options.max_nodes) {
       std::pop_heap(heap.begin(), heap.end(), heap_less);
       batch.push_back(heap.back());
       heap.pop_back();

@@ -214,8 +214,8 @@ ModeBound log_partition_mode_bound(const Rbm& rbm, const ConstMatrixFRef& data, 
                                    std::uint64_t seed = 0);
 
 /// A rigorous bracket on log Z by branch and bound over the smaller layer (at most 64 units; docs/likelihood.md,
-/// "A rigorous bracket"). A node fixes the first k units of that layer (most influential first) and stands for the
-/// states that complete it; with the other layer summed out, softplus lies below its chord and above a tangent on the
+/// "A rigorous bracket"). A node fixes some units of that layer (the next one to fix chosen per node) and stands for
+/// the states that complete it; with the other layer summed out, softplus lies below its chord and above a tangent on the
 /// range each field can take there, and both are linear in the free units, so they sum over the node's states in
 /// closed form: an upper and a lower bound on the node's share of Z. The nodes with the widest bounds are split until
 /// log(Σ U) - log(Σ L) <= tolerance or max_nodes nodes have been split; nodes with at most three free units are summed
