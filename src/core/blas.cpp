@@ -17,7 +17,31 @@ void sgemm_block(bool ta, bool tb, Eigen::Index m, Eigen::Index n, Eigen::Index 
               c, static_cast<int>(ldc));
 }
 
+struct GemmShape {
+  Eigen::Index m, n, k;
+};
+
+GemmShape checked_shape(const ConstMatrixFRef& a, bool ta, const ConstMatrixFRef& b, bool tb, const MatrixFRef& c) {
+  const Eigen::Index m = ta ? a.cols() : a.rows();
+  const Eigen::Index k = ta ? a.rows() : a.cols();
+  const Eigen::Index kb = tb ? b.cols() : b.rows();
+  const Eigen::Index n = tb ? b.rows() : b.cols();
+  ONSAGER_CHECK(k == kb && c.rows() == m && c.cols() == n,
+                "gemm: shapes do not match ({}x{} * {}x{} -> {}x{})", m, k, kb, n, c.rows(), c.cols());
+  return {m, n, k};
+}
+
 }  // namespace
+
+void gemm_serial(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatrixFRef& b, Trans trans_b,
+                 float beta, MatrixFRef c) {
+  const bool ta = trans_a == Trans::yes, tb = trans_b == Trans::yes;
+  const GemmShape s = checked_shape(a, ta, b, tb, c);
+  if (s.m == 0 || s.n == 0) return;
+  ensure_serial_blas();
+  sgemm_block(ta, tb, s.m, s.n, s.k, alpha, a.data(), a.outerStride(), b.data(), b.outerStride(), beta, c.data(),
+              c.outerStride());
+}
 
 // OpenBLAS's own threading gives results that depend on the thread count. Instead, the larger output
 // dimension is cut into a fixed number of blocks (never the reduction dimension), each computed by one
@@ -27,12 +51,7 @@ void gemm(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatri
           float beta, MatrixFRef c) {
   const bool ta = trans_a == Trans::yes;
   const bool tb = trans_b == Trans::yes;
-  const Eigen::Index m = ta ? a.cols() : a.rows();
-  const Eigen::Index k = ta ? a.rows() : a.cols();
-  const Eigen::Index kb = tb ? b.cols() : b.rows();
-  const Eigen::Index n = tb ? b.rows() : b.cols();
-  ONSAGER_CHECK(k == kb && c.rows() == m && c.cols() == n,
-                "gemm: shapes do not match ({}x{} * {}x{} -> {}x{})", m, k, kb, n, c.rows(), c.cols());
+  const auto [m, n, k] = checked_shape(a, ta, b, tb, c);
   if (m == 0 || n == 0) return;
   ensure_serial_blas();
   const Eigen::Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();

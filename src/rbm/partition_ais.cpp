@@ -8,8 +8,10 @@
 //   log w += log p_k*(v) - log p_{k-1}*(v) = Δβ (b - b_A)·v + Σ_j [softplus(d_j + β_k x_j) - softplus(d_j + β_{k-1} x_j)],
 // then, unless k = K-1, h ~ σ(d + β_k x) and v ~ σ((1-β_k) b_A + β_k (b + Wᵀh)) (a second GEMM).
 // The softplus difference is evaluated without cancellation (detail::softplus_gap_sum: a log1p of a non-negative
-// argument, or its series for small steps); each row's sum is added to a double log weight. Run r draws from streams keyed by (seed, tag, k, r) exactly as
-// sample_bernoulli does, so nothing depends on the thread count.
+// argument; for small steps its series from the same σ(d + β_k x) that h is drawn from); each row's sum is added to
+// a double log weight. The runs are cut into chunks fixed by their number; each thread advances its chunks through
+// every temperature on its own (single-threaded GEMMs, no barrier between steps). Run r draws from streams keyed by
+// (seed, tag, k, r) exactly as sample_bernoulli does, so nothing depends on the thread count.
 
 #include <algorithm>
 #include <chrono>
@@ -17,6 +19,8 @@
 #include <limits>
 #include <set>
 #include <string>
+
+#include <omp.h>
 
 #include <fmt/format.h>
 
@@ -44,19 +48,22 @@ double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF&
   const float wmax = w.size() > 0 ? w.cwiseAbs().maxCoeff() : 0.0f;
   const float tmax = std::abs(delta) * wmax;
   if (tmax < 80.0f) {
+    // Each intermediate is evaluated once into an array: as nested expression templates Eigen would recompute σ (an
+    // exp per element) for every use of it.
     const auto wa = w.array();
-    const auto dl = delta * wa;
-    const auto z = d.array() + lo * wa;
-    const auto sig = (1.0f + (-(dl >= 0.0f).select(z, z + dl)).exp()).inverse();  // σ(z')
-    const auto t = dl.abs();
-    if (tmax < 0.003f) {
+    const Eigen::ArrayXf dl = (delta * wa).transpose();
+    const Eigen::ArrayXf z = (d.array() + lo * wa).transpose();
+    const Eigen::ArrayXf sig = (1.0f + (-(dl >= 0.0f).select(z, z + dl)).exp()).inverse();  // σ(z')
+    const Eigen::ArrayXf t = dl.abs();
+    Eigen::ArrayXf mag;
+    if (tmax < kGapSeriesStep) {
       // AIS's small steps: expm1 and log1p by their series, u = σ(z')(t + t²/2 + t³/6), log1p(u) = u - u²/2 + u³/3,
       // whose truncation error (u³/4 < 7e-9 relative for t < 0.003) is below float's rounding.
-      const auto u = sig * (t * (1.0f + t * (0.5f + t * (1.0f / 6.0f))));
-      const auto mag = u * (1.0f - u * (0.5f - u * (1.0f / 3.0f)));
-      return static_cast<double>((dl >= 0.0f).select(mag, -mag).sum());
+      const Eigen::ArrayXf u = sig * (t * (1.0f + t * (0.5f + t * (1.0f / 6.0f))));
+      mag = u * (1.0f - u * (0.5f - u * (1.0f / 3.0f)));
+    } else {
+      mag = (sig * t.expm1()).log1p();
     }
-    const auto mag = (sig * t.expm1()).log1p();
     return static_cast<double>((dl >= 0.0f).select(mag, -mag).sum());
   }
   double sum = 0;
@@ -68,6 +75,19 @@ double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF&
     sum += dl >= 0 ? mag : -mag;
   }
   return sum;
+}
+
+double softplus_gap_sum_and_probs(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta,
+                                  float hi, Eigen::Ref<RowVectorF> p) {
+  p.array() = (1.0f + (-(d.array() + hi * w.array())).exp()).inverse();
+  const float wmax = w.size() > 0 ? w.cwiseAbs().maxCoeff() : 0.0f;
+  if (std::abs(delta) * wmax >= kGapSeriesStep) return softplus_gap_sum(w, d, lo, delta);
+  // With p = σ(z + t), softplus(z + t) - softplus(z) = -log1p(p expm1(-t)) for t of either sign; for |t| < 0.003
+  // both by their series, u = p (-t + t²/2 - t³/6), -log1p(u) = -(u - u²/2 + u³/3), the truncation error below
+  // float's rounding (u³/4 < 7e-9 relative to the term).
+  const auto t = delta * w.array();
+  const auto u = -p.array() * t * (1.0f - t * (0.5f - t * (1.0f / 6.0f)));
+  return -static_cast<double>((u * (1.0f - u * (0.5f - u * (1.0f / 3.0f)))).sum());
 }
 
 double log_sum_exp(const std::vector<double>& l) {
@@ -100,6 +120,14 @@ double default_curve(double t) {  // t in [0, 14500] steps of the default schedu
   return 0.9 + (t - 4500) * 1e-5;
 }
 
+
+// The chunks of runs AIS's threads share: a power of two up to 8, each of at least 32 runs (where one SGEMM call
+// per chunk stays near the kernel's peak), from the run count alone.
+Eigen::Index ais_chunks(Eigen::Index runs) {
+  Eigen::Index c = 1;
+  while (c < 8 && runs / (2 * c) >= 32) c *= 2;
+  return c;
+}
 
 // S must hold more than this share of the result for its exact sum to be used (AisOptions::exact_states).
 constexpr double kExactShare = 0.5;
@@ -173,8 +201,7 @@ AisResult run_ais(const detail::AnnealedModel& am, int runs, const std::vector<d
   const VectorF& b = rbm.visible_bias;
   const RowVectorF c_minus_d = (rbm.hidden_bias - am.d).transpose();
   const VectorF bdiff = b - base_bias;
-  // Parallel row loops only where the work outweighs a parallel region's start and barrier.
-  const bool par_h = nr > 1 && nr * nh >= 32768, par_v = nr > 1 && nr * nv >= 32768;
+  const bool par_v = nr > 1 && nr * nv >= 32768;  // the base draw: in parallel where it outweighs the region
 
   MatrixF v(nr, nv), x(nr, nh), h(nr, nh), acc(nr, nv);
   std::vector<double> lw(static_cast<std::size_t>(nr), 0.0), vd(static_cast<std::size_t>(nr));
@@ -188,38 +215,50 @@ AisResult run_ais(const detail::AnnealedModel& am, int runs, const std::vector<d
     vd[static_cast<std::size_t>(r)] = static_cast<double>(v.row(r).dot(bdiff));
   }
 
+  // The runs are cut into a fixed number of chunks (from the run count alone), each advanced by its own thread
+  // through all the temperatures with one single-threaded SGEMM per layer and step, so the threads never wait for
+  // each other; every output row comes from the same calls whatever the thread count.
+  const Eigen::Index chunks = ais_chunks(nr), chunk_rows = (nr + chunks - 1) / chunks;
+  const MatrixF wt = rbm.weight.transpose();  // x = c + W v - d row by row as v·wt, a plain (NN) product
+  ensure_serial_blas();
   Progress bar(label, static_cast<std::size_t>(temps - 1), progress);
-  RowVectorF vis_bias(nv);
-  for (int k = 1; k < temps; ++k) {
-    const bool last = k == temps - 1;
-    const double dbeta = betas[k] - betas[k - 1];
-    const float fd = static_cast<float>(dbeta), fprev = static_cast<float>(betas[k - 1]),
-                fbeta = static_cast<float>(betas[k]);
-    x.rowwise() = c_minus_d;  // x = c + W v - d: the summed layer's field relative to its base
-    gemm(1.0f, v, Trans::no, rbm.weight, Trans::yes, 1.0f, x);
-
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (par_h)
-    for (Eigen::Index r = 0; r < nr; ++r) {
-      const double hidden_sum = detail::softplus_gap_sum(x.row(r), d, fprev, fd);
-      lw[static_cast<std::size_t>(r)] += dbeta * vd[static_cast<std::size_t>(r)] + hidden_sum;
-      if (!last) {
-        h.row(r).array() = (1.0f + (-(d.array() + fbeta * x.row(r).array())).exp()).inverse();
-        sample_row(&h(r, 0), nh, seed, kTagHidden, static_cast<std::uint64_t>(k), r);
-      }
-    }
-    if (!last) {
-      gemm(1.0f, h, Trans::no, rbm.weight, Trans::no, 0.0f, acc);
+  const int team = static_cast<int>(std::min<Eigen::Index>(chunks, num_threads()));
+#pragma omp parallel num_threads(team)
+  {
+    const Eigen::Index tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    const Eigen::Index c0 = tid * chunks / nt, c1 = (tid + 1) * chunks / nt;
+    RowVectorF vis_bias(nv);
+    for (int k = 1; k < temps && !interrupt_requested(); ++k) {
+      const bool last = k == temps - 1;
+      const double dbeta = betas[k] - betas[k - 1];
+      const float fd = static_cast<float>(dbeta), fprev = static_cast<float>(betas[k - 1]),
+                  fbeta = static_cast<float>(betas[k]);
       vis_bias = (fbeta * b + (1.0f - fbeta) * base_bias).transpose();
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (par_v)
-      for (Eigen::Index r = 0; r < nr; ++r) {
-        v.row(r).array() = (1.0f + (-(fbeta * acc.row(r).array() + vis_bias.array())).exp()).inverse();
-        sample_row(&v(r, 0), nv, seed, kTagVisible, static_cast<std::uint64_t>(k), r);
-        vd[static_cast<std::size_t>(r)] = static_cast<double>(v.row(r).dot(bdiff));
+      for (Eigen::Index c = c0; c < c1; ++c) {
+        const Eigen::Index r0 = c * chunk_rows, len = std::min(chunk_rows, nr - r0);
+        if (len <= 0) continue;
+        auto xs = x.middleRows(r0, len);
+        xs.rowwise() = c_minus_d;  // x = c + W v - d: the summed layer's field relative to its base
+        gemm_serial(1.0f, v.middleRows(r0, len), Trans::no, wt, Trans::no, 1.0f, xs);
+        for (Eigen::Index r = r0; r < r0 + len; ++r) {
+          // h's probabilities at β_k, and the log weight's step from them.
+          const double hidden_sum = detail::softplus_gap_sum_and_probs(x.row(r), d, fprev, fd, fbeta, h.row(r));
+          lw[static_cast<std::size_t>(r)] += dbeta * vd[static_cast<std::size_t>(r)] + hidden_sum;
+          if (!last) sample_row(&h(r, 0), nh, seed, kTagHidden, static_cast<std::uint64_t>(k), r);
+        }
+        if (last) continue;
+        auto as = acc.middleRows(r0, len);
+        gemm_serial(1.0f, h.middleRows(r0, len), Trans::no, rbm.weight, Trans::no, 0.0f, as);
+        for (Eigen::Index r = r0; r < r0 + len; ++r) {
+          v.row(r).array() = (1.0f + (-(fbeta * acc.row(r).array() + vis_bias.array())).exp()).inverse();
+          sample_row(&v(r, 0), nv, seed, kTagVisible, static_cast<std::uint64_t>(k), r);
+          vd[static_cast<std::size_t>(r)] = static_cast<double>(v.row(r).dot(bdiff));
+        }
       }
+      if (tid == 0) bar.advance();
     }
-    bar.advance();
-    throw_if_interrupted("log_partition_ais");
   }
+  throw_if_interrupted("log_partition_ais");
   bar.finish();
 
   AisResult res;

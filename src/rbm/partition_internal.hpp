@@ -44,6 +44,15 @@ inline void sample_row(float* p, Eigen::Index n, std::uint64_t seed, std::uint64
 /// sign(δ) logaddexp(-softplus(z'), |δ| - softplus(-z')).
 double softplus_gap_sum(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta);
 
+/// The step size below which softplus_gap_sum (and AIS) take expm1 and log1p by their series.
+inline constexpr float kGapSeriesStep = 0.003f;
+
+/// softplus_gap_sum(w, d, lo, delta), and p = σ(d + hi w) with hi = lo + delta (the summed layer's conditional
+/// probabilities at the new temperature, which AIS samples next): for small steps the gap is summed from p itself,
+/// -Σ_j log1p(p_j expm1(-delta w_j)), saving an exponential per unit.
+double softplus_gap_sum_and_probs(const Eigen::Ref<const RowVectorF>& w, const RowVectorF& d, float lo, float delta,
+                                  float hi, Eigen::Ref<RowVectorF> p);
+
 /// log Σ exp(l) over the entries (at least one), by the largest one.
 double log_sum_exp(const std::vector<double>& l);
 

@@ -240,7 +240,7 @@ TEST(PartitionAis, ErrorBarShrinksWithMoreRuns) {
 }
 
 TEST(PartitionAis, SameResultForOneAndTwoThreads) {
-  // Big enough that the GEMMs split into blocks and the row loops run in parallel.
+  // 200 runs make 4 chunks of 50: one thread advances all four, two take two each, three split them 1/1/2.
   const Rbm rbm = random_rbm(784, 256, 0.05f, 0.5f, 8);
   AisOptions o;
   o.runs = 200;
@@ -250,8 +250,11 @@ TEST(PartitionAis, SameResultForOneAndTwoThreads) {
   const AisResult one = log_partition_ais(rbm, o);
   set_num_threads(2);
   const AisResult two = log_partition_ais(rbm, o);
+  set_num_threads(3);
+  const AisResult three = log_partition_ais(rbm, o);
   set_num_threads(0);
   EXPECT_EQ(one.log_weights, two.log_weights);
+  EXPECT_EQ(one.log_weights, three.log_weights);
   EXPECT_EQ(one.log_z, two.log_z);
   o.seed = 13;
   EXPECT_NE(log_partition_ais(rbm, o).log_weights, one.log_weights);
@@ -326,6 +329,31 @@ TEST(PartitionAis, SoftplusGapMatchesDoubleReference) {
                  softplus(static_cast<double>(d(j)) + static_cast<double>(lo) * w(j));
         const double got = detail::softplus_gap_sum(w, d, lo, delta);
         EXPECT_NEAR(got, ref, 1e-5 * (1 + std::abs(ref))) << "delta " << delta << " scale " << scale << " lo " << lo;
+      }
+    }
+}
+
+TEST(PartitionAis, SoftplusGapFromProbabilitiesMatchesDoubleReference) {
+  // AIS's fused form: p = σ(d + hi w) and the gap from p (series for small steps, else the general form).
+  for (float delta : {-2e-3f, 1e-5f, 1e-4f, 2.9e-3f, 0.05f})
+    for (float scale : {0.1f, 1.0f, 30.0f}) {
+      RowVectorF w(50), d(50), p(50);
+      for (int j = 0; j < 50; ++j) {
+        w(j) = scale * std::sin(1.3f * static_cast<float>(j) + 0.2f);
+        d(j) = 4.0f * std::cos(0.7f * static_cast<float>(j));
+      }
+      for (float lo : {0.0f, 0.5f, 0.99f}) {
+        const float hi = lo + delta;
+        double ref = 0;
+        for (int j = 0; j < 50; ++j)
+          ref += softplus(static_cast<double>(d(j)) + (static_cast<double>(lo) + delta) * w(j)) -
+                 softplus(static_cast<double>(d(j)) + static_cast<double>(lo) * w(j));
+        const double got = detail::softplus_gap_sum_and_probs(w, d, lo, delta, hi, p);
+        // The terms are O(|δ w|); the float bound scales with their sum of magnitudes.
+        EXPECT_NEAR(got, ref, 1e-6 * (1e-3 + std::abs(delta) * w.cwiseAbs().sum()))
+            << "delta " << delta << " scale " << scale << " lo " << lo;
+        for (int j = 0; j < 50; ++j)
+          EXPECT_NEAR(p(j), 1.0 / (1.0 + std::exp(-(static_cast<double>(d(j)) + static_cast<double>(hi) * w(j)))), 1e-6);
       }
     }
 }

@@ -13,4 +13,9 @@ enum class Trans { no, yes };
 void gemm(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatrixFRef& b, Trans trans_b,
           float beta, MatrixFRef c);
 
+/// The same product as one single-threaded SGEMM call on the calling thread, for use inside a parallel region
+/// (each thread its own rows). A given output row depends only on the call's shape and operands.
+void gemm_serial(float alpha, const ConstMatrixFRef& a, Trans trans_a, const ConstMatrixFRef& b, Trans trans_b,
+                 float beta, MatrixFRef c);
+
 }  // namespace onsager
