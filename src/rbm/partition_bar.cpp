@@ -3,8 +3,9 @@
 // layer and base model as AIS (partition_internal.hpp).
 //
 // M ladders of K levels are the rows of one (M·K) x n batch, row m·K + k at β_k. Each sweep: a Gibbs step of every
-// row at its own β (two GEMMs), the pre-activation U = c + x Wᵀ of the summed-out layer (a third), from which the
-// work values (d the base's bias on the summed layer)
+// row at its own β (the summed layer drawn from U, then the annealed layer: one GEMM), the pre-activation
+// U = c + x Wᵀ of the summed-out layer again (a second), from which the work values (d the base's bias on the
+// summed layer)
 //   f_k(x) = log p_{k+1}*(x) - log p_k*(x) = Δβ⁺ (b - a)·x + Σ_j [softplus(d_j + β_{k+1} (U_j - d_j)) - (same at β_k)],
 //   g_k(x) = log p_{k-1}*(x) - log p_k*(x)
 // follow without cancellation (detail::softplus_gap_sum); then swaps of neighbouring levels, accepted with
@@ -17,8 +18,10 @@
 // equal distances along it, so that swaps are accepted about equally often everywhere. The error bar is the
 // jackknife over the ladders, which are independent: its standard error times Student's t quantile for M-1 degrees
 // of freedom at the coverage of ±3σ (4.09 for 10 ladders).
-// Randomness: Gibbs draws keyed by (seed, tag, sweep, row), swap uniforms by (seed, tag, sweep, ladder) and the pair
-// index, so nothing depends on the thread count.
+// The ladders are independent except at the re-spacing, so each thread advances its own ladders through the sweeps
+// before it and after it (single-threaded GEMMs, one per ladder and layer). Randomness: Gibbs draws keyed by (seed,
+// tag, sweep, row), swap uniforms by (seed, tag, sweep, ladder) and the pair index, so nothing depends on the
+// thread count.
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <omp.h>
 
 #include "onsager/core/blas.hpp"
 #include "onsager/core/error.hpp"
@@ -143,7 +147,7 @@ BarResult log_partition_bar(const Rbm& model, const ConstVectorFRef& base_pixel_
   const Eigen::Index rows = static_cast<Eigen::Index>(nm) * nk, nv = rbm.num_visible(), nh = rbm.num_hidden();
   const VectorF& b = rbm.visible_bias;
   const VectorF bdiff = b - a;
-  const bool par_h = rows * nh >= 32768, par_v = rows * nv >= 32768;
+  const bool par_v = rows * nv >= 32768;  // the first draw: in parallel where it outweighs the region
 
   std::vector<double> betas(static_cast<std::size_t>(nk));
   for (int k = 0; k < nk; ++k) betas[static_cast<std::size_t>(k)] = static_cast<double>(k) / (nk - 1);
@@ -165,41 +169,37 @@ BarResult log_partition_bar(const Rbm& model, const ConstVectorFRef& base_pixel_
   const std::size_t kept = static_cast<std::size_t>(options.sweeps - options.burn_in);
   const std::size_t pair_block = static_cast<std::size_t>(nm) * kept;
   std::vector<double> kf(static_cast<std::size_t>(nk - 1) * pair_block), kg(kf.size());
-  std::vector<double> sum_f(static_cast<std::size_t>(nk), 0.0), sq_f(sum_f), sum_g(sum_f), sq_g(sum_f);
-  std::vector<long> accepted(static_cast<std::size_t>(nk - 1), 0), proposed(accepted);
-  // Each row's β in float, for the Gibbs steps; set again when the levels move.
-  std::vector<float> fb(static_cast<std::size_t>(rows));
-  const auto set_row_betas = [&] {
-  };
-  set_row_betas();
+  // Per ladder: the work values' sums for the re-spacing and the swap counts (added up in ladder order after).
+  const std::size_t nks = static_cast<std::size_t>(nk), pairs = nks - 1;
+  std::vector<double> sum_f(static_cast<std::size_t>(nm) * nks, 0.0), sq_f(sum_f), sum_g(sum_f), sq_g(sum_f);
+  std::vector<long> accepted(static_cast<std::size_t>(nm) * pairs, 0), proposed(accepted);
+  const MatrixF wt = rbm.weight.transpose();  // u = c + W x - d row by row as x·wt, a plain (NN) product
 
-  Progress bar("BAR", static_cast<std::size_t>(options.sweeps), options.progress);
-  for (int t = 0; t < options.sweeps; ++t) {
+  // Sweep t of ladder m (rows m·K .. m·K + K-1): a Gibbs step of every row at its own β (summed layer from U,
+  // then the annealed layer), U again, the work values towards both neighbours, then swaps of neighbouring
+  // levels, even pairs on even sweeps and odd pairs on odd ones.
+  const auto sweep = [&](int m, int t) {
     const std::uint64_t step = static_cast<std::uint64_t>(t);
-    for (Eigen::Index r = 0; r < rows; ++r) fb[static_cast<std::size_t>(r)] = static_cast<float>(betas[r % nk]);
-    // Gibbs step at each row's β: summed layer from U, then the annealed layer.
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (par_h)
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      const float be = fb[static_cast<std::size_t>(r)];
+    const Eigen::Index r0 = static_cast<Eigen::Index>(m) * nk;
+    for (Eigen::Index r = r0; r < r0 + nk; ++r) {
+      const float be = static_cast<float>(betas[static_cast<std::size_t>(r - r0)]);
       s.row(r).array() = (1.0f + (-(d.array() + be * u.row(r).array())).exp()).inverse();
       detail::sample_row(&s(r, 0), nh, options.seed, kTagSummed, step, r);
     }
-    gemm(1.0f, s, Trans::no, rbm.weight, Trans::no, 0.0f, acc);
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (par_v)
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      const float be = fb[static_cast<std::size_t>(r)];
+    gemm_serial(1.0f, s.middleRows(r0, nk), Trans::no, rbm.weight, Trans::no, 0.0f, acc.middleRows(r0, nk));
+    for (Eigen::Index r = r0; r < r0 + nk; ++r) {
+      const float be = static_cast<float>(betas[static_cast<std::size_t>(r - r0)]);
       x.row(r).array() =
           (1.0f + (-(be * (acc.row(r).array() + b.transpose().array()) + (1.0f - be) * a.transpose().array())).exp())
               .inverse();
       detail::sample_row(&x(r, 0), nv, options.seed, kTagState, step, r);
       vd[static_cast<std::size_t>(r)] = static_cast<double>(x.row(r).dot(bdiff));
     }
-    u.rowwise() = c_minus_d;
-    gemm(1.0f, x, Trans::no, rbm.weight, Trans::yes, 1.0f, u);
-    // Work values towards both neighbours.
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (par_h)
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      const int k = static_cast<int>(r % nk);
+    auto um = u.middleRows(r0, nk);
+    um.rowwise() = c_minus_d;
+    gemm_serial(1.0f, x.middleRows(r0, nk), Trans::no, wt, Trans::no, 1.0f, um);
+    for (Eigen::Index r = r0; r < r0 + nk; ++r) {
+      const int k = static_cast<int>(r - r0);
       const auto ur = u.row(r);
       const std::size_t i = static_cast<std::size_t>(r);
       if (k + 1 < nk) {
@@ -211,53 +211,71 @@ BarResult log_partition_bar(const Rbm& model, const ConstVectorFRef& base_pixel_
         bwd[i] = -(db * vd[i] + detail::softplus_gap_sum(ur, d, static_cast<float>(betas[k - 1]), static_cast<float>(db)));
       }
     }
+    const std::size_t mk = static_cast<std::size_t>(m) * nks, mp = static_cast<std::size_t>(m) * pairs;
     if (t < respace_at) {  // the spread of the work values on the even ladder
-      for (Eigen::Index r = 0; r < rows; ++r) {
-        const int k = static_cast<int>(r % nk);
-        const std::size_t i = static_cast<std::size_t>(r);
-        if (k + 1 < nk) sum_f[k] += fwd[i], sq_f[k] += fwd[i] * fwd[i];
-        if (k > 0) sum_g[k] += bwd[i], sq_g[k] += bwd[i] * bwd[i];
+      for (int k = 0; k < nk; ++k) {
+        const std::size_t i = static_cast<std::size_t>(r0 + k);
+        if (k + 1 < nk) sum_f[mk + k] += fwd[i], sq_f[mk + k] += fwd[i] * fwd[i];
+        if (k > 0) sum_g[mk + k] += bwd[i], sq_g[mk + k] += bwd[i] * bwd[i];
       }
-    }
-    if (t + 1 == respace_at) {
-      const double n = static_cast<double>(respace_at) * nm;
-      std::vector<double> gap(static_cast<std::size_t>(nk - 1));
-      for (int k = 0; k + 1 < nk; ++k) {
-        const double vf = std::max(0.0, sq_f[k] / n - (sum_f[k] / n) * (sum_f[k] / n));
-        const double vg = std::max(0.0, sq_g[k + 1] / n - (sum_g[k + 1] / n) * (sum_g[k + 1] / n));
-        gap[static_cast<std::size_t>(k)] = 0.5 * (std::sqrt(vf) + std::sqrt(vg));
-      }
-      betas = respace(betas, gap);
-      set_row_betas();
     }
     if (t >= options.burn_in) {
       const std::size_t tt = static_cast<std::size_t>(t - options.burn_in);
-      for (int m = 0; m < nm; ++m)
-        for (int k = 0; k + 1 < nk; ++k) {
-          const std::size_t at = static_cast<std::size_t>(k) * pair_block + static_cast<std::size_t>(m) * kept + tt;
-          kf[at] = fwd[static_cast<std::size_t>(m * nk + k)];
-          kg[at] = bwd[static_cast<std::size_t>(m * nk + k + 1)];
-        }
-    }
-    // Swaps of neighbouring levels: even pairs on even sweeps, odd pairs on odd ones.
-    for (int m = 0; m < nm; ++m) {
-      const std::uint64_t key = stream_seed(options.seed, kTagSwap, step, static_cast<std::uint64_t>(m));
-      for (int k = t % 2; k + 1 < nk; k += 2) {
-        const Eigen::Index r0 = static_cast<Eigen::Index>(m) * nk + k, r1 = r0 + 1;
-        const double la = fwd[static_cast<std::size_t>(r0)] + bwd[static_cast<std::size_t>(r1)];
-        const bool counted = t >= respace_at;  // rates of the final ladder
-        if (counted) ++proposed[k];
-        if (la >= 0 || static_cast<double>(counter_uniform(key, static_cast<std::uint32_t>(k))) < std::exp(la)) {
-          if (counted) ++accepted[k];
-          x.row(r0).swap(x.row(r1));
-          u.row(r0).swap(u.row(r1));
-          std::swap(vd[static_cast<std::size_t>(r0)], vd[static_cast<std::size_t>(r1)]);
-        }
+      for (int k = 0; k + 1 < nk; ++k) {
+        const std::size_t at = static_cast<std::size_t>(k) * pair_block + static_cast<std::size_t>(m) * kept + tt;
+        kf[at] = fwd[static_cast<std::size_t>(r0 + k)];
+        kg[at] = bwd[static_cast<std::size_t>(r0 + k + 1)];
       }
     }
-    bar.advance();
+    const std::uint64_t key = stream_seed(options.seed, kTagSwap, step, static_cast<std::uint64_t>(m));
+    const bool counted = t >= respace_at;  // rates of the final ladder
+    for (int k = t % 2; k + 1 < nk; k += 2) {
+      const Eigen::Index q0 = r0 + k, q1 = q0 + 1;
+      const double la = fwd[static_cast<std::size_t>(q0)] + bwd[static_cast<std::size_t>(q1)];
+      if (counted) ++proposed[mp + k];
+      if (la >= 0 || static_cast<double>(counter_uniform(key, static_cast<std::uint32_t>(k))) < std::exp(la)) {
+        if (counted) ++accepted[mp + k];
+        x.row(q0).swap(x.row(q1));
+        u.row(q0).swap(u.row(q1));
+        std::swap(vd[static_cast<std::size_t>(q0)], vd[static_cast<std::size_t>(q1)]);
+      }
+    }
+  };
+  // The ladders are independent between re-spacings: each thread advances its own through the sweeps, with no
+  // barrier between them; every row comes from the same single-threaded calls whatever the thread count.
+  ensure_serial_blas();
+  Progress bar("BAR", static_cast<std::size_t>(options.sweeps), options.progress);
+  const auto run_sweeps = [&](int t0, int t1) {
+    const int team = std::min(nm, num_threads());
+#pragma omp parallel num_threads(team)
+    {
+      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+      const int m0 = tid * nm / nt, m1 = (tid + 1) * nm / nt;
+      for (int t = t0; t < t1 && !interrupt_requested(); ++t) {
+        for (int m = m0; m < m1; ++m) sweep(m, t);
+        if (tid == 0) bar.advance();
+      }
+    }
     throw_if_interrupted("log_partition_bar");
+  };
+  run_sweeps(0, respace_at);
+  if (respace_at > 0) {
+    // The levels at equal distances along the thermodynamic length measured so far.
+    const double n = static_cast<double>(respace_at) * nm;
+    std::vector<double> gap(pairs);
+    for (int k = 0; k + 1 < nk; ++k) {
+      double f1 = 0, f2 = 0, g1 = 0, g2 = 0;
+      for (int m = 0; m < nm; ++m) {
+        const std::size_t mk = static_cast<std::size_t>(m) * nks;
+        f1 += sum_f[mk + k], f2 += sq_f[mk + k], g1 += sum_g[mk + k + 1], g2 += sq_g[mk + k + 1];
+      }
+      const double vf = std::max(0.0, f2 / n - (f1 / n) * (f1 / n));
+      const double vg = std::max(0.0, g2 / n - (g1 / n) * (g1 / n));
+      gap[static_cast<std::size_t>(k)] = 0.5 * (std::sqrt(vf) + std::sqrt(vg));
+    }
+    betas = respace(betas, gap);
   }
+  run_sweeps(respace_at, options.sweeps);
   bar.finish();
 
   // Bennett's r for every pair, on all ladders and with each left out.
@@ -296,7 +314,9 @@ BarResult log_partition_bar(const Rbm& model, const ConstVectorFRef& base_pixel_
   double rate_sum = 0;
   res.swap_rate_min = 1.0;
   for (int k = 0; k < nk - 1; ++k) {
-    const double rate = proposed[k] > 0 ? static_cast<double>(accepted[k]) / static_cast<double>(proposed[k]) : 0.0;
+    long acc_k = 0, prop_k = 0;
+    for (int m = 0; m < nm; ++m) acc_k += accepted[m * pairs + k], prop_k += proposed[m * pairs + k];
+    const double rate = prop_k > 0 ? static_cast<double>(acc_k) / static_cast<double>(prop_k) : 0.0;
     res.swap_rate_min = std::min(res.swap_rate_min, rate);
     rate_sum += rate;
   }

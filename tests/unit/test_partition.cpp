@@ -444,9 +444,10 @@ TEST(PartitionBar, AgreesWithExactOnRandomModels) {
 }
 
 TEST(PartitionBar, SameResultForOneAndTwoThreads) {
+  // Each thread advances its own ladders: one thread all five, two 2/3, three 1/2/2.
   const Rbm rbm = random_rbm(300, 120, 0.1f, 0.5f, 8);
   BarOptions o;
-  o.ladders = 4;
+  o.ladders = 5;
   o.temperatures = 20;
   o.sweeps = 30;
   o.burn_in = 10;
@@ -455,9 +456,13 @@ TEST(PartitionBar, SameResultForOneAndTwoThreads) {
   const BarResult one = log_partition_bar(rbm, VectorF(), o);
   set_num_threads(2);
   const BarResult two = log_partition_bar(rbm, VectorF(), o);
+  set_num_threads(3);
+  const BarResult three = log_partition_bar(rbm, VectorF(), o);
   set_num_threads(0);
   EXPECT_EQ(one.log_z, two.log_z);
   EXPECT_EQ(one.ladder_log_z, two.ladder_log_z);
+  EXPECT_EQ(one.ladder_log_z, three.ladder_log_z);
+  EXPECT_EQ(one.swap_rate_min, three.swap_rate_min);
 }
 
 TEST(PartitionAis, CheckedReportHasBarAndAVerdict) {
