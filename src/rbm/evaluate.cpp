@@ -65,8 +65,6 @@ EvalReport evaluate_rbm(const Rbm& rbm, const ConstMatrixFRef& data, const Const
 
   if (options.exact) r.log_z_exact = log_partition_exact(rbm, options.exact_options);
   if (options.bracket) {
-    ONSAGER_CHECK(!rbm.gaussian(), "evaluate_rbm: the bracket (options.bracket) is for Bernoulli models; this one has "
-                                   "Gaussian visible units");
     r.bracket = log_partition_bracket(rbm, options.bracket_options);
     if (r.bracket->abandoned)
       r.warnings.push_back(fmt::format(

@@ -91,10 +91,9 @@ double softplus_gap_sum_and_probs(const Eigen::Ref<const RowVectorF>& w, const R
 }
 
 double log_sum_exp(const std::vector<double>& l) {
-  const double top = *std::max_element(l.begin(), l.end());
-  double sum = 0;
-  for (double x : l) sum += std::exp(x - top);
-  return top + std::log(sum);
+  LogSumExp acc;
+  for (double x : l) acc.add(x);
+  return acc.value();
 }
 
 double log_p_star(const VectorD& b, const VectorD& x, const VectorD& y) {

@@ -25,19 +25,10 @@
 #include "onsager/core/parallel.hpp"
 #include "onsager/core/progress.hpp"
 #include "onsager/rbm/partition.hpp"
+#include "partition_internal.hpp"
 
 namespace onsager {
-namespace {
-
-using ArrayD = Eigen::ArrayXd;
-using MatrixDRow = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-constexpr int kChunkBits = 12;
-
-// Σ_i softplus(x_i) = Σ_i max(x_i, 0) + log Π_i (1 + exp(-|x_i|)), vectorised. Each factor lies in [1, 2], so a
-// product of up to 1,000 of them stays below 2^1000 (finite in double) and costs one log instead of 1,000;
-// its relative rounding error, about 1e-13, is an absolute error of 1e-13 in the sum.
-double softplus_sum(const ArrayD& x) {
+double detail::softplus_sum(const Eigen::ArrayXd& x) {
   constexpr Eigen::Index kBlock = 1000;
   double s = x.max(0.0).sum();
   for (Eigen::Index lo = 0; lo < x.size(); lo += kBlock) {
@@ -47,18 +38,15 @@ double softplus_sum(const ArrayD& x) {
   return s;
 }
 
-struct LogSumExp {
-  double max = -std::numeric_limits<double>::infinity();
-  double sum = 0;
-  void add(double t) {
-    if (t <= max) {
-      sum += std::exp(t - max);
-    } else {
-      sum = sum * std::exp(max - t) + 1.0;
-      max = t;
-    }
-  }
-};
+namespace {
+
+using ArrayD = Eigen::ArrayXd;
+using MatrixDRow = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+constexpr int kChunkBits = 12;
+
+using detail::LogSumExp;
+using detail::softplus_sum;
 
 // Bernoulli units summed out: Σ_i softplus(pre_i).
 struct SoftplusSum {
@@ -122,11 +110,9 @@ double enumerate(const MatrixDRow& a, const VectorD& enum_bias, const VectorD& o
   bar.finish();
   throw_if_interrupted("log_partition_exact");
 
-  double top = -std::numeric_limits<double>::infinity();
-  for (const auto& p : partial) top = std::max(top, p.max);
-  double total = 0;
-  for (const auto& p : partial) total += p.sum * std::exp(p.max - top);
-  return top + std::log(total);
+  LogSumExp total;
+  for (const auto& p : partial) total.add(p);
+  return total.value();
 }
 
 }  // namespace
