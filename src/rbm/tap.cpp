@@ -77,10 +77,8 @@ void product(const Eigen::Ref<const Mat<float>>& a, const Mat<float>& w, bool tr
 }
 
 void product(const Eigen::Ref<const Mat<double>>& a, const Mat<double>& w, bool transpose, Mat<double>& out) {
-  if (transpose)
-    out.noalias() = a * w.transpose();
-  else
-    out.noalias() = a * w;
+  out.resize(a.rows(), transpose ? w.rows() : w.cols());
+  gemm(1.0, a, Trans::no, w, transpose ? Trans::yes : Trans::no, 0.0, out);
 }
 
 // The field of one layer given the other: field_out = bias + m_in·op(W) + Σ_k α_k u_k'(m_out) ⊙ (u_k(m_in)·op(W^k)).
