@@ -111,7 +111,7 @@ void run_eval(EvalArgs& a) {
   const Dataset base = o.ais && is_dataset_name(md.source) ? md.load(a.base_split, rbm, "rbm eval") : Dataset{};
   const Dataset& base_data = base.x.rows() > 0 ? base : d;
   const VectorF marginals = o.ais ? pixel_marginals(base_data.x) : VectorF();
-  if (o.ais && rbm.gaussian()) {
+  if (o.ais && rbm.gaussian() && resolve_ais_layer(rbm, o.ais_options.layer) == AisLayer::visible) {
     // The Gaussian base: the data's means (marginals) and variances.
     const VectorD mean = marginals.cast<double>();
     o.ais_options.base_variance =
@@ -240,8 +240,9 @@ void register_rbm_eval(CLI::App& rbm) {
       "(branch and bound) and stops there when the bracket closes; otherwise it runs AIS with 100 runs on the\n"
       "smaller layer, checked by an independent estimator (Bennett's acceptance ratio over parallel tempering),\n"
       "the bracket when there is one, and a verdict; any AIS or BAR setting asks for AIS.\n"
-      "A Gaussian-Bernoulli model gets exact enumeration of its hidden layer and AIS on its visible layer from\n"
-      "independent Gaussians fitted to the --base-split (no BAR check, bound or --tap).\n"
+      "A Gaussian-Bernoulli model gets exact enumeration of its hidden layer, or AIS on the smaller layer with\n"
+      "the Gaussians integrated out (or on the visible layer from Gaussians fitted to the --base-split);\n"
+      "no BAR check, bound or --tap.\n"
       "Example: onsager rbm eval rbm.safetensors --data mnist --split test --ais-runs 100");
   a->cmd = cmd;
   cmd->add_option("model", a->model, "Model file (.safetensors)")->required()->type_name("MODEL");

@@ -458,10 +458,10 @@ AisResult log_partition_ais(const Rbm& rbm, const ConstVectorFRef& base_pixel_ma
   validate_ais(rbm, options);
   const std::vector<double> betas = ais_schedule(options.betas);
   if (rbm.gaussian()) {
-    ONSAGER_CHECK(options.layer != AisLayer::hidden,
-                  "log_partition_ais: a Gaussian-Bernoulli RBM anneals its visible layer (options.layer)");
     ONSAGER_CHECK(options.exact_states.rows() == 0,
                   "log_partition_ais: options.exact_states is for Bernoulli models");
+    if (resolve_ais_layer(rbm, options.layer) == AisLayer::hidden)
+      return detail::gaussian_hidden_ais(rbm, base_pixel_marginals, options, betas);
     return detail::gaussian_ais(rbm, base_pixel_marginals, options, betas);
   }
   const AisLayer layer = resolve_ais_layer(rbm, options.layer);

@@ -102,4 +102,10 @@ void set_ais_estimate(AisResult& res, const std::vector<double>& lw);
 AisResult gaussian_ais(const Rbm& rbm, const ConstVectorFRef& base_mean, const AisOptions& options,
                        const std::vector<double>& betas);
 
+/// AIS for a Gaussian-Bernoulli RBM on its hidden layer, the visible one integrated out in closed form:
+/// log p_β*(h) = (1-β) a·h + β [c·h + Σ_i ((b_i + (Wᵀh)_i)² - b_i²)/(2σ_i²)], from independent hidden units σ(a) (the
+/// data's hidden marginals, or ½ for AisBase::uniform) along `betas`.
+AisResult gaussian_hidden_ais(const Rbm& rbm, const ConstVectorFRef& base_mean, const AisOptions& options,
+                              const std::vector<double>& betas);
+
 }  // namespace onsager::detail

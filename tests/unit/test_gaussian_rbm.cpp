@@ -287,6 +287,43 @@ TEST(GaussianRbm, SamplesMatchTheDataMomentsAndAisMatchesExact) {
   EXPECT_NEAR(rep.avg_log_likelihood(*rep.log_z_exact), average_log_likelihood(rbm, data, exact), 1e-9);
 }
 
+TEST(GaussianRbm, HiddenLayerAisAgreesWithExact) {
+  // AIS on the hidden layer, the visible Gaussians integrated out, against enumeration of the 2^10 hidden states,
+  // from weak to strong coupling, with both bases.
+  for (double w : {0.05, 0.3, 0.8})
+    for (AisBase base : {AisBase::data, AisBase::uniform}) {
+      const Rbm rbm = random_gaussian(30, 10, w, 21);
+      const double exact = log_partition_exact(rbm);
+      AisOptions ao;
+      ao.runs = 100;
+      ao.betas = 2000;
+      ao.seed = 4;
+      ao.layer = AisLayer::hidden;
+      ao.base = base;
+      const VectorF means = rbm.visible_bias;  // stand-in data means: any base is valid, a closer one is better
+      const AisResult r = log_partition_ais(rbm, means, ao);
+      EXPECT_EQ(r.layer, AisLayer::hidden);
+      EXPECT_EQ(r.base, base);
+      EXPECT_NEAR(r.log_z, exact, 0.1) << "w " << w << " base " << to_string(base);
+      EXPECT_LE(r.log_z_lo, exact) << "w " << w;
+      EXPECT_GE(r.log_z_hi, exact) << "w " << w;
+      EXPECT_GT(r.ess, 10) << "w " << w;
+    }
+  // The data's hidden marginals as the base, and the refusals.
+  const Rbm rbm = random_gaussian(30, 10, 0.5, 22);
+  AisOptions ao;
+  ao.runs = 100;
+  ao.betas = 2000;
+  ao.layer = AisLayer::hidden;
+  ao.hidden_marginals = VectorF::Constant(10, 0.3f);
+  EXPECT_NEAR(log_partition_ais(rbm, ao).log_z, log_partition_exact(rbm), 0.1);
+  ao.hidden_marginals = VectorF::Constant(9, 0.3f);
+  EXPECT_THROW(log_partition_ais(rbm, ao), Error);
+  ao.hidden_marginals = VectorF();
+  ao.base = AisBase::mean_field;
+  EXPECT_THROW(log_partition_ais(rbm, ao), Error);
+}
+
 TEST(GaussianRbm, SameModelForOneAndTwoThreads) {
   const MatrixF data = two_cluster_data(2000, 6, 4);
   TrainConfig config;

@@ -1,6 +1,6 @@
 #pragma once
 // The partition function Z of a Bernoulli RBM and the log-likelihood it gives (docs/likelihood.md). A
-// Gaussian-Bernoulli RBM (Rbm::log_var) has exact enumeration of its hidden layer and AIS from a Gaussian base
+// Gaussian-Bernoulli RBM (Rbm::log_var) has exact enumeration of its hidden layer and AIS on either layer
 // (docs/gaussian-rbm.md); BAR, the mode bound and the TAP estimates refuse it.
 //
 // Exact: enumerate the smaller layer (DESIGN.md §5). Summing out the other layer analytically,
@@ -112,8 +112,9 @@ struct AisOptions {
   MatrixF exact_states;
   /// Gaussian-Bernoulli models with AisBase::data: the base's variance per visible unit (usually the training data's;
   /// each raised to at least the model's σ_i²), the base's means being `base_pixel_marginals` (the data's means). Empty:
-  /// the model's σ². Gaussian models anneal the visible layer from these independent Gaussians (docs/gaussian-rbm.md);
-  /// AisBase::uniform there means N(b, σ²), the model without its weights.
+  /// the model's σ². A Gaussian model's visible layer is annealed from these independent Gaussians (docs/gaussian-rbm.md);
+  /// AisBase::uniform there means N(b, σ²), the model without its weights. Annealing its hidden layer (the default when
+  /// it is the smaller) integrates the Gaussians out instead and starts from hidden_marginals, like a Bernoulli model.
   VectorF base_variance;
 };
 
