@@ -317,6 +317,15 @@ TEST(GaussianRbm, HiddenLayerAisAgreesWithExact) {
   ao.layer = AisLayer::hidden;
   ao.hidden_marginals = VectorF::Constant(10, 0.3f);
   EXPECT_NEAR(log_partition_ais(rbm, ao).log_z, log_partition_exact(rbm), 0.1);
+  // 200 runs in 4 chunks: one thread or three give the same bits.
+  ao.runs = 200;
+  ao.betas = 50;
+  set_num_threads(1);
+  const AisResult one = log_partition_ais(rbm, ao);
+  set_num_threads(3);
+  const AisResult three = log_partition_ais(rbm, ao);
+  set_num_threads(0);
+  EXPECT_EQ(one.log_weights, three.log_weights);
   ao.hidden_marginals = VectorF::Constant(9, 0.3f);
   EXPECT_THROW(log_partition_ais(rbm, ao), Error);
   ao.hidden_marginals = VectorF();
