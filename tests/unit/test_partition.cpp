@@ -256,6 +256,15 @@ TEST(PartitionAis, SameResultForOneAndTwoThreads) {
   EXPECT_EQ(one.log_weights, two.log_weights);
   EXPECT_EQ(one.log_weights, three.log_weights);
   EXPECT_EQ(one.log_z, two.log_z);
+  // 40 runs make two chunks of 20.
+  AisOptions few = o;
+  few.runs = 40;
+  set_num_threads(1);
+  const AisResult few_one = log_partition_ais(rbm, few);
+  set_num_threads(2);
+  const AisResult few_two = log_partition_ais(rbm, few);
+  set_num_threads(0);
+  EXPECT_EQ(few_one.log_weights, few_two.log_weights);
   o.seed = 13;
   EXPECT_NE(log_partition_ais(rbm, o).log_weights, one.log_weights);
 }
