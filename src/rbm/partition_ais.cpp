@@ -120,12 +120,12 @@ double default_curve(double t) {  // t in [0, 14500] steps of the default schedu
 }
 
 
-// The chunks of runs AIS's threads share: a power of two up to 8, each of at least 32 runs (where one SGEMM call
-// per chunk stays near the kernel's peak), from the run count alone; 32-63 runs make two chunks of at least 16, so
-// that two threads still share them.
+// The chunks of runs AIS's threads share: a power of two up to 8, each of at least 24 runs (where one SGEMM call
+// per chunk stays near the kernel's peak: 4 chunks of 25 took as long as 2 of 50 on 2 cores), from the run count
+// alone; 32-47 runs make two chunks of at least 16, so that two threads still share them.
 Eigen::Index ais_chunks(Eigen::Index runs) {
   Eigen::Index c = 1;
-  while (c < 8 && runs / (2 * c) >= 32) c *= 2;
+  while (c < 8 && runs / (2 * c) >= 24) c *= 2;
   if (c == 1 && runs >= 32) c = 2;
   return c;
 }

@@ -240,7 +240,7 @@ TEST(PartitionAis, ErrorBarShrinksWithMoreRuns) {
 }
 
 TEST(PartitionAis, SameResultForOneAndTwoThreads) {
-  // 200 runs make 4 chunks of 50: one thread advances all four, two take two each, three split them 1/1/2.
+  // 200 runs make 8 chunks of 25: one thread advances all eight, two take four each, three split them 2/3/3.
   const Rbm rbm = random_rbm(784, 256, 0.05f, 0.5f, 8);
   AisOptions o;
   o.runs = 200;
